@@ -1,0 +1,41 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/autograd/node.h"
+#include "engine/tensor.h"
+
+namespace shears {
+
+/// One op seen while a TraceScope was open: its name, its input and output tensors (handles, so
+/// identities and shapes can be read) and its integer attributes.
+struct OpRecord {
+  std::string name;
+  std::vector<Tensor> inputs;
+  Tensor output;
+  OpAttrs attrs;
+};
+
+/// While alive, every op run on this thread is appended to `records()` (nested scopes are not
+/// supported: opening a second throws). Pruning builds its dependency graph from such a trace.
+class TraceScope {
+ public:
+  TraceScope();
+  ~TraceScope();
+  TraceScope(const TraceScope&) = delete;
+  TraceScope& operator=(const TraceScope&) = delete;
+
+  const std::vector<OpRecord>& records() const { return records_; }
+
+ private:
+  friend void record_op(const Tensor&, const char*, const std::vector<Tensor>&, Node::BackwardFn,
+                        OpAttrs);
+  std::vector<OpRecord> records_;
+};
+
+/// The active trace of this thread, or null.
+TraceScope* active_trace();
+
+}  // namespace shears

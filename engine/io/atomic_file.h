@@ -1,0 +1,21 @@
+#pragma once
+
+#include <functional>
+#include <ostream>
+#include <string>
+
+namespace shears {
+
+/// Replaces the file at `path` with what `writer` writes, atomically: readers see either the old
+/// file or the complete new one, and a crash at any point never leaves a partial file at `path`.
+///
+/// The bytes go to `<path>.tmp.<pid>` in the same directory; the temporary file is flushed and
+/// fsync'ed, renamed over `path`, and then the directory is fsync'ed so the rename survives a
+/// power loss. The stream handed to `writer` writes raw bytes; `writer` must not close it.
+///
+/// On failure the temporary file is removed and `path` keeps its old contents (or stays absent).
+/// An exception thrown by `writer` propagates unchanged; an I/O failure (create, write, fsync,
+/// rename) throws shears::Error naming `path`, the step that failed and the system's errno text.
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& writer);
+
+}  // namespace shears

@@ -1,0 +1,38 @@
+#include "engine/nn/batch_norm2d.h"
+
+#include "engine/ops/batch_norm.h"
+
+namespace shears::nn {
+
+BatchNorm2d::BatchNorm2d(std::int64_t channels, double eps, double momentum, bool affine)
+    : eps_(eps), momentum_(momentum) {
+  SHEARS_CHECK(channels > 0, "BatchNorm2d: channels must be positive, got ", channels);
+  if (affine) {
+    weight = Tensor::ones({channels});
+    bias = Tensor::zeros({channels});
+  }
+  running_mean = Tensor::zeros({channels});
+  running_var = Tensor::ones({channels});
+  num_batches_tracked = Tensor::zeros({}, DType::I64);
+  register_parameter("weight", weight);
+  register_parameter("bias", bias);
+  register_buffer("running_mean", running_mean);
+  register_buffer("running_var", running_var);
+  register_buffer("num_batches_tracked", num_batches_tracked);
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  if (is_training()) {
+    // The counter lives on the host-visible side only for the state dict; updating it on the
+    // CPU avoids a device round trip per step.
+    if (num_batches_tracked.device().is_cpu()) num_batches_tracked.data<std::int64_t>()[0] += 1;
+  }
+  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum_, eps_);
+}
+
+std::string BatchNorm2d::extra_repr() const {
+  return std::to_string(channels()) + ", eps=" + std::to_string(eps_) +
+         (weight.defined() ? "" : ", affine=false");
+}
+
+}  // namespace shears::nn

@@ -1,0 +1,161 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kernels/common/params.h"
+#include "kernels/common/view.h"
+
+namespace shears {
+
+struct MemoryInfo {
+  std::size_t free_bytes = 0;
+  std::size_t total_bytes = 0;
+};
+
+/// The contract between the engine and a device: memory plus every primitive op. All tensors are
+/// contiguous row-major (NCHW) views on this backend's device; outputs are allocated by the caller
+/// with the right shape and written (not accumulated) unless a method says otherwise. Floating
+/// primitives accept F32 and, on the CPU, F64 (for gradient checks). Optional arguments are
+/// pointers that may be null. Each backend checks what only it can check (index ranges, library
+/// status) and throws shears::Error kinds; the engine checks shapes before calling.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // ---- memory -------------------------------------------------------------------------------
+  /// Allocates `bytes` (64-byte aligned on CPU); throws OutOfMemoryError with free/total.
+  virtual void* allocate(std::size_t bytes) = 0;
+  virtual void deallocate(void* ptr, std::size_t bytes) noexcept = 0;
+  virtual void copy_from_host(void* dst, const void* src, std::size_t bytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, std::size_t bytes) = 0;
+  /// Copy within this device.
+  virtual void copy(void* dst, const void* src, std::size_t bytes) = 0;
+  /// Waits until all queued work is done.
+  virtual void synchronize() = 0;
+  virtual MemoryInfo memory_info() = 0;
+
+  // ---- elementwise --------------------------------------------------------------------------
+  /// x[i] = value for every element (any dtype).
+  virtual void fill(const TensorView& x, double value) = 0;
+  /// out = convert(x); dtypes may differ, shapes are equal.
+  virtual void convert(const TensorView& x, const TensorView& out) = 0;
+  /// out = a op b with numpy broadcasting (right-aligned; a size-1 dimension stretches).
+  virtual void binary(BinaryOp op, const TensorView& a, const TensorView& b,
+                      const TensorView& out) = 0;
+  /// y = alpha*x + beta*y in place; beta == 0 assigns (y's old values, even NaN, are ignored).
+  virtual void axpby(double alpha, const TensorView& x, double beta, const TensorView& y) = 0;
+  /// y = f(x) for the activation kind; `alpha` is the leaky-ReLU slope (> 0).
+  virtual void activation_forward(ActivationKind kind, double alpha, const TensorView& x,
+                                  const TensorView& y) = 0;
+  /// grad_x = f'(x) * grad_y, computed from the forward output y (all kinds allow this).
+  virtual void activation_backward(ActivationKind kind, double alpha, const TensorView& y,
+                                   const TensorView& grad_y, const TensorView& grad_x) = 0;
+
+  // ---- reductions ---------------------------------------------------------------------------
+  /// out = x summed over the dimensions in which out's (broadcast-compatible) shape is 1 or
+  /// absent. out of shape {} or {1} gives the total sum.
+  virtual void sum_to(const TensorView& x, const TensorView& out) = 0;
+
+  // ---- dense maths --------------------------------------------------------------------------
+  /// c = alpha * op(a) @ op(b) + beta * c on 2-D views; op transposes when the flag is set.
+  virtual void gemm(bool trans_a, bool trans_b, double alpha, const TensorView& a,
+                    const TensorView& b, double beta, const TensorView& c) = 0;
+  /// y (N,Cout,Ho,Wo) = conv(x (N,Cin,H,W), w (Cout,Cin/groups,Kh,Kw)) + bias (Cout).
+  virtual void conv2d_forward(const TensorView& x, const TensorView& w, const TensorView* bias,
+                              const TensorView& y, const Conv2dParams& p) = 0;
+  /// grad_x = d(conv)/dx applied to grad_y.
+  virtual void conv2d_backward_data(const TensorView& grad_y, const TensorView& w,
+                                    const TensorView& grad_x, const Conv2dParams& p) = 0;
+  /// grad_w = d(conv)/dw applied to grad_y (bias gradient: sum_to over N,H,W).
+  virtual void conv2d_backward_weight(const TensorView& x, const TensorView& grad_y,
+                                      const TensorView& grad_w, const Conv2dParams& p) = 0;
+
+  // ---- normalisation ------------------------------------------------------------------------
+  /// x, y: (N,C,H,W); weight/bias/running stats: (C). Writes save_mean and save_invstd (C):
+  /// the statistics used (batch ones in training, running ones in eval).
+  virtual void batch_norm_forward(const TensorView& x, const TensorView* weight,
+                                  const TensorView* bias, const TensorView* running_mean,
+                                  const TensorView* running_var, const TensorView& y,
+                                  const TensorView& save_mean, const TensorView& save_invstd,
+                                  const BatchNormParams& p) = 0;
+  /// Gradients for whichever of grad_x / grad_weight / grad_bias are non-null. In eval mode the
+  /// statistics are constants.
+  virtual void batch_norm_backward(const TensorView& x, const TensorView& grad_y,
+                                   const TensorView* weight, const TensorView& save_mean,
+                                   const TensorView& save_invstd, const TensorView* grad_x,
+                                   const TensorView* grad_weight, const TensorView* grad_bias,
+                                   bool training) = 0;
+
+  // ---- pooling ------------------------------------------------------------------------------
+  /// indices (I64, shape of y) hold the argmax position h*W+w inside each input plane.
+  virtual void max_pool2d_forward(const TensorView& x, const TensorView& y,
+                                  const TensorView& indices, const Pool2dParams& p) = 0;
+  virtual void max_pool2d_backward(const TensorView& grad_y, const TensorView& indices,
+                                   const TensorView& grad_x) = 0;
+  virtual void avg_pool2d_forward(const TensorView& x, const TensorView& y,
+                                  const Pool2dParams& p) = 0;
+  virtual void avg_pool2d_backward(const TensorView& grad_y, const TensorView& grad_x,
+                                   const Pool2dParams& p) = 0;
+
+  // ---- softmax and losses (2-D (N,C) inputs, classes along dim 1) ---------------------------
+  virtual void softmax_forward(const TensorView& x, const TensorView& y, bool log) = 0;
+  /// grad_x from the forward output y.
+  virtual void softmax_backward(const TensorView& y, const TensorView& grad_y,
+                                const TensorView& grad_x, bool log) = 0;
+  /// loss (shape {}) = mean_i[(1-s)(-logp[i,label_i]) + s*mean_c(-logp[i,c])], labels I64 in
+  /// [0,C); an out-of-range label throws.
+  virtual void nll_loss_forward(const TensorView& logp, const TensorView& labels, double smoothing,
+                                const TensorView& loss) = 0;
+  /// grad_logp from grad_loss (shape {}).
+  virtual void nll_loss_backward(const TensorView& labels, double smoothing,
+                                 const TensorView& grad_loss, const TensorView& grad_logp) = 0;
+  /// loss (shape {}) = mean(max(x,0) - x*t + log(1+exp(-|x|))).
+  virtual void bce_with_logits_forward(const TensorView& x, const TensorView& target,
+                                       const TensorView& loss) = 0;
+  virtual void bce_with_logits_backward(const TensorView& x, const TensorView& target,
+                                        const TensorView& grad_loss, const TensorView& grad_x) = 0;
+
+  // ---- random -------------------------------------------------------------------------------
+  /// mask[i] = (u(seed, i) >= p) / (1 - p), with u a counter-based uniform in [0,1) that every
+  /// backend computes identically, so masks match across devices.
+  virtual void dropout_mask(const TensorView& mask, double p, std::uint64_t seed) = 0;
+
+  // ---- indexing and data movement -----------------------------------------------------------
+  /// out = x indexed along `dim` by index (I64, values in [0, x.size(dim))).
+  virtual void index_select(const TensorView& x, int dim, const TensorView& index,
+                            const TensorView& out) = 0;
+  /// out[..., index[i], ...] += src[..., i, ...] along `dim` (duplicates accumulate).
+  virtual void index_add(const TensorView& src, int dim, const TensorView& index,
+                         const TensorView& out) = 0;
+  /// dst[dim range dst_start..+length] = src[dim range src_start..+length].
+  virtual void slice_copy(const TensorView& src, int dim, std::int64_t src_start,
+                          const TensorView& dst, std::int64_t dst_start, std::int64_t length) = 0;
+
+  // ---- structured-pruning channel kernels ---------------------------------------------------
+  /// out = x with only the `keep` (I64, sorted, unique) entries along `dim`, in one pass.
+  virtual void channel_gather(const TensorView& x, int dim, const TensorView& keep,
+                              const TensorView& out) = 0;
+  /// out[..., keep[i], ...] = src[..., i, ...]; entries of out not in keep are left as they are.
+  virtual void channel_scatter(const TensorView& src, int dim, const TensorView& keep,
+                               const TensorView& out) = 0;
+  /// x[..., c, ...] *= mask[c] in place along `dim` (mask: F32/F64 of length x.size(dim)).
+  virtual void channel_mask(const TensorView& x, int dim, const TensorView& mask) = 0;
+  /// y (N,C,H,W) = x * mask (C) per channel.
+  virtual void soft_mask_forward(const TensorView& x, const TensorView& mask,
+                                 const TensorView& y) = 0;
+  /// grad_x = grad_y * mask; grad_mask[c] = sum over n,h,w of grad_y * x (either may be null).
+  virtual void soft_mask_backward(const TensorView& x, const TensorView& mask,
+                                  const TensorView& grad_y, const TensorView* grad_x,
+                                  const TensorView* grad_mask) = 0;
+
+  // ---- optimiser ----------------------------------------------------------------------------
+  /// One fused SGD update of `param` in place (see SgdParams); momentum_buf may be null when
+  /// momentum is 0.
+  virtual void sgd_update(const TensorView& param, const TensorView& grad,
+                          const TensorView* momentum_buf, const SgdParams& p) = 0;
+};
+
+}  // namespace shears

@@ -1,0 +1,48 @@
+#include "kernels/common/registry.h"
+
+#include <mutex>
+
+#include "kernels/common/error.h"
+#include "kernels/cpu/cpu_backend.h"
+#if SHEARS_WITH_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
+
+namespace shears {
+
+#ifndef SHEARS_WITH_CUDA
+#define SHEARS_WITH_CUDA 0
+#endif
+
+bool cuda_compiled() { return SHEARS_WITH_CUDA != 0; }
+
+int cuda_device_count() {
+#if SHEARS_WITH_CUDA
+  static std::once_flag once;
+  static int count = 0;
+  std::call_once(once, [] { count = kernels::cuda::device_count(); });
+  return count;
+#else
+  return 0;
+#endif
+}
+
+Backend& backend_for(const Device& device) {
+  if (device.is_cpu()) {
+    static kernels::cpu::CpuBackend cpu;
+    return cpu;
+  }
+#if SHEARS_WITH_CUDA
+  int count = cuda_device_count();
+  if (device.index < 0 || device.index >= count) {
+    throw Error("device " + device.str() + " is not available (" + std::to_string(count) +
+                " CUDA device(s) found)");
+  }
+  return kernels::cuda::backend(device.index);
+#else
+  throw Error("device " + device.str() +
+              " requested but this build has no CUDA backend (configure with SHEARS_CUDA=ON)");
+#endif
+}
+
+}  // namespace shears
