@@ -57,14 +57,12 @@ std::vector<ClassIndexEntry> read_class_index(const std::string& path) {
     std::string first;
     if (!(words >> first) || first[0] == '#') continue;
     ClassIndexEntry e;
-    try {
-      std::size_t used = 0;
-      e.index = std::stoll(first, &used);
-      SHEARS_CHECK_AS(DataError, used == first.size(), "");
-    } catch (const std::exception&) {
-      throw DataError(detail::cat(path, ":", number, ": expected 'index wnid [name]', got '",
-                                  line, "'"));
-    }
+    const bool numeric = std::all_of(first.begin(), first.end(), [](char ch) {
+      return std::isdigit(static_cast<unsigned char>(ch)) != 0;
+    });
+    SHEARS_CHECK_AS(DataError, numeric && first.size() <= 9, path, ":", number,
+                    ": expected 'index wnid [name]', got '", line, "'");
+    e.index = std::stoll(first);
     SHEARS_CHECK_AS(DataError, static_cast<bool>(words >> e.wnid) && e.wnid != "*", path, ":",
                     number, ": expected 'index wnid [name]', got '", line, "'");
     // The rest is the name; a lone '*' marks a staged class and is not part of it.
@@ -74,8 +72,6 @@ std::vector<ClassIndexEntry> read_class_index(const std::string& path) {
       e.name += (e.name.empty() ? "" : " ") + word;
     }
     if (e.name.empty()) e.name = e.wnid;
-    SHEARS_CHECK_AS(DataError, e.index >= 0, path, ":", number, ": negative class index ",
-                    e.index);
     auto [it, fresh] = index_line.emplace(e.index, number);
     SHEARS_CHECK_AS(DataError, fresh, path, ":", number, ": class index ", e.index,
                     " already given on line ", it->second);

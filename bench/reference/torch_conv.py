@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""PyTorch side of the CPU convolution benchmark.
+
+Times torch.nn.functional.conv2d on the layers that bench_conv measures (read from the JSON table
+that `bench_conv --print_shapes` prints), forward and forward + backward (grad of input and
+weight), in f32 on the CPU with a fixed thread count. Reports GFLOP/s with the same FLOP counts as
+bench_conv (2 * multiply-adds; the backward pass counts twice the forward), as JSON:
+
+    {"context": {...}, "results": [{"name": "fwd/torch/<layer>", "gflops": ..., "ms": ...}, ...]}
+
+Usage: torch_conv.py --shapes shapes.json [--threads 2] [--min-time 0.2] [--filter REGEX]
+                     [--out results.json]
+"""
+
+import argparse
+import json
+import re
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def time_per_call(fn, min_time):
+    """Seconds per call of fn: one warm-up call, then calls until min_time has passed."""
+    fn()
+    calls = 0
+    start = time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time:
+            return elapsed / calls
+
+
+def bench_layer(layer, min_time):
+    """Returns [(direction, seconds per call)] for one layer of the table."""
+    torch.manual_seed(0)
+    stride, pad = layer["stride"], layer["pad"]
+    x = torch.empty(layer["n"], layer["c"], layer["h"], layer["w"]).uniform_(-1, 1)
+    w = torch.empty(layer["k"], layer["c"], layer["kh"], layer["kw"]).uniform_(-1, 1)
+
+    def forward():
+        with torch.no_grad():
+            F.conv2d(x, w, None, stride, pad)
+
+    with torch.no_grad():
+        grad_y = torch.empty_like(F.conv2d(x, w, None, stride, pad)).uniform_(-1, 1)
+    xg = x.clone().requires_grad_(True)
+    wg = w.clone().requires_grad_(True)
+
+    def forward_backward():
+        y = F.conv2d(xg, wg, None, stride, pad)
+        # autograd.grad returns fresh gradients instead of accumulating into .grad, matching the
+        # backend's write semantics.
+        torch.autograd.grad(y, (xg, wg), grad_y)
+
+    return [("fwd", time_per_call(forward, min_time)),
+            ("fwdbwd", time_per_call(forward_backward, min_time))]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shapes", required=True, help="JSON from `bench_conv --print_shapes`")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--min-time", type=float, default=0.2, help="seconds per measurement")
+    parser.add_argument("--filter", default="", help="regex on layer names")
+    parser.add_argument("--out", help="write JSON here instead of stdout")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    with open(args.shapes) as f:
+        layers = json.load(f)
+    pattern = re.compile(args.filter)
+    results = []
+    for layer in layers:
+        if not pattern.search(layer["name"]):
+            continue
+        for direction, seconds in bench_layer(layer, args.min_time):
+            flops = layer["flops"] * (3 if direction == "fwdbwd" else 1)
+            results.append({"name": f"{direction}/torch/{layer['name']}",
+                            "gflops": flops / seconds * 1e-9, "ms": seconds * 1e3})
+    report = {
+        "context": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "mkldnn": torch.backends.mkldnn.is_available(),
+        },
+        "results": results,
+    }
+    text = json.dumps(report, indent=1)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+#include "engine/log.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <mutex>
+
+namespace shears {
+
+namespace {
+std::atomic<long> g_warnings{0};
+
+LogLevel threshold() {
+  static const LogLevel level = [] {
+    const char* env = std::getenv("SHEARS_LOG");
+    if (env == nullptr) return LogLevel::Info;
+    if (std::strcmp(env, "debug") == 0) return LogLevel::Debug;
+    if (std::strcmp(env, "warning") == 0) return LogLevel::Warning;
+    if (std::strcmp(env, "error") == 0) return LogLevel::Error;
+    return LogLevel::Info;
+  }();
+  return level;
+}
+}  // namespace
+
+void log_message(LogLevel level, const std::string& message) {
+  if (level == LogLevel::Warning) g_warnings.fetch_add(1);
+  if (level < threshold()) return;
+  static std::mutex mutex;
+  const char* tag = level == LogLevel::Warning ? "warning: " : level == LogLevel::Error ? "error: " : "";
+  std::lock_guard<std::mutex> lock(mutex);
+  std::cerr << "[shears] " << tag << message << "\n";
+}
+
+long warning_count() { return g_warnings.load(); }
+
+}  // namespace shears

@@ -1,0 +1,281 @@
+#include "engine/train/trainer.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/io/safetensors.h"
+#include "engine/log.h"
+#include "engine/ops/loss.h"
+#include "engine/rng.h"
+
+namespace shears {
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+/// Installs the SIGINT handler for the duration of fit(), restoring the previous one after.
+class SigintGuard {
+ public:
+  SigintGuard() {
+    g_interrupted.store(false);
+    previous_ = std::signal(SIGINT, on_sigint);
+  }
+  ~SigintGuard() { std::signal(SIGINT, previous_); }
+
+ private:
+  void (*previous_)(int);
+};
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string format_eta(double seconds) {
+  int s = static_cast<int>(seconds + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+  return buf;
+}
+
+}  // namespace
+
+Batch to_device(const Batch& batch, const Device& device) {
+  return Batch{batch.images.to(device), batch.labels.to(device)};
+}
+
+Trainer::Trainer(nn::Module& model, optim::Sgd& optimizer, const optim::LrSchedule& schedule,
+                 TrainerOptions options)
+    : model_(model), optimizer_(optimizer), schedule_(schedule), options_(std::move(options)) {}
+
+Tensor Trainer::loss_of(const Batch& batch, const Tensor& logits) {
+  for (TrainerHooks* h : hooks_) {
+    Tensor loss = h->compute_loss(*this, batch, logits);
+    if (loss.defined()) return loss;
+  }
+  return cross_entropy(logits, batch.labels, options_.label_smoothing);
+}
+
+EpochMetrics Trainer::train_epoch(BatchSource& train) {
+  model_.train();
+  train.start_epoch(epoch_);
+  const std::int64_t batches = std::max<std::int64_t>(train.batches_per_epoch(), 1);
+  const bool tty = options_.progress && isatty(fileno(stderr));
+  const std::int64_t log_every =
+      std::max<std::int64_t>(1, batches / std::max(1, options_.log_lines_per_epoch));
+  AccuracyMeter meter;
+  auto start = Clock::now();
+  std::int64_t step = 0;
+  Batch batch;
+  double lr = schedule_.lr_at(static_cast<double>(epoch_));
+  while (train.next(batch)) {
+    if (g_interrupted.load()) {
+      std::string path;
+      if (!options_.checkpoint_dir.empty()) {
+        path = options_.checkpoint_dir + "/interrupted.safetensors";
+        save_checkpoint(path);
+      }
+      throw Interrupted("interrupted at epoch " + std::to_string(epoch_ + 1) + " step " +
+                        std::to_string(step) +
+                        (path.empty() ? std::string()
+                                      : "; current weights saved to " + path +
+                                            ", resume restarts this epoch from last.safetensors"));
+    }
+    Batch b = to_device(batch, options_.device);
+    lr = schedule_.lr_at(static_cast<double>(epoch_) + static_cast<double>(step) / batches);
+    optimizer_.set_lr(lr);
+    Tensor logits = model_.forward(b.images);
+    Tensor loss = loss_of(b, logits);
+    double loss_value = loss.item();
+    if (!std::isfinite(loss_value)) {
+      std::string last = options_.checkpoint_dir.empty()
+                             ? std::string("no checkpoint directory was set")
+                             : "last good checkpoint: " + options_.checkpoint_dir +
+                                   "/last.safetensors (epoch " + std::to_string(epoch_) + ")";
+      throw Error("loss is " + std::to_string(loss_value) + " at epoch " +
+                  std::to_string(epoch_ + 1) + " step " + std::to_string(step) +
+                  " (global step " + std::to_string(global_step_) + "); training stopped; " +
+                  last);
+    }
+    optimizer_.zero_grad();
+    loss.backward();
+    for (TrainerHooks* h : hooks_) h->after_backward(*this);
+    optimizer_.step();
+    for (TrainerHooks* h : hooks_) h->after_step(*this);
+    {
+      NoGrad no_grad;
+      meter.add(logits.detach(), b.labels, loss_value);
+    }
+    ++step;
+    ++global_step_;
+    if (options_.progress && (tty || step % log_every == 0 || step == batches)) {
+      double elapsed = seconds_since(start);
+      double ips = static_cast<double>(meter.count()) / std::max(elapsed, 1e-9);
+      double eta = elapsed / static_cast<double>(step) * static_cast<double>(batches - step);
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "epoch %lld/%lld [%lld/%lld] loss %.4f top1 %.2f lr %.5f %.0f img/s eta %s",
+                    static_cast<long long>(epoch_ + 1), static_cast<long long>(options_.epochs),
+                    static_cast<long long>(step), static_cast<long long>(batches), meter.loss(),
+                    meter.top1(), lr, ips, format_eta(eta).c_str());
+      if (tty) {
+        int width = 24;
+        int filled = static_cast<int>(width * step / batches);
+        std::fprintf(stderr, "\r[%s%s] %s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                     std::string(static_cast<std::size_t>(width - filled), '.').c_str(), line);
+        if (step == batches) std::fprintf(stderr, "\n");
+      } else {
+        log_info(line);
+      }
+    }
+  }
+  EpochMetrics m;
+  m.epoch = epoch_ + 1;
+  m.lr = lr;
+  m.train_loss = meter.loss();
+  m.train_top1 = meter.top1();
+  m.seconds = seconds_since(start);
+  m.images_per_second = static_cast<double>(meter.count()) / std::max(m.seconds, 1e-9);
+  return m;
+}
+
+EpochMetrics Trainer::evaluate(BatchSource& data) {
+  const bool was_training = model_.is_training();
+  model_.eval();
+  NoGrad no_grad;
+  data.start_epoch(0);
+  AccuracyMeter meter;
+  Batch batch;
+  auto start = Clock::now();
+  while (data.next(batch)) {
+    Batch b = to_device(batch, options_.device);
+    Tensor logits = model_.forward(b.images);
+    meter.add(logits, b.labels, cross_entropy(logits, b.labels).item());
+  }
+  model_.train(was_training);
+  EpochMetrics m;
+  m.epoch = epoch_;
+  m.val_loss = meter.loss();
+  m.val_top1 = meter.top1();
+  m.val_top5 = meter.top5();
+  m.seconds = seconds_since(start);
+  m.images_per_second = static_cast<double>(meter.count()) / std::max(m.seconds, 1e-9);
+  return m;
+}
+
+std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
+  const std::string& dir = options_.checkpoint_dir;
+  if (!dir.empty()) {
+    std::filesystem::create_directories(dir);
+    if (options_.resume && std::filesystem::exists(dir + "/last.safetensors")) {
+      load_checkpoint(dir + "/last.safetensors");
+      log_info("resumed from " + dir + "/last.safetensors at epoch " + std::to_string(epoch_));
+    }
+  }
+  SigintGuard sigint;
+  for (TrainerHooks* h : hooks_) h->on_train_begin(*this);
+  std::vector<EpochMetrics> history;
+  while (epoch_ < options_.epochs) {
+    for (TrainerHooks* h : hooks_) h->on_epoch_begin(*this, epoch_);
+    EpochMetrics m = train_epoch(train);
+    if (val != nullptr) {
+      EpochMetrics v = evaluate(*val);
+      m.val_loss = v.val_loss;
+      m.val_top1 = v.val_top1;
+      m.val_top5 = v.val_top5;
+    }
+    ++epoch_;
+    for (TrainerHooks* h : hooks_) h->on_epoch_end(*this, m);
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "epoch %lld/%lld train loss %.4f top1 %.2f | val loss %.4f top1 %.2f top5 %.2f "
+                  "| lr %.5f | %.1f s",
+                  static_cast<long long>(m.epoch), static_cast<long long>(options_.epochs),
+                  m.train_loss, m.train_top1, m.val_loss, m.val_top1, m.val_top5, m.lr, m.seconds);
+    log_info(line);
+    if (!dir.empty()) {
+      save_checkpoint(dir + "/last.safetensors");
+      if (val != nullptr && m.val_top1 > best_top1_) {
+        best_top1_ = m.val_top1;
+        save_checkpoint(dir + "/best.safetensors");
+      }
+      nlohmann::json j = {{"epoch", m.epoch},           {"lr", m.lr},
+                          {"train_loss", m.train_loss}, {"train_top1", m.train_top1},
+                          {"val_loss", m.val_loss},     {"val_top1", m.val_top1},
+                          {"val_top5", m.val_top5},     {"seconds", m.seconds},
+                          {"images_per_second", m.images_per_second}};
+      std::ofstream(dir + "/metrics.jsonl", std::ios::app) << j.dump() << "\n";
+    } else if (val != nullptr && m.val_top1 > best_top1_) {
+      best_top1_ = m.val_top1;
+    }
+    history.push_back(m);
+  }
+  return history;
+}
+
+void Trainer::save_checkpoint(const std::string& path) const {
+  TensorList tensors;
+  for (auto& [name, t] : model_.state_dict()) tensors.emplace_back("model." + name, t);
+  for (auto& [name, t] : optimizer_.state_dict()) tensors.emplace_back("optim." + name, t);
+  std::map<std::string, std::string> meta = options_.checkpoint_metadata;
+  std::ostringstream rng;
+  rng << default_generator().engine();
+  meta["format"] = "shears-checkpoint-1";
+  meta["epoch"] = std::to_string(epoch_);
+  meta["global_step"] = std::to_string(global_step_);
+  meta["optimizer_steps"] = std::to_string(optimizer_.steps());
+  meta["best_top1"] = std::to_string(best_top1_);
+  meta["rng_state"] = rng.str();
+  save_safetensors(path, tensors, meta);
+}
+
+void Trainer::load_checkpoint(const std::string& path) {
+  SafetensorsContents c = load_safetensors(path);
+  auto field = [&](const char* key) -> const std::string& {
+    auto it = c.metadata.find(key);
+    SHEARS_CHECK_AS(CheckpointError, it != c.metadata.end(), path, ": metadata field '", key,
+                    "' is missing (not a shears training checkpoint?)");
+    return it->second;
+  };
+  TensorList model_state, optim_state;
+  for (auto& [name, t] : c.tensors) {
+    if (name.rfind("model.", 0) == 0) {
+      model_state.emplace_back(name.substr(6), t);
+    } else if (name.rfind("optim.", 0) == 0) {
+      optim_state.emplace_back(name.substr(6), t);
+    } else {
+      throw CheckpointError(path + ": unexpected tensor '" + name + "'");
+    }
+  }
+  try {
+    model_.load_state_dict(model_state);
+    optimizer_.load_state_dict(optim_state, std::stoll(field("optimizer_steps")));
+    epoch_ = std::stoll(field("epoch"));
+    global_step_ = std::stoll(field("global_step"));
+    best_top1_ = std::stod(field("best_top1"));
+  } catch (const CheckpointError& e) {
+    throw CheckpointError(path + ": " + e.what());
+  } catch (const std::logic_error& e) {
+    throw CheckpointError(path + ": a numeric metadata field is malformed");
+  }
+  std::istringstream rng(field("rng_state"));
+  rng >> default_generator().engine();
+  SHEARS_CHECK_AS(CheckpointError, !rng.fail(), path, ": metadata field 'rng_state' is malformed");
+}
+
+}  // namespace shears

@@ -1,0 +1,117 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/nn/module.h"
+#include "engine/optim/lr_schedule.h"
+#include "engine/optim/sgd.h"
+#include "engine/train/batch_source.h"
+#include "engine/train/metrics.h"
+
+namespace shears {
+
+class Trainer;
+
+/// Results of one epoch (or of an evaluation, with only the val_* fields set).
+struct EpochMetrics {
+  std::int64_t epoch = 0;
+  double lr = 0;
+  double train_loss = 0, train_top1 = 0;
+  double val_loss = 0, val_top1 = 0, val_top5 = 0;
+  double seconds = 0, images_per_second = 0;
+};
+
+/// Where pruning methods and other extensions change training, without the trainer knowing
+/// them: soft masks re-applied after each step or epoch (SFP, FPGM), gradient masking before
+/// the step (FPGM), extra loss terms (GAL's adversarial and sparsity losses, distillation), and
+/// per-epoch reports. Every hook has a do-nothing default.
+class TrainerHooks {
+ public:
+  virtual ~TrainerHooks() = default;
+  virtual void on_train_begin(Trainer&) {}
+  virtual void on_epoch_begin(Trainer&, std::int64_t /*epoch*/) {}
+  /// The training loss of a batch; the default is cross-entropy with the trainer's label
+  /// smoothing. Only the first hooks object that returns a defined tensor is used.
+  virtual Tensor compute_loss(Trainer&, const Batch&, const Tensor& /*logits*/) { return {}; }
+  /// After backward, before the optimiser step (gradient masking).
+  virtual void after_backward(Trainer&) {}
+  /// After the optimiser step (mask re-application, auxiliary optimisers).
+  virtual void after_step(Trainer&) {}
+  /// After the epoch's evaluation; may add to the metrics that are logged.
+  virtual void on_epoch_end(Trainer&, const EpochMetrics&) {}
+};
+
+struct TrainerOptions {
+  std::int64_t epochs = 1;
+  double label_smoothing = 0.0;
+  Device device = Device::cpu();
+  /// Directory for last.safetensors, best.safetensors and metrics.jsonl; empty: none written.
+  std::string checkpoint_dir;
+  /// Continue from checkpoint_dir/last.safetensors when it exists.
+  bool resume = true;
+  /// String metadata stored in every checkpoint (e.g. the architecture as JSON).
+  std::map<std::string, std::string> checkpoint_metadata;
+  /// Progress: a bar on a terminal, plain lines otherwise; false prints only epoch lines.
+  bool progress = true;
+  /// Lines of progress per epoch when not on a terminal.
+  int log_lines_per_epoch = 4;
+};
+
+/// Thrown when SIGINT stopped training; a checkpoint has been written.
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
+
+/// The epoch loop: train with the LR schedule (set per iteration from the fractional epoch),
+/// evaluate, log, checkpoint every epoch (atomically) and keep the best by validation top-1.
+/// Resuming from last.safetensors restores model, optimiser, epoch and the default generator,
+/// so a resumed run continues exactly as an uninterrupted one would. A non-finite loss stops the
+/// run with the step number and the last good checkpoint; Ctrl-C writes interrupted.safetensors
+/// and throws Interrupted.
+class Trainer {
+ public:
+  Trainer(nn::Module& model, optim::Sgd& optimizer, const optim::LrSchedule& schedule,
+          TrainerOptions options);
+
+  /// Registers hooks (not owned; must outlive fit).
+  void add_hooks(TrainerHooks* hooks) { hooks_.push_back(hooks); }
+  /// Trains until options.epochs; returns the metrics of the epochs run in this call.
+  std::vector<EpochMetrics> fit(BatchSource& train, BatchSource* val);
+  /// Loss, top-1 and top-5 of the model in eval mode over one pass of `data`.
+  EpochMetrics evaluate(BatchSource& data);
+
+  nn::Module& model() { return model_; }
+  optim::Sgd& optimizer() { return optimizer_; }
+  const TrainerOptions& options() const { return options_; }
+  std::int64_t epoch() const { return epoch_; }
+  std::int64_t global_step() const { return global_step_; }
+  double best_top1() const { return best_top1_; }
+
+  /// Writes model + optimiser + progress to `path` atomically.
+  void save_checkpoint(const std::string& path) const;
+  /// Restores what save_checkpoint wrote; throws CheckpointError naming the file on mismatch.
+  void load_checkpoint(const std::string& path);
+
+ private:
+  EpochMetrics train_epoch(BatchSource& train);
+  Tensor loss_of(const Batch& batch, const Tensor& logits);
+
+  nn::Module& model_;
+  optim::Sgd& optimizer_;
+  const optim::LrSchedule& schedule_;
+  TrainerOptions options_;
+  std::vector<TrainerHooks*> hooks_;
+  std::int64_t epoch_ = 0;  // epochs completed
+  std::int64_t global_step_ = 0;
+  double best_top1_ = -1.0;
+};
+
+/// Moves a batch to `device` (no copy when already there).
+Batch to_device(const Batch& batch, const Device& device);
+
+}  // namespace shears

@@ -1,0 +1,34 @@
+// Messages of SHEARS_CUDA_CHECK, SHEARS_CUDNN_CHECK and SHEARS_CUBLAS_CHECK.
+
+#include "kernels/cuda/check.h"
+
+#include <string>
+
+#include "kernels/common/error.h"
+
+namespace shears::kernels::cuda::detail {
+
+void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
+  // Clears the runtime's record of a non-sticky error, so that the next, unrelated check does not
+  // report it again. A sticky error (a kernel fault) stays: the context is unusable after it.
+  cudaGetLastError();
+  throw CudaError(::shears::detail::cat("CUDA call ", call, " failed: ", cudaGetErrorName(status), " (",
+                              cudaGetErrorString(status), ") [", file, ":", line, "]"));
+}
+
+void throw_cudnn_error(cudnnStatus_t status, const char* call, const char* file, int line) {
+  // cuDNN 9 keeps a per-thread description of the last failure, often naming the bad parameter.
+  char detail_text[512] = {0};
+  cudnnGetLastErrorString(detail_text, sizeof(detail_text));
+  std::string message = ::shears::detail::cat("cuDNN call ", call, " failed: ", cudnnGetErrorString(status),
+                                    " (status ", static_cast<int>(status), ")");
+  if (detail_text[0] != '\0') message += ::shears::detail::cat(": ", detail_text);
+  throw CudaError(::shears::detail::cat(message, " [", file, ":", line, "]"));
+}
+
+void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
+  throw CudaError(::shears::detail::cat("cuBLAS call ", call, " failed: ", cublasGetStatusName(status), " (",
+                              cublasGetStatusString(status), ") [", file, ":", line, "]"));
+}
+
+}  // namespace shears::kernels::cuda::detail

@@ -1,0 +1,128 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kernels/common/backend.h"
+
+namespace shears::kernels::cuda {
+
+/// Number of usable CUDA devices. Any error from the runtime (no driver: "insufficient driver";
+/// no GPU: "no device") counts as zero devices, and the error state is cleared afterwards. Never
+/// throws; safe to call before anything else touches CUDA.
+int device_count() noexcept;
+
+/// The backend of CUDA device `index` (0-based), created on first use and then shared. Creation is
+/// thread-safe. Backends live until the process ends (they are never destroyed, so that tensors
+/// released during static destruction can still return their memory). Throws shears::Error when
+/// `index` is not a usable device and CudaError when the device cannot be initialised.
+Backend& backend(int index);
+
+/// The CUDA backend of one device. Every primitive is queued on the backend's own stream, in
+/// order, and returns without waiting, except copy_from_host / copy_to_host (which return when the
+/// host buffer may be reused or read), synchronize, and the few primitives that must inspect data
+/// on the host (index and keep validation, the label check of nll_loss_forward), which wait for the
+/// stream. Memory comes from the device's default stream-ordered pool (cudaMallocAsync), which
+/// keeps freed blocks for reuse instead of returning them to the driver.
+///
+/// Floating primitives take F32 only (F64 exists for gradient checks on the CPU); fill, convert and
+/// the data-movement primitives (index_select, slice_copy, channel_gather, channel_scatter) take
+/// any dtype. Convolutions use cuDNN with a per-shape algorithm cache; GEMM uses cuBLAS. TF32
+/// tensor-core maths follows allow_tf32() at each call. Errors: ShapeError for tensors that do not
+/// fit (names the shapes), CudaError for a failed CUDA/cuDNN/cuBLAS call (names the call, status
+/// and source location), OutOfMemoryError for failed allocations (bytes asked, free and total).
+///
+/// Methods may be called from several threads; the cuDNN and cuBLAS handles are used by one thread
+/// at a time.
+class CudaBackend final : public Backend {
+ public:
+  /// Creates the stream, memory-pool settings and library handles of `device`. Throws CudaError.
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  /// The device ordinal this backend runs on.
+  int device() const;
+
+  std::string name() const override;
+  void* allocate(std::size_t bytes) override;
+  void deallocate(void* ptr, std::size_t bytes) noexcept override;
+  void copy_from_host(void* dst, const void* src, std::size_t bytes) override;
+  void copy_to_host(void* dst, const void* src, std::size_t bytes) override;
+  void copy(void* dst, const void* src, std::size_t bytes) override;
+  void synchronize() override;
+  MemoryInfo memory_info() override;
+  void fill(const TensorView& x, double value) override;
+  void convert(const TensorView& x, const TensorView& out) override;
+  void binary(BinaryOp op, const TensorView& a, const TensorView& b,
+              const TensorView& out) override;
+  void axpby(double alpha, const TensorView& x, double beta, const TensorView& y) override;
+  void activation_forward(ActivationKind kind, double alpha, const TensorView& x,
+                          const TensorView& y) override;
+  void activation_backward(ActivationKind kind, double alpha, const TensorView& y,
+                           const TensorView& grad_y, const TensorView& grad_x) override;
+  void sum_to(const TensorView& x, const TensorView& out) override;
+  void gemm(bool trans_a, bool trans_b, double alpha, const TensorView& a, const TensorView& b,
+            double beta, const TensorView& c) override;
+  void conv2d_forward(const TensorView& x, const TensorView& w, const TensorView* bias,
+                      const TensorView& y, const Conv2dParams& p) override;
+  void conv2d_backward_data(const TensorView& grad_y, const TensorView& w, const TensorView& grad_x,
+                            const Conv2dParams& p) override;
+  void conv2d_backward_weight(const TensorView& x, const TensorView& grad_y,
+                              const TensorView& grad_w, const Conv2dParams& p) override;
+  void batch_norm_forward(const TensorView& x, const TensorView* weight, const TensorView* bias,
+                          const TensorView* running_mean, const TensorView* running_var,
+                          const TensorView& y, const TensorView& save_mean,
+                          const TensorView& save_invstd, const BatchNormParams& p) override;
+  void batch_norm_backward(const TensorView& x, const TensorView& grad_y, const TensorView* weight,
+                           const TensorView& save_mean, const TensorView& save_invstd,
+                           const TensorView* grad_x, const TensorView* grad_weight,
+                           const TensorView* grad_bias, bool training) override;
+  void max_pool2d_forward(const TensorView& x, const TensorView& y, const TensorView& indices,
+                          const Pool2dParams& p) override;
+  void max_pool2d_backward(const TensorView& grad_y, const TensorView& indices,
+                           const TensorView& grad_x) override;
+  void avg_pool2d_forward(const TensorView& x, const TensorView& y, const Pool2dParams& p) override;
+  void avg_pool2d_backward(const TensorView& grad_y, const TensorView& grad_x,
+                           const Pool2dParams& p) override;
+  void softmax_forward(const TensorView& x, const TensorView& y, bool log) override;
+  void softmax_backward(const TensorView& y, const TensorView& grad_y, const TensorView& grad_x,
+                        bool log) override;
+  void nll_loss_forward(const TensorView& logp, const TensorView& labels, double smoothing,
+                        const TensorView& loss) override;
+  void nll_loss_backward(const TensorView& labels, double smoothing, const TensorView& grad_loss,
+                         const TensorView& grad_logp) override;
+  void bce_with_logits_forward(const TensorView& x, const TensorView& target,
+                               const TensorView& loss) override;
+  void bce_with_logits_backward(const TensorView& x, const TensorView& target,
+                                const TensorView& grad_loss, const TensorView& grad_x) override;
+  void dropout_mask(const TensorView& mask, double p, std::uint64_t seed) override;
+  void index_select(const TensorView& x, int dim, const TensorView& index,
+                    const TensorView& out) override;
+  void index_add(const TensorView& src, int dim, const TensorView& index,
+                 const TensorView& out) override;
+  void slice_copy(const TensorView& src, int dim, std::int64_t src_start, const TensorView& dst,
+                  std::int64_t dst_start, std::int64_t length) override;
+  void channel_gather(const TensorView& x, int dim, const TensorView& keep,
+                      const TensorView& out) override;
+  void channel_scatter(const TensorView& src, int dim, const TensorView& keep,
+                       const TensorView& out) override;
+  void channel_mask(const TensorView& x, int dim, const TensorView& mask) override;
+  void soft_mask_forward(const TensorView& x, const TensorView& mask, const TensorView& y) override;
+  void soft_mask_backward(const TensorView& x, const TensorView& mask, const TensorView& grad_y,
+                          const TensorView* grad_x, const TensorView* grad_mask) override;
+  void sgd_update(const TensorView& param, const TensorView& grad, const TensorView* momentum_buf,
+                  const SgdParams& p) override;
+
+  /// The stream, pool, handles and caches (kernels/cuda/state.h). Only files in kernels/cuda see
+  /// its definition, so this header names no CUDA type.
+  struct State;
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace shears::kernels::cuda
