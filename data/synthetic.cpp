@@ -22,6 +22,8 @@ SyntheticDataset::SyntheticDataset(const SyntheticOptions& options) : options_(o
   SHEARS_CHECK_AS(ConfigError, options.height > 0 && options.width > 0,
                   "synthetic dataset: image size ", options.height, "x", options.width,
                   " must be positive");
+  SHEARS_CHECK_AS(ConfigError, options.offset >= 0, "synthetic dataset: offset ", options.offset,
+                  " is negative");
   SHEARS_CHECK_AS(ConfigError, options.noise >= 0 && options.noise <= 255,
                   "synthetic dataset: noise ", options.noise, " outside [0, 255]");
   for (int k = 0; k < options.num_classes; ++k) {
@@ -52,7 +54,7 @@ Sample SyntheticDataset::get(std::int64_t index) const {
   s.label = label(index);
   s.image = Image(o.height, o.width, o.channels);
   const std::uint64_t stream = counter_hash(counter_hash(o.seed, kPixelStream),
-                                            static_cast<std::uint64_t>(index));
+                                            static_cast<std::uint64_t>(o.offset + index));
   std::uint64_t counter = 0;
   for (int y = 0; y < o.height; ++y) {
     for (int x = 0; x < o.width; ++x) {
@@ -77,7 +79,7 @@ Sample SyntheticDataset::get(std::int64_t index) const {
 
 std::int64_t SyntheticDataset::label(std::int64_t index) const {
   detail::check_index(index, options_.size, "synthetic dataset");
-  return index % options_.num_classes;
+  return (options_.offset + index) % options_.num_classes;
 }
 
 std::string SyntheticDataset::describe() const {

@@ -16,6 +16,9 @@ struct SyntheticOptions {
   int height = 32;
   int width = 32;
   std::uint64_t seed = 0;
+  /// Sample i is element offset + i of the seed's endless stream, so two datasets with one seed
+  /// and disjoint ranges (a train and a test split) share class patterns but not samples.
+  std::int64_t offset = 0;
   /// True: each class has its own smooth pattern (a per-class plane wave and colour per channel)
   /// and a sample is its class pattern plus uniform noise, so a small model can learn it.
   /// False: every pixel is independent uniform noise, unrelated to the label.
@@ -26,9 +29,9 @@ struct SyntheticOptions {
 };
 
 /// Samples computed on demand from (seed, index): nothing is stored, every get() of one index
-/// returns the same bytes, and labels are balanced (label = index mod num_classes).
+/// returns the same bytes, and labels are balanced (label = (offset + index) mod num_classes).
 /// The constructor throws ConfigError for a non-positive size or class count, channels other
-/// than 1 or 3, or a non-positive image side.
+/// than 1 or 3, a non-positive image side, a negative offset or noise outside [0, 255].
 class SyntheticDataset : public Dataset {
  public:
   explicit SyntheticDataset(const SyntheticOptions& options);

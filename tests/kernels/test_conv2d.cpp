@@ -351,7 +351,7 @@ TEST(Conv2dOneDnnCache, ConcurrentCallsFromThreads) {
 }
 
 // An empty batch leaves nothing to compute for the forward and gives a zero weight gradient.
-TEST(Conv2dKnownAnswer, EmptyBatch) {
+TEST(Conv2dEdgeCases, EmptyBatch) {
   CpuBackend backend;
   for (ConvLibrary library : {ConvLibrary::OneDnn, ConvLibrary::Blas}) {
     SCOPED_TRACE(kernels::cpu::conv_library_name(library));
