@@ -112,7 +112,7 @@ CifarDataset::CifarDataset(const CifarOptions& options) : options_(options) {
 }
 
 Sample CifarDataset::get(std::int64_t index) const {
-  detail::check_index(index, size(), variant_name(options_.variant));
+  check_sample_index(index, size(), variant_name(options_.variant));
   Sample s;
   s.image = Image(kSide, kSide, 3);
   const std::uint8_t* src = planes_.data() + static_cast<std::size_t>(index) * kImageBytes;
@@ -127,18 +127,18 @@ Sample CifarDataset::get(std::int64_t index) const {
 }
 
 std::int64_t CifarDataset::label(std::int64_t index) const {
-  detail::check_index(index, size(), variant_name(options_.variant));
+  check_sample_index(index, size(), variant_name(options_.variant));
   return options_.coarse_labels ? coarse_[static_cast<std::size_t>(index)]
                                 : labels_[static_cast<std::size_t>(index)];
 }
 
 std::int64_t CifarDataset::fine_label(std::int64_t index) const {
-  detail::check_index(index, size(), variant_name(options_.variant));
+  check_sample_index(index, size(), variant_name(options_.variant));
   return labels_[static_cast<std::size_t>(index)];
 }
 
 std::int64_t CifarDataset::coarse_label(std::int64_t index) const {
-  detail::check_index(index, size(), variant_name(options_.variant));
+  check_sample_index(index, size(), variant_name(options_.variant));
   return coarse_.empty() ? labels_[static_cast<std::size_t>(index)]
                          : coarse_[static_cast<std::size_t>(index)];
 }

@@ -19,13 +19,11 @@ BadImagePolicy parse_bad_image_policy(const std::string& text) {
       detail::cat("unknown bad-image policy '", text, "' (known: fatal, skip)"));
 }
 
-namespace detail {
-void check_index(std::int64_t index, std::int64_t size, const char* dataset) {
+void check_sample_index(std::int64_t index, std::int64_t size, const char* dataset) {
   if (index < 0 || index >= size) {
     throw std::out_of_range(
-        cat(dataset, ": sample index ", index, " out of range [0, ", size, ")"));
+        detail::cat(dataset, ": sample index ", index, " out of range [0, ", size, ")"));
   }
 }
-}  // namespace detail
 
 }  // namespace shears::data

@@ -88,9 +88,7 @@ class Dataset {
   virtual std::string describe() const = 0;
 };
 
-namespace detail {
-/// Throws std::out_of_range unless 0 <= index < size.
-void check_index(std::int64_t index, std::int64_t size, const char* dataset);
-}  // namespace detail
+/// Throws std::out_of_range naming `dataset` unless 0 <= index < size.
+void check_sample_index(std::int64_t index, std::int64_t size, const char* dataset);
 
 }  // namespace shears::data

@@ -150,7 +150,7 @@ ImageFolderDataset::ImageFolderDataset(const ImageFolderOptions& options) : opti
 }
 
 std::string ImageFolderDataset::path(std::int64_t index) const {
-  detail::check_index(index, size(), "image folder");
+  check_sample_index(index, size(), "image folder");
   return join_path(directory_, files_[static_cast<std::size_t>(index)]);
 }
 
@@ -170,7 +170,7 @@ Sample ImageFolderDataset::get(std::int64_t index) const {
 }
 
 std::int64_t ImageFolderDataset::label(std::int64_t index) const {
-  detail::check_index(index, size(), "image folder");
+  check_sample_index(index, size(), "image folder");
   return labels_[static_cast<std::size_t>(index)];
 }
 

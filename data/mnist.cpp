@@ -97,7 +97,7 @@ MnistDataset::MnistDataset(const MnistOptions& options) : split_(options.split) 
 }
 
 Sample MnistDataset::get(std::int64_t index) const {
-  detail::check_index(index, size(), "MNIST");
+  check_sample_index(index, size(), "MNIST");
   Sample s;
   s.image = Image(height_, width_, 1);
   const std::size_t n = s.image.pixels.size();
@@ -107,7 +107,7 @@ Sample MnistDataset::get(std::int64_t index) const {
 }
 
 std::int64_t MnistDataset::label(std::int64_t index) const {
-  detail::check_index(index, size(), "MNIST");
+  check_sample_index(index, size(), "MNIST");
   return labels_[static_cast<std::size_t>(index)];
 }
 

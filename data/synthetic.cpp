@@ -48,7 +48,7 @@ SyntheticDataset::SyntheticDataset(const SyntheticOptions& options) : options_(o
 }
 
 Sample SyntheticDataset::get(std::int64_t index) const {
-  detail::check_index(index, options_.size, "synthetic dataset");
+  check_sample_index(index, options_.size, "synthetic dataset");
   const auto& o = options_;
   Sample s;
   s.label = label(index);
@@ -78,7 +78,7 @@ Sample SyntheticDataset::get(std::int64_t index) const {
 }
 
 std::int64_t SyntheticDataset::label(std::int64_t index) const {
-  detail::check_index(index, options_.size, "synthetic dataset");
+  check_sample_index(index, options_.size, "synthetic dataset");
   return (options_.offset + index) % options_.num_classes;
 }
 

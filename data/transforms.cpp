@@ -147,7 +147,8 @@ Image crop(const Image& image, const CropBox& box) {
   const std::size_t row_bytes = static_cast<std::size_t>(x1 - x0) *
                                 static_cast<std::size_t>(image.channels);
   for (int y = y0; y < y1; ++y) {
-    std::memcpy(&out.at(y - box.top, x0 - box.left, 0), &image.at(y, x0, 0), row_bytes);
+    std::memcpy(&out.pixels[out.index(y - box.top, x0 - box.left, 0)],
+                &image.pixels[image.index(y, x0, 0)], row_bytes);
   }
   return out;
 }

@@ -72,10 +72,14 @@ std::string join_key(const std::string& path, const std::string& key) {
 /// The value as messages show it.
 std::string describe(const ConfigNode& node) {
   switch (node.kind) {
-    case Kind::Null: return "null";
-    case Kind::Map: return "a map";
-    case Kind::Sequence: return "a sequence";
-    case Kind::Scalar: break;
+    case Kind::Null:
+      return "null";
+    case Kind::Map:
+      return "a map";
+    case Kind::Sequence:
+      return "a sequence";
+    case Kind::Scalar:
+      break;
   }
   constexpr std::size_t kMax = 80;
   std::string text = node.scalar.size() > kMax ? node.scalar.substr(0, kMax) + "..." : node.scalar;
@@ -84,10 +88,14 @@ std::string describe(const ConfigNode& node) {
 
 const char* kind_name(Kind kind) {
   switch (kind) {
-    case Kind::Null: return "null";
-    case Kind::Scalar: return "a scalar";
-    case Kind::Map: return "a map";
-    case Kind::Sequence: return "a sequence";
+    case Kind::Null:
+      return "null";
+    case Kind::Scalar:
+      return "a scalar";
+    case Kind::Map:
+      return "a map";
+    case Kind::Sequence:
+      return "a sequence";
   }
   return "?";
 }
@@ -95,19 +103,19 @@ const char* kind_name(Kind kind) {
 /// Copies a yaml-cpp node into a ConfigNode tree.
 class Converter {
  public:
-  Converter(const ConfigDocument& doc, std::string origin) : doc_(doc), origin_(std::move(origin)) {}
+  Converter(const ConfigDocument& doc, std::string origin)
+      : doc_(doc), origin_(std::move(origin)) {}
 
   /// Converts `y`, whose key (or, for sequence items and the root, the node itself) is at
   /// `mark`; `path` is its dotted key path for messages.
-  NodePtr convert(const YAML::Node& y, const YAML::Mark& mark, const std::string& path,
-                  int depth) {
+  NodePtr convert(const YAML::Node& y, const YAML::Mark& mark, const std::string& path, int depth) {
     if (++count_ > kMaxNodes) {
       throw ConfigError(detail::cat(where(mark), ": the document has more than ", kMaxNodes,
                                     " nodes (recursive aliases?)"));
     }
     if (depth > kMaxDepth) {
-      throw ConfigError(detail::cat(where(mark), ": key '", path, "' nests deeper than ",
-                                    kMaxDepth, " levels"));
+      throw ConfigError(
+          detail::cat(where(mark), ": key '", path, "' nests deeper than ", kMaxDepth, " levels"));
     }
     auto node = std::make_shared<ConfigNode>();
     node->line = origin_.empty() ? mark.line + 1 : 0;
@@ -213,7 +221,8 @@ void emit(YAML::Emitter& out, const ConfigNode& node) {
     case Kind::Sequence: {
       // Lists of plain values (milestones, kept channels) read best on one line.
       bool flat = true;
-      for (const auto& item : node.seq) flat = flat && item->kind != Kind::Map && item->kind != Kind::Sequence;
+      for (const auto& item : node.seq)
+        flat = flat && item->kind != Kind::Map && item->kind != Kind::Sequence;
       if (flat) out << YAML::Flow;
       out << YAML::BeginSeq;
       for (const auto& item : node.seq) emit(out, *item);
@@ -247,8 +256,8 @@ bool parse_int64(const std::string& text, std::int64_t& out) {
 }
 
 bool parse_double(const std::string& text, double& out) {
-  if (text == ".inf" || text == ".Inf" || text == ".INF" || text == "+.inf" ||
-      text == "+.Inf" || text == "+.INF") {
+  if (text == ".inf" || text == ".Inf" || text == ".INF" || text == "+.inf" || text == "+.Inf" ||
+      text == "+.INF") {
     out = std::numeric_limits<double>::infinity();
     return true;
   }
@@ -381,7 +390,8 @@ std::vector<std::string> split_key(const std::string& key, const std::string& wh
   std::size_t start = 0;
   while (true) {
     std::size_t dot = key.find('.', start);
-    std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string part =
+        key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (part.empty()) throw ConfigError(where + ": invalid key '" + key + "'");
     parts.push_back(std::move(part));
     if (dot == std::string::npos) return parts;

@@ -128,8 +128,7 @@ void write_and_rename(const std::string& path, const std::string& tmp,
 
 }  // namespace
 
-void write_file_atomic(const std::string& path,
-                       const std::function<void(std::ostream&)>& writer) {
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& writer) {
   SHEARS_CHECK(!path.empty(), "write_file_atomic needs a file path");
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   try {

@@ -39,16 +39,25 @@ std::string quoted(const std::string& text) {
 /// could nest it deeply enough to make printing it expensive.
 const char* json_kind(const json& value) {
   switch (value.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
     case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "an integer";
-    case json::value_t::number_float: return "a fractional number";
-    case json::value_t::binary: return "binary data";
-    case json::value_t::discarded: return "invalid";
+    case json::value_t::number_unsigned:
+      return "an integer";
+    case json::value_t::number_float:
+      return "a fractional number";
+    case json::value_t::binary:
+      return "binary data";
+    case json::value_t::discarded:
+      return "invalid";
   }
   return "invalid";
 }
@@ -154,8 +163,8 @@ Entry parse_entry(const InputFile& file, const std::string& name, const json& in
   }
   const auto& dtype_text = dtype.get_ref<const std::string&>();
   if (!parse_dtype(dtype_text, e.dtype)) {
-    file.fail(where, ": unsupported dtype ", quoted(dtype_text), " (supported: ",
-              supported_dtypes(), ")");
+    file.fail(where, ": unsupported dtype ", quoted(dtype_text),
+              " (supported: ", supported_dtypes(), ")");
   }
 
   const json& shape = info.at("shape");
@@ -281,8 +290,7 @@ SafetensorsContents load_safetensors(const std::string& path) {
   std::uint64_t length = 0;
   for (int i = 7; i >= 0; --i) length = (length << 8) | prefix[i];
   if (length > kMaxHeaderBytes) {
-    file.fail("header length ", length, " is larger than the limit of ", kMaxHeaderBytes,
-              " bytes");
+    file.fail("header length ", length, " is larger than the limit of ", kMaxHeaderBytes, " bytes");
   }
   if (length > file.size() - 8) {
     file.fail("header length ", length, " exceeds the ", file.size() - 8,

@@ -6,13 +6,13 @@
 
 #include "kernels/common/error.h"
 
-namespace shears::kernels::cuda::detail {
+namespace shears::kernels::cuda::check_detail {
 
 void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
   // Clears the runtime's record of a non-sticky error, so that the next, unrelated check does not
   // report it again. A sticky error (a kernel fault) stays: the context is unusable after it.
   cudaGetLastError();
-  throw CudaError(::shears::detail::cat("CUDA call ", call, " failed: ", cudaGetErrorName(status), " (",
+  throw CudaError(detail::cat("CUDA call ", call, " failed: ", cudaGetErrorName(status), " (",
                               cudaGetErrorString(status), ") [", file, ":", line, "]"));
 }
 
@@ -20,15 +20,15 @@ void throw_cudnn_error(cudnnStatus_t status, const char* call, const char* file,
   // cuDNN 9 keeps a per-thread description of the last failure, often naming the bad parameter.
   char detail_text[512] = {0};
   cudnnGetLastErrorString(detail_text, sizeof(detail_text));
-  std::string message = ::shears::detail::cat("cuDNN call ", call, " failed: ", cudnnGetErrorString(status),
+  std::string message = detail::cat("cuDNN call ", call, " failed: ", cudnnGetErrorString(status),
                                     " (status ", static_cast<int>(status), ")");
-  if (detail_text[0] != '\0') message += ::shears::detail::cat(": ", detail_text);
-  throw CudaError(::shears::detail::cat(message, " [", file, ":", line, "]"));
+  if (detail_text[0] != '\0') message += detail::cat(": ", detail_text);
+  throw CudaError(detail::cat(message, " [", file, ":", line, "]"));
 }
 
 void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
-  throw CudaError(::shears::detail::cat("cuBLAS call ", call, " failed: ", cublasGetStatusName(status), " (",
+  throw CudaError(detail::cat("cuBLAS call ", call, " failed: ", cublasGetStatusName(status), " (",
                               cublasGetStatusString(status), ") [", file, ":", line, "]"));
 }
 
-}  // namespace shears::kernels::cuda::detail
+}  // namespace shears::kernels::cuda::check_detail

@@ -10,7 +10,7 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
-namespace shears::kernels::cuda::detail {
+namespace shears::kernels::cuda::check_detail {
 
 [[noreturn]] void throw_cuda_error(cudaError_t status, const char* call, const char* file,
                                    int line);
@@ -19,14 +19,14 @@ namespace shears::kernels::cuda::detail {
 [[noreturn]] void throw_cublas_error(cublasStatus_t status, const char* call, const char* file,
                                      int line);
 
-}  // namespace shears::kernels::cuda::detail
+}  // namespace shears::kernels::cuda::check_detail
 
 /// Throws CudaError when the CUDA runtime call `call` does not return cudaSuccess.
 #define SHEARS_CUDA_CHECK(call)                                                              \
   do {                                                                                       \
     const cudaError_t shears_status_ = (call);                                               \
     if (shears_status_ != cudaSuccess) {                                                     \
-      ::shears::kernels::cuda::detail::throw_cuda_error(shears_status_, #call, __FILE__,     \
+      ::shears::kernels::cuda::check_detail::throw_cuda_error(shears_status_, #call, __FILE__,     \
                                                         __LINE__);                           \
     }                                                                                        \
   } while (0)
@@ -36,7 +36,7 @@ namespace shears::kernels::cuda::detail {
   do {                                                                                       \
     const cudnnStatus_t shears_status_ = (call);                                             \
     if (shears_status_ != CUDNN_STATUS_SUCCESS) {                                            \
-      ::shears::kernels::cuda::detail::throw_cudnn_error(shears_status_, #call, __FILE__,    \
+      ::shears::kernels::cuda::check_detail::throw_cudnn_error(shears_status_, #call, __FILE__,    \
                                                          __LINE__);                          \
     }                                                                                        \
   } while (0)
@@ -46,7 +46,7 @@ namespace shears::kernels::cuda::detail {
   do {                                                                                       \
     const cublasStatus_t shears_status_ = (call);                                            \
     if (shears_status_ != CUBLAS_STATUS_SUCCESS) {                                           \
-      ::shears::kernels::cuda::detail::throw_cublas_error(shears_status_, #call, __FILE__,   \
+      ::shears::kernels::cuda::check_detail::throw_cublas_error(shears_status_, #call, __FILE__,   \
                                                           __LINE__);                         \
     }                                                                                        \
   } while (0)

@@ -127,7 +127,7 @@ void* pool_allocate(CudaBackend::State& s, std::size_t bytes, const char* what) 
     throw out_of_memory();
   }
   if (status != cudaSuccess) {
-    detail::throw_cuda_error(status, "cudaMallocFromPoolAsync(&ptr, size, s.pool, s.stream)",
+    check_detail::throw_cuda_error(status, "cudaMallocFromPoolAsync(&ptr, size, s.pool, s.stream)",
                              __FILE__, __LINE__);
   }
   return ptr;

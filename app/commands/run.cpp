@@ -1,0 +1,73 @@
+#include <cstdio>
+
+#include "app/cli.h"
+#include "app/experiment.h"
+#include "engine/config/config.h"
+
+namespace shears::app {
+
+namespace {
+const char* kRunHelp =
+    "usage: shears run CONFIG.yaml [--set key=value ...] [--out DIR] [--device cpu|cuda]\n"
+    "                              [--no-resume] [--quiet]\n"
+    "\n"
+    "Runs the experiment CONFIG describes (schema: configs/README.md): builds the data and the\n"
+    "model, trains (train.epochs > 0), evaluates on the test split, counts FLOPs and parameters,\n"
+    "measures latency and writes DIR/summary.json, DIR/config.yaml (resolved), checkpoints and\n"
+    "metrics.jsonl. An interrupted run resumes from its last checkpoint.\n"
+    "\n"
+    "  --set key=value   override a config key (dotted path, YAML value); repeatable\n"
+    "  --out DIR         run directory (default runs/<name>)\n"
+    "  --device D        cpu, cuda or cuda:N (overrides the config's device)\n"
+    "  --no-resume       start from scratch even if DIR holds a checkpoint\n"
+    "  --quiet           no progress output while training\n";
+const char* kTrainHelp =
+    "usage: shears train CONFIG.yaml [--set key=value ...] [--out DIR] [--device D] [--no-resume]\n"
+    "\n"
+    "Trains the experiment's model (train section) and keeps checkpoints in DIR/train; no\n"
+    "evaluation report or benchmark.\n";
+}  // namespace
+
+/// Loads CONFIG with --set overrides and --device applied.
+Config load_experiment_config(const Args& a, const char* command) {
+  if (a.positional().size() != 1) {
+    throw Error(std::string("shears ") + command + ": expected one CONFIG.yaml (see --help)");
+  }
+  Config config = Config::load_file(a.positional()[0]);
+  for (const std::string& kv : a.values("--set")) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw ConfigError("--set " + kv + ": expected key=value");
+    }
+    config.set_override(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  if (a.has("--device")) config.set_override("device", a.value("--device"));
+  return config;
+}
+
+int command_run(const std::vector<std::string>& args, bool train_only) {
+  Args a(args, {"--set", "--out", "--device"}, {"--help", "--no-resume", "--quiet"},
+         train_only ? "train" : "run");
+  if (a.has("--help")) {
+    std::fputs(train_only ? kTrainHelp : kRunHelp, stdout);
+    return 0;
+  }
+  Config config = load_experiment_config(a, train_only ? "train" : "run");
+  ExperimentSpec spec = parse_experiment(config);
+  config.check_all_read();
+  RunOptions options;
+  options.out_dir = a.value("--out");
+  options.resume = !a.has("--no-resume");
+  options.progress = !a.has("--quiet");
+  Experiment experiment(spec, config, options);
+  if (train_only) {
+    BuiltModel model = experiment.make_model();
+    experiment.train(model, "train", spec.train.epochs);
+    std::printf("checkpoints: %s/train\n", experiment.out_dir().c_str());
+  } else {
+    experiment.run();
+  }
+  return 0;
+}
+
+}  // namespace shears::app

@@ -1,0 +1,265 @@
+#include "app/experiment.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "app/subset_dataset.h"
+#include "data/factory.h"
+#include "engine/autograd/grad_mode.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/safetensors.h"
+#include "engine/log.h"
+#include "engine/optim/lr_schedule.h"
+#include "engine/optim/sgd.h"
+#include "engine/rng.h"
+#include "engine/train/trainer.h"
+#include "kernels/common/registry.h"
+#include "pruning/cost_model.h"
+
+namespace shears::app {
+
+void load_weights(nn::Module& model, const std::string& path) {
+  SafetensorsContents c = load_safetensors(path);
+  TensorList state;
+  bool trainer_format = false;
+  for (auto& [name, t] : c.tensors) trainer_format |= name.rfind("model.", 0) == 0;
+  for (auto& [name, t] : c.tensors) {
+    if (!trainer_format) {
+      state.emplace_back(name, t);
+    } else if (name.rfind("model.", 0) == 0) {
+      state.emplace_back(name.substr(6), t);
+    }
+  }
+  try {
+    model.load_state_dict(state);
+  } catch (const CheckpointError& e) {
+    throw CheckpointError(path + ": " + e.what());
+  }
+}
+
+std::string checkpoint_arch(const std::string& path) {
+  SafetensorsContents c = load_safetensors(path);
+  auto it = c.metadata.find("arch");
+  return it == c.metadata.end() ? std::string() : it->second;
+}
+
+double measure_latency_ms(nn::Module& model, const Shape& input_chw, std::int64_t batch,
+                          int warmup, int iterations, const Device& device) {
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGrad no_grad;
+  Tensor x = Tensor::zeros({batch, input_chw[0], input_chw[1], input_chw[2]}, DType::F32, device);
+  Backend& be = backend_for(device);
+  for (int i = 0; i < warmup; ++i) model.forward(x);
+  be.synchronize();
+  std::vector<double> times;
+  for (int i = 0; i < iterations; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    model.forward(x);
+    be.synchronize();
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  model.train(was_training);
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+Experiment::Experiment(ExperimentSpec spec, Config resolved, RunOptions options)
+    : spec_(std::move(spec)), resolved_(std::move(resolved)), options_(std::move(options)) {
+  out_dir_ = options_.out_dir.empty() ? "runs/" + spec_.name : options_.out_dir;
+  input_ = dataset_input_shape(spec_.data.train);
+}
+
+void Experiment::ensure_data() {
+  if (train_set_) return;
+  std::shared_ptr<data::Dataset> full = data::make_dataset(spec_.data.train);
+  test_set_ = data::make_dataset(spec_.data.test);
+  if (spec_.data.test_size > 0 && spec_.data.test_size < test_set_->size()) {
+    std::vector<std::int64_t> idx(static_cast<std::size_t>(spec_.data.test_size));
+    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>(i);
+    test_set_ = std::make_shared<SubsetDataset>(test_set_, idx, "test subset");
+  }
+  if (spec_.data.val_size > 0) {
+    std::vector<std::int64_t> kept, held;
+    split_indices(full->size(), spec_.data.val_size, spec_.seed, kept, held);
+    train_set_ = std::make_shared<SubsetDataset>(full, kept, "training split");
+    val_set_ = std::make_shared<SubsetDataset>(full, held, "held-out validation split");
+  } else {
+    train_set_ = full;
+    val_set_ = test_set_;
+  }
+  num_classes_ = spec_.model.num_classes > 0 ? spec_.model.num_classes : full->num_classes();
+  if (spec_.data.train.kind == data::DatasetKind::ImageFolder) {
+    input_ = {3, 224, 224};
+  }
+}
+
+std::string Experiment::describe_data() const {
+  if (!train_set_) return "";
+  return "train: " + train_set_->describe() + "; validation: " + val_set_->describe() +
+         "; test: " + test_set_->describe();
+}
+
+BatchSource& Experiment::train_data() {
+  ensure_data();
+  if (!train_loader_) {
+    data::LoaderOptions o;
+    o.batch_size = spec_.data.batch_size;
+    o.shuffle = true;
+    o.seed = spec_.seed;
+    o.num_workers = spec_.data.workers;
+    o.subset = spec_.data.subset;
+    o.subset_size = spec_.data.subset_size;
+    o.device = spec_.device;
+    o.transform = data::default_transform(spec_.data.train.kind,
+                                          spec_.data.augment ? data::Split::Train
+                                                             : data::Split::Test);
+    train_loader_ = std::make_unique<data::Loader>(train_set_, o);
+  }
+  return *train_loader_;
+}
+
+namespace {
+std::unique_ptr<data::Loader> eval_loader(const ExperimentSpec& spec,
+                                          std::shared_ptr<data::Dataset> set) {
+  data::LoaderOptions o;
+  o.batch_size = spec.data.eval_batch_size;
+  o.shuffle = false;
+  o.seed = spec.seed;
+  o.num_workers = spec.data.workers;
+  o.device = spec.device;
+  o.transform = data::default_transform(spec.data.test.kind, data::Split::Test);
+  return std::make_unique<data::Loader>(std::move(set), o);
+}
+}  // namespace
+
+BatchSource& Experiment::val_data() {
+  ensure_data();
+  if (val_set_ == test_set_) return test_data();
+  if (!val_loader_) val_loader_ = eval_loader(spec_, val_set_);
+  return *val_loader_;
+}
+
+BatchSource& Experiment::test_data() {
+  ensure_data();
+  if (!test_loader_) test_loader_ = eval_loader(spec_, test_set_);
+  return *test_loader_;
+}
+
+BuiltModel Experiment::make_model() {
+  ensure_data();
+  BuiltModel model;
+  std::string arch = spec_.model.checkpoint.empty() ? "" : checkpoint_arch(spec_.model.checkpoint);
+  if (!arch.empty()) {
+    model = build_model_from_arch(arch);
+  } else {
+    model = build_model(spec_.model, num_classes_, input_);
+  }
+  if (!spec_.model.checkpoint.empty()) {
+    load_weights(*model.module, spec_.model.checkpoint);
+    log_info("loaded weights from " + spec_.model.checkpoint);
+  }
+  model.module->to(spec_.device);
+  return model;
+}
+
+void Experiment::train(BuiltModel& model, const std::string& stage, std::int64_t epochs,
+                       double lr) {
+  const TrainSpec& t = spec_.train;
+  optim::SgdOptions o;
+  o.lr = lr > 0 ? lr : t.lr;
+  o.momentum = t.momentum;
+  o.weight_decay = t.weight_decay;
+  o.nesterov = t.nesterov;
+  o.no_decay_bn_and_bias = t.no_decay_bn_bias;
+  optim::Sgd sgd(model.module->named_parameters(), o);
+  std::unique_ptr<optim::LrSchedule> schedule;
+  if (t.schedule == "constant") {
+    schedule = std::make_unique<optim::ConstantLr>(o.lr);
+  } else if (t.schedule == "step") {
+    schedule = std::make_unique<optim::StepLr>(o.lr, t.step_size, t.gamma);
+  } else if (t.schedule == "multistep") {
+    schedule = std::make_unique<optim::MultiStepLr>(o.lr, t.milestones, t.gamma);
+  } else {
+    schedule = std::make_unique<optim::CosineLr>(o.lr, static_cast<int>(std::max<std::int64_t>(epochs, 1)));
+  }
+  if (t.warmup_epochs > 0) {
+    schedule = std::make_unique<optim::WarmupLr>(std::move(schedule), t.warmup_epochs, 0.0);
+  }
+  TrainerOptions to;
+  to.epochs = epochs;
+  to.label_smoothing = t.label_smoothing;
+  to.device = spec_.device;
+  to.checkpoint_dir = out_dir_ + "/" + stage;
+  to.resume = options_.resume;
+  to.checkpoint_metadata = {{"arch", model.arch_json}, {"stage", stage}};
+  to.progress = options_.progress;
+  Trainer trainer(*model.module, sgd, *schedule, to);
+  trainer.fit(train_data(), &val_data());
+}
+
+ModelReport Experiment::measure(nn::Module& model) {
+  ModelReport r;
+  optim::Sgd none(TensorList{}, optim::SgdOptions{});
+  optim::ConstantLr zero(0.0);
+  TrainerOptions eo;
+  eo.device = spec_.device;
+  Trainer eval(model, none, zero, eo);
+  EpochMetrics m = eval.evaluate(test_data());
+  r.top1 = m.val_top1;
+  r.top5 = m.val_top5;
+  r.loss = m.val_loss;
+  pruning::CostReport cost = pruning::count_cost(model, input_);
+  r.params = cost.params;
+  r.flops = cost.macs;
+  if (spec_.bench.enabled) {
+    r.latency_ms = measure_latency_ms(model, input_, spec_.bench.batch_size, spec_.bench.warmup,
+                                      spec_.bench.iterations, spec_.device);
+  }
+  return r;
+}
+
+namespace {
+nlohmann::json report_json(const ModelReport& r) {
+  return {{"top1", r.top1},     {"top5", r.top5},   {"loss", r.loss},
+          {"params", r.params}, {"flops", r.flops}, {"latency_ms", r.latency_ms}};
+}
+}  // namespace
+
+std::string Experiment::run() {
+  std::filesystem::create_directories(out_dir_);
+  write_file_atomic(out_dir_ + "/config.yaml",
+                    [&](std::ostream& out) { out << resolved_.dump(); });
+  manual_seed(spec_.seed);
+  BuiltModel model = make_model();
+  log_info("experiment '" + spec_.name + "': " + model.name + " on " + spec_.device.str());
+  log_info(describe_data());
+  if (spec_.train.epochs > 0) train(model, "train", spec_.train.epochs);
+  ModelReport dense = measure(*model.module);
+  nlohmann::json summary = {{"name", spec_.name},
+                            {"model", model.name},
+                            {"dataset", data::dataset_kind_name(spec_.data.train.kind)},
+                            {"device", spec_.device.str()},
+                            {"seed", spec_.seed},
+                            {"bench_batch_size", spec_.bench.batch_size},
+                            {"dense", report_json(dense)}};
+  std::string text = summary.dump(2);
+  write_file_atomic(out_dir_ + "/summary.json", [&](std::ostream& out) { out << text << "\n"; });
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "\n%-8s %8s %8s %12s %14s %12s\n%-8s %8.2f %8.2f %12lld %14lld %12.3f\n",
+                "", "top1", "top5", "params", "flops (MACs)", "latency ms", "dense", dense.top1,
+                dense.top5, static_cast<long long>(dense.params),
+                static_cast<long long>(dense.flops), dense.latency_ms);
+  std::fputs(line, stdout);
+  std::printf("summary: %s/summary.json\n", out_dir_.c_str());
+  return text;
+}
+
+}  // namespace shears::app

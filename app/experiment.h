@@ -1,0 +1,95 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "app/schema.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "engine/config/config.h"
+#include "engine/nn/module.h"
+
+namespace shears::app {
+
+/// Options of one invocation that are not part of the experiment itself.
+struct RunOptions {
+  std::string out_dir;   // run directory; empty: runs/<name>
+  bool resume = true;    // continue from the run directory's last checkpoint
+  bool progress = true;  // progress bar / lines while training
+};
+
+/// Accuracy and cost of one network, as summary.json reports it.
+struct ModelReport {
+  double top1 = 0, top5 = 0, loss = 0;
+  std::int64_t params = 0;
+  std::int64_t flops = 0;  // multiply-accumulates per image
+  double latency_ms = 0;   // median forward time at bench.batch_size
+};
+
+/// A model with the architecture description that rebuilds it (JSON, stored in checkpoints).
+struct BuiltModel {
+  std::shared_ptr<nn::Module> module;
+  std::string arch_json;
+  std::string name;
+};
+
+/// Builds the model a spec names for `num_classes` and input (C,H,W).
+BuiltModel build_model(const ModelSpec& spec, int num_classes, const Shape& input_chw);
+/// Rebuilds a model from the architecture JSON stored in a checkpoint.
+BuiltModel build_model_from_arch(const std::string& arch_json);
+
+/// Loads weights into `model` from a shears training checkpoint (tensors "model.*") or a plain
+/// state-dict file. Throws CheckpointError naming the file and every mismatched tensor.
+void load_weights(nn::Module& model, const std::string& path);
+/// The "arch" metadata of a checkpoint, or "" when it has none.
+std::string checkpoint_arch(const std::string& path);
+
+/// One experiment: the pieces `shears run` assembles (data, model, training, evaluation,
+/// measurement) and that pruning methods reuse.
+class Experiment {
+ public:
+  Experiment(ExperimentSpec spec, Config resolved, RunOptions options);
+
+  const ExperimentSpec& spec() const { return spec_; }
+  const std::string& out_dir() const { return out_dir_; }
+  /// Input shape (C,H,W) and number of classes of the dataset.
+  const Shape& input_shape() const { return input_; }
+  int num_classes() const { return num_classes_; }
+
+  /// Loaders (created on first use): training (augmented, shuffled), validation (held-out part
+  /// of the training split when data.val_size > 0, else the test split), and test.
+  BatchSource& train_data();
+  BatchSource& val_data();
+  BatchSource& test_data();
+  /// "Fashion-MNIST train (60000 images) ..." descriptions for logs.
+  std::string describe_data() const;
+
+  /// The model of the spec, with the checkpoint it names loaded.
+  BuiltModel make_model();
+  /// Trains `model` for `epochs` with the spec's optimiser and schedule (overridable by
+  /// `lr`, when > 0), checkpointing to out_dir/<stage>. Returns the final validation metrics.
+  void train(BuiltModel& model, const std::string& stage, std::int64_t epochs, double lr = -1);
+  /// Test-set accuracy, params, FLOPs and latency of `model`.
+  ModelReport measure(nn::Module& model);
+
+  /// Runs the whole experiment and writes summary.json; returns its JSON text.
+  std::string run();
+
+ private:
+  void ensure_data();
+  ExperimentSpec spec_;
+  Config resolved_;
+  RunOptions options_;
+  std::string out_dir_;
+  Shape input_;
+  int num_classes_ = 0;
+  std::shared_ptr<data::Dataset> train_set_, val_set_, test_set_;
+  std::unique_ptr<data::Loader> train_loader_, val_loader_, test_loader_;
+};
+
+/// Median forward latency in milliseconds of `model` (eval, no grad) on a batch of `batch`
+/// inputs of shape `input_chw`, after `warmup` untimed runs.
+double measure_latency_ms(nn::Module& model, const Shape& input_chw, std::int64_t batch,
+                          int warmup, int iterations, const Device& device);
+
+}  // namespace shears::app

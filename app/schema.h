@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/factory.h"
+#include "data/loader.h"
+#include "engine/config/config.h"
+#include "kernels/common/device.h"
+
+namespace shears::app {
+
+/// The `data:` section.
+struct DataSpec {
+  data::DatasetOptions train;  // dataset, root, train files
+  data::DatasetOptions test;   // the same dataset's test split
+  std::int64_t batch_size = 128;
+  std::int64_t eval_batch_size = 256;
+  int workers = 2;
+  /// Training subset for quick runs: none, first N, or N per class.
+  data::SubsetMode subset = data::SubsetMode::All;
+  std::int64_t subset_size = 0;
+  /// Samples held out of the training split (a fixed random choice) to validate on; 0 validates
+  /// on the test split. Hyper-parameters are tuned on this split, never on the test set.
+  std::int64_t val_size = 0;
+  /// Test-split subset (first N) for quick evaluation; 0: all.
+  std::int64_t test_size = 0;
+  bool augment = true;
+};
+
+/// The `model:` section.
+struct ModelSpec {
+  std::string arch;
+  int num_classes = 0;  // 0: the dataset's
+  /// CIFAR ResNets: a-avgpool (option A, avg-pool + zeros appended; the default), a-subsample
+  /// (option A, stride-2 subsample + zeros both sides) or b-conv (1x1 conv + BN).
+  std::string shortcut = "a-avgpool";
+  double width = 1.0;   // MobileNetV2 width multiplier
+  /// A checkpoint (shears training checkpoint or plain state dict) to start from.
+  std::string checkpoint;
+};
+
+/// The `train:` section. epochs 0 means no training (evaluate the model as it is).
+struct TrainSpec {
+  std::int64_t epochs = 0;
+  double lr = 0.1;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  bool nesterov = false;
+  bool no_decay_bn_bias = false;
+  std::string schedule = "multistep";  // constant | step | multistep | cosine
+  std::vector<int> milestones;
+  double gamma = 0.1;
+  int step_size = 30;
+  double warmup_epochs = 0.0;
+  double label_smoothing = 0.0;
+};
+
+/// The `bench:` section: inference latency of the result.
+struct BenchSpec {
+  bool enabled = true;
+  std::int64_t batch_size = 1;
+  int warmup = 3;
+  int iterations = 20;
+};
+
+/// One experiment, as read from YAML (schema documented in configs/README.md).
+struct ExperimentSpec {
+  std::string name = "experiment";
+  std::uint64_t seed = 1;
+  Device device = Device::cpu();
+  DataSpec data;
+  ModelSpec model;
+  TrainSpec train;
+  BenchSpec bench;
+};
+
+/// Reads and validates an experiment. Every key nobody reads, and every wrong type or value, is
+/// a ConfigError naming the file, line and key.
+ExperimentSpec parse_experiment(const Config& root);
+
+/// The input shape (C, H, W) of the dataset described by `options`.
+std::vector<std::int64_t> dataset_input_shape(const data::DatasetOptions& options);
+
+}  // namespace shears::app

@@ -1,0 +1,43 @@
+#pragma once
+
+// Private to kernels/cuda: host functions that queue one of our kernels on a backend's stream,
+// for the host-code files (conv2d.cpp, gemm.cpp, batch_norm.cpp) that need a small kernel beside
+// a library call. Pointers are device pointers on s.device, already checked by the caller; every
+// function returns as soon as the work is queued and throws CudaError when the launch fails.
+
+#include <cstdint>
+
+#include "kernels/cuda/state.h"
+
+namespace shears::kernels::cuda {
+
+/// y[i] = beta * y[i] for i < n; beta == 0 writes zeros (even over NaN). (elementwise.cu)
+void launch_scale_f32(CudaBackend::State& s, float* y, std::int64_t n, float beta);
+
+/// y (outer, c, inner) = value[ch] broadcast over each channel row, or 0 where `value` is null.
+/// (channel_ops.cu)
+void launch_channel_broadcast_f32(CudaBackend::State& s, float* y, std::int64_t outer,
+                                  std::int64_t c, std::int64_t inner, const float* value);
+
+/// dst (outer, c, inner) = src * scale[ch] (* scale2[ch] when scale2 is not null); dst may equal
+/// src. (channel_ops.cu)
+void launch_channel_scale_f32(CudaBackend::State& s, const float* src, float* dst,
+                              std::int64_t outer, std::int64_t c, std::int64_t inner,
+                              const float* scale, const float* scale2);
+
+/// Per-channel sums over (outer, inner) of a (outer, c, inner) layout, accumulated in double:
+///   dot[ch] = scale[ch] * sum(g * (x - shift[ch]))   (shift null: 0; scale null: 1)
+///   sum[ch] = sum(g)
+/// Either output may be null; x may be null when dot is. The result is deterministic (fixed
+/// partitioning and summation order). (channel_ops.cu)
+void launch_channel_reduce_f32(CudaBackend::State& s, const float* g, const float* x,
+                               std::int64_t outer, std::int64_t c, std::int64_t inner,
+                               const float* shift, const float* scale, float* dot, float* sum);
+
+/// save_mean[ch] = running_mean[ch]; save_invstd[ch] = 1 / sqrt(running_var[ch] + eps), for
+/// ch < c. (channel_ops.cu)
+void launch_bn_eval_stats_f32(CudaBackend::State& s, const float* running_mean,
+                              const float* running_var, double eps, float* save_mean,
+                              float* save_invstd, std::int64_t c);
+
+}  // namespace shears::kernels::cuda

@@ -1,0 +1,85 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/common/view.h"
+
+namespace shears::models {
+
+/// How a CIFAR ResNet block joins its input to its output when the two differ in resolution or
+/// width (methods.md, common conventions). Other families ignore it.
+enum class Shortcut {
+  /// Option A, variant (a) of SFP/FPGM: average-pool with kernel 1 and the block stride, then
+  /// zero channels appended after the input's channels. Parameter-free.
+  AvgPoolZeros,
+  /// Option A, variant (b) of GAL/FilterSketch/ABCPruner: every second pixel, then zero channels
+  /// on both sides (C/4 each for a width-doubling block). Parameter-free.
+  SubsamplePad,
+  /// Option B: a 1x1 convolution with the block stride followed by batch norm ("downsample").
+  Projection,
+};
+
+/// "a-avgpool", "a-subsample" or "b-conv".
+std::string shortcut_name(Shortcut shortcut);
+/// Inverse of shortcut_name; throws ConfigError listing the accepted names.
+Shortcut parse_shortcut(const std::string& name);
+
+/// A network described without its weights: which registry model it is, what it sees and emits,
+/// and the channel count of every layer whose width is a free choice. A pruned network is the
+/// same Arch with other counts, so it can be rebuilt (and its checkpoint reloaded) from the Arch
+/// alone. Widths are keyed by the module path of the layer whose output channels they count:
+///   CIFAR ResNet    conv1 (the stem, width of stage 1's residual stream at its start),
+///                   layerS.B.conv1 (block mid width), layerS.B.conv2 (block output width);
+///                   an option-B projection takes its block's output width
+///   ImageNet ResNet conv1, layerS.B.conv1, layerS.B.conv2 and, for bottlenecks,
+///                   layerS.B.conv3 (the block output); downsample follows the block output
+///   VGG             features.I for every conv, classifier.0 for the hidden FC layer
+///   MobileNetV2     features.0.0 (stem), features.N.conv.0.0 (expansion 1x1 of blocks with
+///                   expansion, its depthwise conv keeps the width), features.N.conv.K for the
+///                   projection 1x1 (K = 2 with expansion, 1 without), features.18.0 (last 1x1)
+/// The classifier's output is num_classes. Entries keep the order of the layers in the network.
+struct Arch {
+  /// Registry name: resnet20 ... mobilenetv2 (see registry.h).
+  std::string name;
+  std::int64_t num_classes = 10;
+  /// Input image shape {C, H, W}; C is the stem's input channels, H and W are nominal (the
+  /// networks pool globally and accept other sizes large enough for their strides).
+  Shape input{3, 32, 32};
+  /// Width multiplier the default widths were derived with (recorded for reports; the widths
+  /// below are what is built).
+  double width_mult = 1.0;
+  /// CIFAR ResNet shortcut kind (option A (a) by default, as in the pruning papers).
+  Shortcut shortcut = Shortcut::AvgPoolZeros;
+  /// (layer path, output channels) in network order.
+  std::vector<std::pair<std::string, std::int64_t>> widths;
+  /// CIFAR ResNet with Shortcut::SubsamplePad only: (block path "layerS.B", number of leading
+  /// zero channels of its padded shortcut). A block not listed splits its padding evenly, the
+  /// extra channel (odd padding) going after the input; an entry is needed only when a pruned
+  /// shortcut keeps uneven zero channels on the two sides.
+  std::vector<std::pair<std::string, std::int64_t>> pad_front;
+
+  /// Width of `layer`; throws ConfigError naming the layer and the architecture when absent.
+  std::int64_t width(const std::string& layer) const;
+  /// Sets the width of an existing entry (>= 1); throws ConfigError when absent or < 1.
+  void set_width(const std::string& layer, std::int64_t channels);
+  bool has_width(const std::string& layer) const;
+
+  bool operator==(const Arch& other) const;
+  bool operator!=(const Arch& other) const { return !(*this == other); }
+};
+
+/// One JSON object, for checkpoint metadata and reports:
+///   {"name": "resnet56", "num_classes": 10, "input": [3, 32, 32], "width_mult": 1.0,
+///    "shortcut": "a-avgpool", "widths": {"conv1": 16, "layer1.0.conv1": 16, ...},
+///    "pad_front": {"layer2.0": 8}}   (pad_front only when non-empty)
+/// Object keys keep the Arch's order.
+std::string arch_to_json(const Arch& arch);
+/// Inverse of arch_to_json. Throws CheckpointError naming the field for text that is not such
+/// an object, a missing or mistyped field, an unknown field or a width < 1. Whether the widths
+/// fit the named model is checked by build_model.
+Arch arch_from_json(const std::string& json);
+
+}  // namespace shears::models

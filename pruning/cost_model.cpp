@@ -1,0 +1,64 @@
+#include "pruning/cost_model.h"
+
+#include <map>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/autograd/trace.h"
+
+namespace shears::pruning {
+
+CostReport count_cost(nn::Module& model, const Shape& input_chw) {
+  SHEARS_CHECK_AS(ShapeError, input_chw.size() == 3, "cost model: input must be C x H x W, got ",
+                  shape_str(input_chw));
+  CostReport report;
+  std::map<const TensorImpl*, std::string> names;
+  for (auto& [name, t] : model.named_parameters()) {
+    names[t.id()] = name;
+    report.params += t.numel();
+  }
+  Device device = Device::cpu();
+  auto params = model.named_parameters();
+  if (!params.empty()) device = params.front().second.device();
+
+  const bool was_training = model.is_training();
+  model.eval();
+  std::vector<OpRecord> records;
+  {
+    NoGrad no_grad;
+    TraceScope trace;
+    Tensor x = Tensor::zeros({1, input_chw[0], input_chw[1], input_chw[2]}, DType::F32, device);
+    model.forward(x);
+    records = trace.records();
+  }
+  model.train(was_training);
+
+  for (const OpRecord& r : records) {
+    if (r.name != "conv2d" && r.name != "linear") continue;
+    const Tensor& w = r.inputs.at(1);
+    LayerCost layer;
+    layer.op = r.name;
+    auto it = names.find(w.id());
+    layer.name = it != names.end() ? it->second : r.name + "#" + std::to_string(report.layers.size());
+    layer.weight_shape = w.shape();
+    layer.output_shape.assign(r.output.shape().begin() + 1, r.output.shape().end());
+    const bool has_bias = r.inputs.size() > 2 && r.inputs[2].defined();
+    layer.params = w.numel() + (has_bias ? r.inputs[2].numel() : 0);
+    if (r.name == "conv2d") {
+      // weight (Cout, Cin/groups, Kh, Kw): each output element costs Cin/groups * Kh * Kw MACs.
+      std::int64_t per_output = w.size(1) * w.size(2) * w.size(3);
+      layer.macs = r.output.numel() / r.output.size(0) * per_output;
+    } else {
+      layer.macs = r.output.numel() / r.output.size(0) * w.size(1);
+    }
+    report.macs += layer.macs;
+    report.layers.push_back(layer);
+  }
+  return report;
+}
+
+double reduction_percent(std::int64_t before, std::int64_t after) {
+  return before > 0 ? 100.0 * (1.0 - static_cast<double>(after) / static_cast<double>(before))
+                    : 0.0;
+}
+
+}  // namespace shears::pruning
