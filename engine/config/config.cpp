@@ -86,20 +86,6 @@ std::string describe(const ConfigNode& node) {
   return (node.quoted ? "the quoted string '" : "'") + text + "'";
 }
 
-const char* kind_name(Kind kind) {
-  switch (kind) {
-    case Kind::Null:
-      return "null";
-    case Kind::Scalar:
-      return "a scalar";
-    case Kind::Map:
-      return "a map";
-    case Kind::Sequence:
-      return "a sequence";
-  }
-  return "?";
-}
-
 /// Copies a yaml-cpp node into a ConfigNode tree.
 class Converter {
  public:
@@ -563,7 +549,7 @@ void Config::set_override(const std::string& dotted_key, const std::string& valu
       throw ConfigError(origin +
                         ": the value must be a scalar or a flow value ([a, b] or {k: v}), got a "
                         "block " +
-                        kind_name(y.IsMap() ? Kind::Map : Kind::Sequence));
+                        (y.IsMap() ? "map" : "sequence"));
     }
     Converter converter(*doc_, origin);
     replacement = converter.convert(y, YAML::Mark(), dotted_key, 0);

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/common/error.h"
+
 namespace shears {
 
 namespace detail {

@@ -40,8 +40,9 @@ constexpr int kUnroll = 4;
 //   Scatter: src (outer, count, inner) -> dst (outer, size, inner), dst row (o, keep[i]) = src
 //            row (o, i); other dst rows are untouched.
 // total: units of the dense side (outer * count * row_units); row_units: units per row; count:
-// keep entries; size: entries of the indexed side's dimension. keep: `count` sorted, unique
-// indices in [0, size) (validated on the host).
+// keep entries; size: entries of the indexed side's dimension. keep: `count` indices in [0, size)
+// (validated on the host); sorted and unique for channel ops, any order for index_select's gather
+// (a scatter with repeats would race).
 template <typename Unit, typename Index, bool Gather>
 __global__ void __launch_bounds__(kBlock)
     channel_copy_kernel(const Unit* __restrict__ src, Unit* __restrict__ dst,
@@ -494,6 +495,13 @@ void launch_channel_reduce_f32(CudaBackend::State& s, const float* g, const floa
   channel_reduce_finish_kernel<<<grid_for(c, s.sm_count), kBlock, 0, s.stream>>>(
       pdot.as<double>(), psum.as<double>(), slices, c, per_channel, scale, dot, sum);
   SHEARS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_row_gather(CudaBackend::State& s, const void* src, void* dst,
+                       const std::int64_t* index, std::int64_t outer, std::int64_t count,
+                       std::int64_t size, std::int64_t row_bytes) {
+  if (outer * count * row_bytes == 0) return;
+  launch_channel_copy<true>(s, src, dst, index, outer, count, size, row_bytes);
 }
 
 void launch_bn_eval_stats_f32(CudaBackend::State& s, const float* running_mean,

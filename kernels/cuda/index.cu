@@ -1,0 +1,166 @@
+// CudaBackend indexing: index_select (a row gather), index_add (a row scatter-add with atomics)
+// and slice_copy (a strided block copy).
+//
+// Tensors are seen as (outer, size, inner) around `dim`; a row is the `inner` contiguous elements
+// of one (outer, entry) pair. Index lists are copied to the host and validated there before any
+// output is written (they are short: channel or batch indices), which waits for the stream.
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/common/error.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/state.h"
+#include "kernels/cuda/util.h"
+
+namespace shears::kernels::cuda {
+namespace {
+
+// Checks index (I64, 1-D, on this device) and that each value lies in [0, size), with the CPU
+// backend's messages.
+void check_index(CudaBackend::State& s, const char* op, const TensorView& index, int dim,
+                 std::int64_t size) {
+  check_device(op, "index", index, s.device);
+  SHEARS_CHECK_AS(ShapeError, index.dtype == DType::I64 && index.dim() == 1, op,
+                  ": index must be a 1-D I64 tensor, got ", view_str(index));
+  const std::vector<std::int64_t> idx =
+      copy_to_host_vector(s, index.as<const std::int64_t>(), index.shape[0]);
+  for (std::size_t i = 0; i < idx.size(); ++i) {
+    SHEARS_CHECK_AS(ShapeError, idx[i] >= 0 && idx[i] < size, op, ": index[", i, "] = ", idx[i],
+                    " is out of range for dimension ", dim, " of size ", size);
+  }
+}
+
+// Throws ShapeError unless `b` has `a`'s shape except along `dim`, where it has `b_size`.
+void check_shape_along(const char* op, const char* a_name, const TensorView& a,
+                       const char* b_name, const TensorView& b, int dim, std::int64_t b_size) {
+  Shape want = a.shape;
+  want[static_cast<std::size_t>(dim)] = b_size;
+  SHEARS_CHECK_AS(ShapeError, b.shape == want && b.dtype == a.dtype, op, ": ", b_name, " ",
+                  view_str(b), " does not fit ", a_name, " ", view_str(a), " along dimension ",
+                  dim, " (expected ", dtype_name(a.dtype), " ", shape_str(want), ")");
+}
+
+// src: (outer, count, inner) f32, `total` elements; out: (outer, size, inner) f32. Each src
+// element is added to out row (o, index[i]) with atomicAdd, so repeated indices accumulate (in
+// no fixed order: sums with repeats may differ in the last bits from run to run).
+template <typename Index>
+__global__ void index_add_kernel(const float* __restrict__ src, float* out,
+                                 const std::int64_t* __restrict__ index, Index total,
+                                 typename IndexTraits<Index>::Divmod inner,
+                                 typename IndexTraits<Index>::Divmod count, Index size) {
+  const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
+  for (Index v = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; v < total;
+       v += stride) {
+    const Index row = inner.div(v);
+    const Index col = v - row * static_cast<Index>(inner.divisor);
+    const Index o = count.div(row);
+    const Index entry = static_cast<Index>(index[row - o * static_cast<Index>(count.divisor)]);
+    atomicAdd(out + (o * size + entry) * static_cast<Index>(inner.divisor) + col, src[v]);
+  }
+}
+
+}  // namespace
+
+void CudaBackend::index_select(const TensorView& x, int dim, const TensorView& index,
+                               const TensorView& out) {
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  const char* op = "index_select";
+  check_device(op, "x", x, s.device);
+  check_device(op, "out", out, s.device);
+  dim = normalise_dim(op, x, dim);
+  const DimSplit split = split_at(x.shape, dim);
+  check_index(s, op, index, dim, split.size);
+  const std::int64_t count = index.shape[0];
+  check_shape_along(op, "x", x, "out", out, dim, count);
+  launch_row_gather(s, x.data, out.data, index.as<const std::int64_t>(), split.outer, count,
+                    split.size, split.inner * static_cast<std::int64_t>(dtype_size(x.dtype)));
+}
+
+void CudaBackend::index_add(const TensorView& src, int dim, const TensorView& index,
+                            const TensorView& out) {
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  const char* op = "index_add";
+  check_device(op, "src", src, s.device);
+  check_device(op, "out", out, s.device);
+  check_f32(op, "out", out);
+  dim = normalise_dim(op, out, dim);
+  const DimSplit split = split_at(out.shape, dim);
+  check_index(s, op, index, dim, split.size);
+  const std::int64_t count = index.shape[0];
+  check_shape_along(op, "out", out, "src", src, dim, count);
+  const std::int64_t total = src.numel();
+  if (total == 0) return;
+  const unsigned grid = grid_for(total, s.sm_count);
+  const auto* idx = index.as<const std::int64_t>();
+  if (out.numel() <= kMax32 && total <= kMax32) {
+    using Index = std::uint32_t;
+    index_add_kernel<Index><<<grid, kBlock, 0, s.stream>>>(
+        src.as<const float>(), out.as<float>(), idx, static_cast<Index>(total),
+        FastDivmod(static_cast<Index>(split.inner)), FastDivmod(static_cast<Index>(count)),
+        static_cast<Index>(split.size));
+  } else {
+    using Index = std::uint64_t;
+    index_add_kernel<Index><<<grid, kBlock, 0, s.stream>>>(
+        src.as<const float>(), out.as<float>(), idx, static_cast<Index>(total),
+        PlainDivmod(static_cast<Index>(split.inner)), PlainDivmod(static_cast<Index>(count)),
+        static_cast<Index>(split.size));
+  }
+  SHEARS_CUDA_CHECK_LAUNCH();
+}
+
+// One 2-D copy: `outer` blocks of length * row bytes, src blocks src_size rows apart and dst
+// blocks dst_size rows apart. cudaMemcpy2DAsync runs it on the copy path at full bandwidth; its
+// pitches are limited to the device's maximum pitch, beyond which each block is copied alone.
+void CudaBackend::slice_copy(const TensorView& src, int dim, std::int64_t src_start,
+                             const TensorView& dst, std::int64_t dst_start, std::int64_t length) {
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  const char* op = "slice_copy";
+  check_device(op, "src", src, s.device);
+  check_device(op, "dst", dst, s.device);
+  dim = normalise_dim(op, src, dim);
+  SHEARS_CHECK_AS(ShapeError, dst.dim() == src.dim(), op, ": src ", view_str(src), " and dst ",
+                  view_str(dst), " must have the same rank");
+  check_shape_along(op, "src", src, "dst", dst, dim, dst.size(dim));
+  const std::int64_t src_size = src.size(dim), dst_size = dst.size(dim);
+  SHEARS_CHECK_AS(ShapeError, length >= 0 && src_start >= 0 && src_start + length <= src_size, op,
+                  ": source range [", src_start, ", ", src_start + length,
+                  ") is outside dimension ", dim, " of src ", shape_str(src.shape));
+  SHEARS_CHECK_AS(ShapeError, dst_start >= 0 && dst_start + length <= dst_size, op,
+                  ": destination range [", dst_start, ", ", dst_start + length,
+                  ") is outside dimension ", dim, " of dst ", shape_str(dst.shape));
+  const DimSplit split = split_at(src.shape, dim);
+  const auto row = static_cast<std::size_t>(split.inner) * dtype_size(src.dtype);
+  const std::size_t width = static_cast<std::size_t>(length) * row;
+  if (width == 0 || split.outer == 0) return;
+  const auto* from = static_cast<const std::uint8_t*>(src.data) + src_start * row;
+  auto* to = static_cast<std::uint8_t*>(dst.data) + dst_start * row;
+  const std::size_t spitch = static_cast<std::size_t>(src_size) * row;
+  const std::size_t dpitch = static_cast<std::size_t>(dst_size) * row;
+  const auto outer = static_cast<std::size_t>(split.outer);
+  if (outer == 1 || (spitch == width && dpitch == width)) {
+    SHEARS_CUDA_CHECK(
+        cudaMemcpyAsync(to, from, width * outer, cudaMemcpyDeviceToDevice, s.stream));
+    return;
+  }
+  int max_pitch = 0;
+  SHEARS_CUDA_CHECK(cudaDeviceGetAttribute(&max_pitch, cudaDevAttrMaxPitch, s.device));
+  if (spitch <= static_cast<std::size_t>(max_pitch) &&
+      dpitch <= static_cast<std::size_t>(max_pitch)) {
+    SHEARS_CUDA_CHECK(cudaMemcpy2DAsync(to, dpitch, from, spitch, width, outer,
+                                        cudaMemcpyDeviceToDevice, s.stream));
+    return;
+  }
+  for (std::size_t o = 0; o < outer; ++o) {
+    SHEARS_CUDA_CHECK(cudaMemcpyAsync(to + o * dpitch, from + o * spitch, width,
+                                      cudaMemcpyDeviceToDevice, s.stream));
+  }
+}
+
+}  // namespace shears::kernels::cuda

@@ -1,0 +1,417 @@
+#include "pruning/dependency.h"
+
+#include <algorithm>
+#include <functional>
+#include <numeric>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/autograd/trace.h"
+
+namespace shears::pruning {
+
+bool Group::prunable() const {
+  return std::any_of(blocked.begin(), blocked.end(), [](bool b) { return !b; });
+}
+
+const Member* Group::member(const std::string& name, int dim) const {
+  for (const Member& m : members)
+    if (m.name == name && m.dim == dim) return &m;
+  return nullptr;
+}
+
+namespace {
+
+/// Union-find over integers.
+class Dsu {
+ public:
+  int add() {
+    parent_.push_back(static_cast<int>(parent_.size()));
+    return parent_.back();
+  }
+  int find(int x) {
+    while (parent_[static_cast<std::size_t>(x)] != x) {
+      auto& p = parent_[static_cast<std::size_t>(x)];
+      p = parent_[static_cast<std::size_t>(p)];
+      x = p;
+    }
+    return x;
+  }
+  void unite(int a, int b) { parent_[static_cast<std::size_t>(find(a))] = find(b); }
+
+ private:
+  std::vector<int> parent_;
+};
+
+enum class Kind { Activation, Param, Input, Output, Constant };
+
+/// A channel dimension of one traced tensor: `size` elements, one per position. Elements are
+/// joined individually (a fine union-find: which positions are the same channel) and nodes as a
+/// whole (a coarse one: which dimensions belong to one group).
+struct DimNode {
+  const TensorImpl* tensor = nullptr;
+  int dim = 0;
+  std::int64_t size = 0;
+  int first_element = 0;
+  int coarse = 0;
+  Kind kind = Kind::Activation;
+  std::string name;  // parameter/buffer name
+};
+
+class Builder {
+ public:
+  Builder(const std::map<const TensorImpl*, std::string>& names) : names_(names) {}
+
+  /// The node of (t, dim), created on first use.
+  int node(const Tensor& t, int dim) {
+    auto key = std::make_pair(t.id(), dim);
+    auto it = index_.find(key);
+    if (it != index_.end()) return it->second;
+    DimNode n;
+    n.tensor = t.id();
+    n.dim = dim;
+    n.size = t.dim() > dim ? t.size(dim) : 1;
+    n.first_element = static_cast<int>(elements_count_);
+    for (std::int64_t i = 0; i < n.size; ++i) {
+      fine_.add();
+      ++elements_count_;
+      element_node_.push_back(static_cast<int>(nodes_.size()));
+    }
+    n.coarse = coarse_.add();
+    auto name = names_.find(t.id());
+    if (name != names_.end()) {
+      n.kind = Kind::Param;
+      n.name = name->second;
+    } else if (!produced_.count(t.id())) {
+      n.kind = Kind::Constant;
+    }
+    nodes_.push_back(n);
+    index_[key] = static_cast<int>(nodes_.size()) - 1;
+    return static_cast<int>(nodes_.size()) - 1;
+  }
+
+  /// Channel dimension of an activation: 1 (NCHW or (N, features)).
+  int act(const Tensor& t) { return node(t, t.dim() >= 2 ? 1 : 0); }
+
+  /// Joins element a_pos of node a with element b_pos of node b.
+  void link(int a, std::int64_t a_pos, int b, std::int64_t b_pos) {
+    fine_.unite(nodes_[static_cast<std::size_t>(a)].first_element + static_cast<int>(a_pos),
+                nodes_[static_cast<std::size_t>(b)].first_element + static_cast<int>(b_pos));
+    coarse_.unite(nodes_[static_cast<std::size_t>(a)].coarse,
+                  nodes_[static_cast<std::size_t>(b)].coarse);
+  }
+  /// Joins two nodes of equal size position by position.
+  void link_all(int a, int b) {
+    std::int64_t n = std::min(size(a), size(b));
+    for (std::int64_t i = 0; i < n; ++i) link(a, i, b, i);
+  }
+  std::int64_t size(int n) const { return nodes_[static_cast<std::size_t>(n)].size; }
+
+  void block(int n, const std::string& why) {
+    blocked_nodes_.emplace_back(n, why);
+  }
+  void produced(const Tensor& t) { produced_.insert(t.id()); }
+  void mark(int n, Kind k) { nodes_[static_cast<std::size_t>(n)].kind = k; }
+
+  std::vector<Group> finish();
+
+ private:
+  const std::map<const TensorImpl*, std::string>& names_;
+  std::map<std::pair<const TensorImpl*, int>, int> index_;
+  std::vector<DimNode> nodes_;
+  std::vector<int> element_node_;
+  std::int64_t elements_count_ = 0;
+  Dsu fine_, coarse_;
+  std::set<const TensorImpl*> produced_;
+  std::vector<std::pair<int, std::string>> blocked_nodes_;
+};
+
+std::vector<Group> Builder::finish() {
+  // Coarse components become groups; fine components inside them become channels.
+  std::map<int, std::vector<int>> by_group;  // coarse root -> nodes
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    by_group[coarse_.find(nodes_[i].coarse)].push_back(static_cast<int>(i));
+  }
+  std::map<int, std::string> block_reason;
+  for (auto& [n, why] : blocked_nodes_) {
+    int root = coarse_.find(nodes_[static_cast<std::size_t>(n)].coarse);
+    if (!block_reason.count(root)) block_reason[root] = why;
+  }
+  std::vector<Group> groups;
+  for (auto& [root, node_ids] : by_group) {
+    bool has_param = false;
+    for (int n : node_ids) has_param |= nodes_[static_cast<std::size_t>(n)].kind == Kind::Param;
+    if (!has_param) continue;
+    Group g;
+    // Channels are numbered in order of first appearance among param members (network order).
+    std::map<int, std::int64_t> channel_of;  // fine root -> channel index
+    for (int n : node_ids) {
+      const DimNode& d = nodes_[static_cast<std::size_t>(n)];
+      if (d.kind != Kind::Param) continue;
+      for (std::int64_t i = 0; i < d.size; ++i) {
+        int r = fine_.find(d.first_element + static_cast<int>(i));
+        if (!channel_of.count(r)) {
+          std::int64_t k = static_cast<std::int64_t>(channel_of.size());
+          channel_of[r] = k;
+        }
+      }
+    }
+    g.size = static_cast<std::int64_t>(channel_of.size());
+    g.blocked.assign(static_cast<std::size_t>(g.size), false);
+    g.constant.assign(static_cast<std::size_t>(g.size), false);
+    auto it = block_reason.find(root);
+    if (it != block_reason.end()) {
+      g.blocked.assign(static_cast<std::size_t>(g.size), true);
+      g.blocked_reason = it->second;
+    }
+    for (int n : node_ids) {
+      const DimNode& d = nodes_[static_cast<std::size_t>(n)];
+      for (std::int64_t i = 0; i < d.size; ++i) {
+        int r = fine_.find(d.first_element + static_cast<int>(i));
+        auto ch = channel_of.find(r);
+        if (ch == channel_of.end()) {
+          // A channel without any parameter (e.g. a constant) is not removable on its own.
+          continue;
+        }
+        auto k = static_cast<std::size_t>(ch->second);
+        if (d.kind == Kind::Input || d.kind == Kind::Output) {
+          g.blocked[k] = true;
+          if (g.blocked_reason.empty()) {
+            g.blocked_reason = d.kind == Kind::Input ? "network input" : "network output";
+          }
+        }
+        if (d.kind == Kind::Constant) g.constant[k] = true;
+      }
+      if (d.kind != Kind::Param) continue;
+      Member m;
+      m.name = d.name;
+      m.dim = d.dim;
+      m.positions.resize(static_cast<std::size_t>(g.size));
+      for (std::int64_t i = 0; i < d.size; ++i) {
+        int r = fine_.find(d.first_element + static_cast<int>(i));
+        m.positions[static_cast<std::size_t>(channel_of[r])].push_back(i);
+      }
+      g.members.push_back(std::move(m));
+    }
+    groups.push_back(std::move(g));
+  }
+  return groups;
+}
+
+std::int64_t attr(const OpRecord& r, const char* key, std::int64_t fallback) {
+  for (auto& [k, v] : r.attrs)
+    if (k == key) return v;
+  return fallback;
+}
+
+bool is_unary(const std::string& op) {
+  static const std::set<std::string> ops = {
+      "relu",       "leaky_relu", "sigmoid",    "tanh",       "exp",
+      "clone",      "scale",      "add_scalar", "max_pool2d", "avg_pool2d",
+      "global_avg_pool2d", "dropout"};
+  return ops.count(op) > 0;
+}
+
+}  // namespace
+
+DependencyGraph DependencyGraph::build(nn::Module& model, const Shape& input_chw) {
+  std::map<const TensorImpl*, std::string> names;
+  std::vector<std::string> order;
+  for (auto& [name, t] : model.state_dict()) {
+    names[t.id()] = name;
+    order.push_back(name);
+  }
+  Device device = Device::cpu();
+  for (auto& [name, t] : model.named_parameters()) device = t.device();
+
+  const bool was_training = model.is_training();
+  model.eval();
+  std::vector<OpRecord> records;
+  Tensor input, output;
+  {
+    NoGrad no_grad;
+    TraceScope trace;
+    input = Tensor::zeros({1, input_chw.at(0), input_chw.at(1), input_chw.at(2)}, DType::F32,
+                          device);
+    output = model.forward(input);
+    records = trace.records();
+  }
+  model.train(was_training);
+
+  Builder b(names);
+  for (const OpRecord& r : records) b.produced(r.output);
+  b.mark(b.act(input), Kind::Input);
+
+  for (const OpRecord& r : records) {
+    const std::string& op = r.name;
+    const Tensor& out = r.output;
+    auto in = [&](std::size_t i) -> const Tensor& { return r.inputs.at(i); };
+    if (op == "conv2d") {
+      const Tensor& x = in(0);
+      const Tensor& w = in(1);
+      std::int64_t groups = attr(r, "groups", 1);
+      int o = b.act(out), wo = b.node(w, 0);
+      b.link_all(o, wo);
+      if (r.inputs.size() > 2 && in(2).defined()) b.link_all(o, b.node(in(2), 0));
+      if (groups == 1) {
+        b.link_all(b.act(x), b.node(w, 1));
+      } else if (groups == x.size(1) && groups == out.size(1) && w.size(1) == 1) {
+        b.link_all(b.act(x), o);  // depthwise: input channel c makes output channel c
+      } else {
+        b.link_all(b.act(x), b.node(w, 1));
+        b.block(o, "grouped convolution " + names[w.id()]);
+        b.block(b.act(x), "grouped convolution " + names[w.id()]);
+      }
+    } else if (op == "linear") {
+      int o = b.act(out);
+      b.link_all(o, b.node(in(1), 0));
+      if (r.inputs.size() > 2 && in(2).defined()) b.link_all(o, b.node(in(2), 0));
+      b.link_all(b.act(in(0)), b.node(in(1), 1));
+    } else if (op == "batch_norm") {
+      int x = b.act(in(0)), o = b.act(out);
+      b.link_all(x, o);
+      for (std::size_t i = 1; i < r.inputs.size(); ++i) {
+        if (in(i).defined()) b.link_all(o, b.node(in(i), 0));
+      }
+    } else if (is_unary(op)) {
+      b.link_all(b.act(in(0)), b.act(out));
+    } else if (op == "add" || op == "sub" || op == "mul" || op == "div") {
+      int o = b.act(out);
+      for (const Tensor& t : r.inputs) {
+        if (!t.defined()) continue;
+        // Right-aligned broadcasting: the operand's dimension facing the output's channels.
+        int d = t.dim() - (out.dim() - 1);
+        if (d < 0 || t.size(d) == 1) continue;
+        b.link_all(b.node(t, d), o);
+      }
+    } else if (op == "soft_mask") {
+      int o = b.act(out);
+      b.link_all(b.act(in(0)), o);
+      b.link_all(b.node(in(1), 0), o);
+    } else if (op == "concat" && attr(r, "dim", 0) == 1) {
+      int o = b.act(out);
+      std::int64_t offset = 0;
+      for (const Tensor& t : r.inputs) {
+        int n = b.act(t);
+        for (std::int64_t c = 0; c < t.size(1); ++c) b.link(n, c, o, offset + c);
+        offset += t.size(1);
+      }
+    } else if (op == "concat" || ((op == "narrow" || op == "index_select") &&
+                                  attr(r, "dim", 1) != 1)) {
+      for (const Tensor& t : r.inputs)
+        if (t.defined() && t.dim() == out.dim()) b.link_all(b.act(t), b.act(out));
+    } else if (op == "narrow") {
+      int n = b.act(in(0)), o = b.act(out);
+      std::int64_t start = attr(r, "start", 0);
+      for (std::int64_t c = 0; c < out.size(1); ++c) b.link(n, start + c, o, c);
+    } else if (op == "reshape") {
+      const Tensor& x = in(0);
+      if (x.dim() >= 2 && out.dim() >= 2 && x.size(1) == out.size(1) && x.size(0) == out.size(0)) {
+        b.link_all(b.act(x), b.act(out));
+      } else if (x.dim() == 4 && out.dim() == 2 && out.size(1) == x.size(1) * x.size(2) * x.size(3)) {
+        // flatten: feature f of the output is channel f / (H*W) of the input.
+        std::int64_t hw = x.size(2) * x.size(3);
+        int n = b.act(x), o = b.act(out);
+        for (std::int64_t f = 0; f < out.size(1); ++f) b.link(n, f / hw, o, f);
+      } else {
+        b.block(b.act(x), "reshape " + shape_str(x.shape()) + " -> " + shape_str(out.shape()));
+        b.block(b.act(out), "reshape " + shape_str(x.shape()) + " -> " + shape_str(out.shape()));
+      }
+    } else {
+      for (const Tensor& t : r.inputs) {
+        if (t.defined() && t.dim() >= 1) b.block(b.act(t), "unsupported op " + op);
+      }
+      b.block(b.act(out), "unsupported op " + op);
+    }
+  }
+  b.mark(b.act(output), Kind::Output);
+
+  DependencyGraph graph;
+  graph.groups_ = b.finish();
+  // Order groups by the first producer's position in the network, members likewise.
+  std::map<std::string, std::size_t> rank;
+  for (std::size_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+  for (Group& g : graph.groups_) {
+    std::stable_sort(g.members.begin(), g.members.end(), [&](const Member& a, const Member& b2) {
+      return std::make_pair(rank[a.name], a.dim) < std::make_pair(rank[b2.name], b2.dim);
+    });
+    for (const Member& m : g.members) {
+      bool weight = m.name.size() > 7 && m.name.compare(m.name.size() - 7, 7, ".weight") == 0;
+      const Tensor& t = model.tensor_at(m.name);
+      if (m.dim == 0 && weight && t.dim() >= 2) g.producers.push_back(m.name);
+    }
+    std::int64_t shortcut_constants =
+        std::count(g.constant.begin(), g.constant.end(), true);
+    g.residual = g.producers.size() > 1 || shortcut_constants > 0;
+  }
+  std::stable_sort(graph.groups_.begin(), graph.groups_.end(), [&](const Group& a, const Group& c) {
+    auto first = [&](const Group& g) {
+      return g.members.empty() ? order.size() : rank[g.members.front().name];
+    };
+    return first(a) < first(c);
+  });
+  for (std::size_t i = 0; i < graph.groups_.size(); ++i) graph.groups_[i].id = static_cast<int>(i);
+  return graph;
+}
+
+const Group* DependencyGraph::group_of(const std::string& producer) const {
+  for (const Group& g : groups_)
+    if (g.member(producer, 0)) return &g;
+  return nullptr;
+}
+
+std::string DependencyGraph::to_string() const {
+  std::ostringstream out;
+  for (const Group& g : groups_) {
+    std::int64_t blocked = std::count(g.blocked.begin(), g.blocked.end(), true);
+    out << "group " << g.id << ": " << g.size << " channels";
+    if (g.residual) out << ", residual";
+    if (blocked) out << ", " << blocked << " blocked (" << g.blocked_reason << ")";
+    out << "\n  producers:";
+    for (const auto& p : g.producers) out << " " << p;
+    out << "\n  members:";
+    for (const Member& m : g.members) out << " " << m.name << "[" << m.dim << "]";
+    out << "\n";
+  }
+  return out.str();
+}
+
+KeepMap keep_map(const DependencyGraph& graph, const PrunePlan& plan, const nn::Module& model) {
+  (void)model;
+  KeepMap keep;
+  for (const auto& [gid, removed] : plan) {
+    SHEARS_CHECK(gid >= 0 && gid < static_cast<int>(graph.groups().size()), "prune plan: no group ",
+                 gid);
+    const Group& g = graph.groups()[static_cast<std::size_t>(gid)];
+    std::vector<bool> drop(static_cast<std::size_t>(g.size), false);
+    for (std::int64_t k : removed) {
+      SHEARS_CHECK(k >= 0 && k < g.size, "prune plan: channel ", k, " out of range for group ",
+                   gid, " of ", g.size, " channels");
+      SHEARS_CHECK(!g.blocked[static_cast<std::size_t>(k)], "prune plan: channel ", k,
+                   " of group ", gid, " cannot be removed (", g.blocked_reason, ")");
+      drop[static_cast<std::size_t>(k)] = true;
+    }
+    SHEARS_CHECK(static_cast<std::int64_t>(std::count(drop.begin(), drop.end(), true)) < g.size,
+                 "prune plan removes every channel of group ", gid);
+    for (const Member& m : g.members) {
+      std::set<std::int64_t> dropped;
+      std::int64_t extent = 0;
+      for (std::size_t k = 0; k < m.positions.size(); ++k) {
+        for (std::int64_t p : m.positions[k]) {
+          extent = std::max(extent, p + 1);
+          if (drop[k]) dropped.insert(p);
+        }
+      }
+      auto& kept = keep[m.name][m.dim];
+      SHEARS_CHECK(kept.empty(), "prune plan: ", m.name, " dimension ", m.dim,
+                   " belongs to two groups");
+      for (std::int64_t p = 0; p < extent; ++p)
+        if (!dropped.count(p)) kept.push_back(p);
+    }
+  }
+  return keep;
+}
+
+}  // namespace shears::pruning

@@ -1,0 +1,92 @@
+// Functional equivalence of surgery: zeroing a plan's channels (filters, biases and BN affine
+// parameters, so they output exactly zero) and physically removing them give the same logits.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/rng.h"
+#include "models/model.h"
+#include "models/registry.h"
+#include "pruning/dependency.h"
+#include "pruning/mask.h"
+#include "pruning/surgery.h"
+#include "tests/support/allclose.h"
+
+namespace shears::testing {
+namespace {
+
+/// A plan removing about `fraction` of the removable channels of every prunable group.
+pruning::PrunePlan random_plan(const pruning::DependencyGraph& graph, double fraction,
+                               std::uint64_t seed, bool residual_too) {
+  std::mt19937_64 gen(seed);
+  pruning::PrunePlan plan;
+  for (const pruning::Group& g : graph.groups()) {
+    if (!g.prunable() || (g.residual && !residual_too)) continue;
+    std::vector<std::int64_t> free;
+    for (std::int64_t k = 0; k < g.size; ++k)
+      if (!g.blocked[static_cast<std::size_t>(k)]) free.push_back(k);
+    std::shuffle(free.begin(), free.end(), gen);
+    auto n = static_cast<std::size_t>(static_cast<double>(free.size()) * fraction);
+    n = std::min(n, free.size() - (free.size() == static_cast<std::size_t>(g.size) ? 1 : 0));
+    std::vector<std::int64_t> removed(free.begin(), free.begin() + static_cast<long>(n));
+    std::sort(removed.begin(), removed.end());
+    if (!removed.empty()) plan[g.id] = removed;
+  }
+  return plan;
+}
+
+/// Randomises BN statistics and affine parameters so masked channels are not trivially zero.
+void randomise_bn(nn::Module& model, Generator& gen) {
+  NoGrad no_grad;
+  for (auto& [name, t] : model.state_dict()) {
+    if (name.find("running_var") != std::string::npos) {
+      t.copy_(rand_uniform(t.shape(), 0.5, 1.5, gen));
+    } else if (name.find("running_mean") != std::string::npos) {
+      t.copy_(rand_uniform(t.shape(), -0.2, 0.2, gen));
+    } else if (t.dim() == 1 && t.dtype() == DType::F32) {
+      t.copy_(rand_uniform(t.shape(), 0.5, 1.0, gen));
+    }
+  }
+}
+
+void check_equivalence(const std::string& name, const Shape& input, double fraction,
+                       bool residual_too) {
+  manual_seed(3);
+  models::Arch arch = models::default_arch(name, 10, input);
+  std::shared_ptr<nn::Module> model = models::build_model(arch);
+  Generator gen(5);
+  randomise_bn(*model, gen);
+  model->eval();
+  pruning::DependencyGraph graph = pruning::DependencyGraph::build(*model, input);
+  pruning::PrunePlan plan = random_plan(graph, fraction, 9, residual_too);
+  ASSERT_FALSE(plan.empty()) << name;
+
+  Tensor x = rand_uniform({2, input[0], input[1], input[2]}, -1, 1, gen);
+  for (const auto& [gid, removed] : plan) {
+    pruning::mask_channels(*model, graph.groups()[static_cast<std::size_t>(gid)], removed, true);
+  }
+  NoGrad no_grad;
+  Tensor masked = model->forward(x);
+  pruning::SurgeryResult r = pruning::apply_surgery(*model, graph, plan);
+  Tensor pruned = r.model->forward(x);
+  EXPECT_TRUE(allclose(pruned, masked, 1e-5, 1e-4)) << name;
+  // The pruned network rebuilds from its Arch alone.
+  EXPECT_EQ(models::arch_of(*r.model), r.arch);
+  std::int64_t before = 0, after = 0;
+  for (auto& [n, t] : model->named_parameters()) before += t.numel();
+  for (auto& [n, t] : r.model->named_parameters()) after += t.numel();
+  EXPECT_LT(after, before) << name;
+}
+
+TEST(SurgeryEquivalence, ResNet20Blocks) { check_equivalence("resnet20", {3, 32, 32}, 0.4, false); }
+TEST(SurgeryEquivalence, ResNet20ResidualGroups) {
+  check_equivalence("resnet20", {3, 32, 32}, 0.3, true);
+}
+TEST(SurgeryEquivalence, Vgg16) { check_equivalence("vgg16", {3, 32, 32}, 0.5, true); }
+TEST(SurgeryEquivalence, ResNet18) { check_equivalence("resnet18", {3, 64, 64}, 0.3, true); }
+TEST(SurgeryEquivalence, ResNet50) { check_equivalence("resnet50", {3, 64, 64}, 0.3, true); }
+TEST(SurgeryEquivalence, MobileNetV2) { check_equivalence("mobilenetv2", {3, 64, 64}, 0.3, true); }
+
+}  // namespace
+}  // namespace shears::testing
