@@ -19,6 +19,8 @@
 #include "engine/rng.h"
 #include "engine/train/trainer.h"
 #include "kernels/common/registry.h"
+#include "models/arch.h"
+#include "models/model.h"
 #include "pruning/cost_model.h"
 
 namespace shears::app {
@@ -74,6 +76,7 @@ Experiment::Experiment(ExperimentSpec spec, Config resolved, RunOptions options)
     : spec_(std::move(spec)), resolved_(std::move(resolved)), options_(std::move(options)) {
   out_dir_ = options_.out_dir.empty() ? "runs/" + spec_.name : options_.out_dir;
   input_ = dataset_input_shape(spec_.data.train);
+  if (spec_.has_prune) method_ = pruning::make_method(spec_.prune);
 }
 
 void Experiment::ensure_data() {
@@ -169,39 +172,50 @@ BuiltModel Experiment::make_model() {
   return model;
 }
 
-void Experiment::train(BuiltModel& model, const std::string& stage, std::int64_t epochs,
-                       double lr) {
-  const TrainSpec& t = spec_.train;
-  optim::SgdOptions o;
-  o.lr = lr > 0 ? lr : t.lr;
-  o.momentum = t.momentum;
-  o.weight_decay = t.weight_decay;
-  o.nesterov = t.nesterov;
-  o.no_decay_bn_and_bias = t.no_decay_bn_bias;
-  optim::Sgd sgd(model.module->named_parameters(), o);
-  std::unique_ptr<optim::LrSchedule> schedule;
-  if (t.schedule == "constant") {
-    schedule = std::make_unique<optim::ConstantLr>(o.lr);
-  } else if (t.schedule == "step") {
-    schedule = std::make_unique<optim::StepLr>(o.lr, t.step_size, t.gamma);
-  } else if (t.schedule == "multistep") {
-    schedule = std::make_unique<optim::MultiStepLr>(o.lr, t.milestones, t.gamma);
-  } else {
-    schedule = std::make_unique<optim::CosineLr>(o.lr, static_cast<int>(std::max<std::int64_t>(epochs, 1)));
-  }
-  if (t.warmup_epochs > 0) {
-    schedule = std::make_unique<optim::WarmupLr>(std::move(schedule), t.warmup_epochs, 0.0);
-  }
+pruning::TrainRecipe Experiment::recipe_of(const TrainSpec& t) {
+  pruning::TrainRecipe r;
+  r.epochs = t.epochs;
+  r.sgd.lr = t.lr;
+  r.sgd.momentum = t.momentum;
+  r.sgd.weight_decay = t.weight_decay;
+  r.sgd.nesterov = t.nesterov;
+  r.sgd.no_decay_bn_and_bias = t.no_decay_bn_bias;
+  r.label_smoothing = t.label_smoothing;
+  r.schedule = [t](double base, std::int64_t epochs) -> std::unique_ptr<optim::LrSchedule> {
+    std::unique_ptr<optim::LrSchedule> s;
+    if (t.schedule == "constant") {
+      s = std::make_unique<optim::ConstantLr>(base);
+    } else if (t.schedule == "step") {
+      s = std::make_unique<optim::StepLr>(base, t.step_size, t.gamma);
+    } else if (t.schedule == "multistep") {
+      s = std::make_unique<optim::MultiStepLr>(base, t.milestones, t.gamma);
+    } else {
+      s = std::make_unique<optim::CosineLr>(base, static_cast<int>(std::max<std::int64_t>(epochs, 1)));
+    }
+    if (t.warmup_epochs > 0) s = std::make_unique<optim::WarmupLr>(std::move(s), t.warmup_epochs, 0.0);
+    return s;
+  };
+  return r;
+}
+
+std::vector<EpochMetrics> Experiment::train(nn::Module& model, const pruning::TrainRecipe& recipe,
+                                            TrainerHooks* hooks, const std::string& stage,
+                                            const std::function<void(optim::Sgd&)>& on_optimizer) {
+  optim::Sgd sgd(model.named_parameters(), recipe.sgd);
+  if (on_optimizer) on_optimizer(sgd);
+  std::unique_ptr<optim::LrSchedule> schedule = recipe.schedule(recipe.sgd.lr, recipe.epochs);
   TrainerOptions to;
-  to.epochs = epochs;
-  to.label_smoothing = t.label_smoothing;
+  to.epochs = recipe.epochs;
+  to.label_smoothing = recipe.label_smoothing;
   to.device = spec_.device;
   to.checkpoint_dir = out_dir_ + "/" + stage;
   to.resume = options_.resume;
-  to.checkpoint_metadata = {{"arch", model.arch_json}, {"stage", stage}};
+  to.checkpoint_metadata = {{"arch", models::arch_to_json(models::arch_of(model))},
+                            {"stage", stage}};
   to.progress = options_.progress;
-  Trainer trainer(*model.module, sgd, *schedule, to);
-  trainer.fit(train_data(), &val_data());
+  Trainer trainer(model, sgd, *schedule, to);
+  if (hooks != nullptr) trainer.add_hooks(hooks);
+  return trainer.fit(train_data(), &val_data());
 }
 
 ModelReport Experiment::measure(nn::Module& model) {
@@ -232,6 +246,10 @@ nlohmann::json report_json(const ModelReport& r) {
 }
 }  // namespace
 
+namespace {
+double ratio_or_zero(double a, double b) { return b > 0 ? a / b : 0.0; }
+}  // namespace
+
 std::string Experiment::run() {
   std::filesystem::create_directories(out_dir_);
   write_file_atomic(out_dir_ + "/config.yaml",
@@ -240,7 +258,7 @@ std::string Experiment::run() {
   BuiltModel model = make_model();
   log_info("experiment '" + spec_.name + "': " + model.name + " on " + spec_.device.str());
   log_info(describe_data());
-  if (spec_.train.epochs > 0) train(model, "train", spec_.train.epochs);
+  if (spec_.train.epochs > 0) train(*model.module, recipe_of(spec_.train), nullptr, "train");
   ModelReport dense = measure(*model.module);
   nlohmann::json summary = {{"name", spec_.name},
                             {"model", model.name},
@@ -249,15 +267,54 @@ std::string Experiment::run() {
                             {"seed", spec_.seed},
                             {"bench_batch_size", spec_.bench.batch_size},
                             {"dense", report_json(dense)}};
+  ModelReport pruned;
+  if (method_) {
+    pruning::PruneContext ctx;
+    ctx.model = model.module;
+    ctx.input = input_;
+    ctx.device = spec_.device;
+    ctx.train = &train_data();
+    ctx.val = &val_data();
+    ctx.recipe = recipe_of(spec_.finetune);
+    ctx.seed = spec_.seed;
+    ctx.train_model = [this](nn::Module& m, const pruning::TrainRecipe& r, TrainerHooks* h,
+                             const std::string& stage,
+                             const std::function<void(optim::Sgd&)>& on_opt) {
+      return train(m, r, h, stage, on_opt);
+    };
+    log_info("pruning with " + method_->name());
+    pruning::PruneResult result = method_->run(ctx);
+    pruned = measure(*result.model);
+    TensorList state = result.model->state_dict();
+    save_safetensors(out_dir_ + "/pruned.safetensors", state,
+                     {{"arch", models::arch_to_json(result.arch)}, {"method", method_->name()}});
+    summary["method"] = method_->name();
+    summary["pruned"] = report_json(pruned);
+    summary["pruned_arch"] = nlohmann::json::parse(models::arch_to_json(result.arch));
+    summary["method_report"] = nlohmann::json::parse(result.report_json);
+    summary["ratios"] = {
+        {"flops_reduction", pruning::reduction_percent(dense.flops, pruned.flops)},
+        {"params_reduction", pruning::reduction_percent(dense.params, pruned.params)},
+        {"latency_speedup", ratio_or_zero(dense.latency_ms, pruned.latency_ms)},
+        {"top1_drop", dense.top1 - pruned.top1}};
+  }
   std::string text = summary.dump(2);
   write_file_atomic(out_dir_ + "/summary.json", [&](std::ostream& out) { out << text << "\n"; });
-  char line[512];
-  std::snprintf(line, sizeof line,
-                "\n%-8s %8s %8s %12s %14s %12s\n%-8s %8.2f %8.2f %12lld %14lld %12.3f\n",
-                "", "top1", "top5", "params", "flops (MACs)", "latency ms", "dense", dense.top1,
-                dense.top5, static_cast<long long>(dense.params),
-                static_cast<long long>(dense.flops), dense.latency_ms);
-  std::fputs(line, stdout);
+  std::printf("\n%-8s %8s %8s %12s %14s %12s\n", "", "top1", "top5", "params", "flops (MACs)",
+              "latency ms");
+  auto row = [](const char* label, const ModelReport& r) {
+    std::printf("%-8s %8.2f %8.2f %12lld %14lld %12.3f\n", label, r.top1, r.top5,
+                static_cast<long long>(r.params), static_cast<long long>(r.flops), r.latency_ms);
+  };
+  row("dense", dense);
+  if (method_) {
+    row("pruned", pruned);
+    std::printf("%s: FLOPs -%.1f %%, params -%.1f %%, latency x%.2f, top-1 drop %.2f\n",
+                method_->name().c_str(), summary["ratios"]["flops_reduction"].get<double>(),
+                summary["ratios"]["params_reduction"].get<double>(),
+                summary["ratios"]["latency_speedup"].get<double>(),
+                summary["ratios"]["top1_drop"].get<double>());
+  }
   std::printf("summary: %s/summary.json\n", out_dir_.c_str());
   return text;
 }

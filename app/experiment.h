@@ -8,6 +8,7 @@
 #include "data/loader.h"
 #include "engine/config/config.h"
 #include "engine/nn/module.h"
+#include "pruning/methods/method.h"
 
 namespace shears::app {
 
@@ -66,9 +67,13 @@ class Experiment {
 
   /// The model of the spec, with the checkpoint it names loaded.
   BuiltModel make_model();
-  /// Trains `model` for `epochs` with the spec's optimiser and schedule (overridable by
-  /// `lr`, when > 0), checkpointing to out_dir/<stage>. Returns the final validation metrics.
-  void train(BuiltModel& model, const std::string& stage, std::int64_t epochs, double lr = -1);
+  /// Trains `model` with `recipe` and optional hooks, checkpointing to out_dir/<stage> (resuming
+  /// from it). The checkpoint metadata records the model's current architecture.
+  std::vector<EpochMetrics> train(nn::Module& model, const pruning::TrainRecipe& recipe,
+                                  TrainerHooks* hooks, const std::string& stage,
+                                  const std::function<void(optim::Sgd&)>& on_optimizer = nullptr);
+  /// The recipe a train-section spec describes.
+  static pruning::TrainRecipe recipe_of(const TrainSpec& spec);
   /// Test-set accuracy, params, FLOPs and latency of `model`.
   ModelReport measure(nn::Module& model);
 
@@ -85,6 +90,7 @@ class Experiment {
   int num_classes_ = 0;
   std::shared_ptr<data::Dataset> train_set_, val_set_, test_set_;
   std::unique_ptr<data::Loader> train_loader_, val_loader_, test_loader_;
+  std::unique_ptr<pruning::Method> method_;
 };
 
 /// Median forward latency in milliseconds of `model` (eval, no grad) on a batch of `batch`

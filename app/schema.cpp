@@ -101,24 +101,24 @@ ModelSpec parse_model(const Config& m) {
   return spec;
 }
 
-TrainSpec parse_train(const Config& t) {
+TrainSpec parse_train(const Config& t, const TrainSpec& d) {
   TrainSpec spec;
-  spec.epochs = non_negative<std::int64_t>(t, "epochs", 0);
-  spec.lr = non_negative<double>(t, "lr", 0.1);
-  spec.momentum = non_negative<double>(t, "momentum", 0.9);
-  spec.weight_decay = non_negative<double>(t, "weight_decay", 5e-4);
-  spec.nesterov = t.get<bool>("nesterov", false);
-  spec.no_decay_bn_bias = t.get<bool>("no_decay_bn_bias", false);
-  spec.label_smoothing = non_negative<double>(t, "label_smoothing", 0.0);
+  spec.epochs = non_negative<std::int64_t>(t, "epochs", d.epochs);
+  spec.lr = non_negative<double>(t, "lr", d.lr);
+  spec.momentum = non_negative<double>(t, "momentum", d.momentum);
+  spec.weight_decay = non_negative<double>(t, "weight_decay", d.weight_decay);
+  spec.nesterov = t.get<bool>("nesterov", d.nesterov);
+  spec.no_decay_bn_bias = t.get<bool>("no_decay_bn_bias", d.no_decay_bn_bias);
+  spec.label_smoothing = non_negative<double>(t, "label_smoothing", d.label_smoothing);
   if (spec.label_smoothing > 1) bad_value(t, "label_smoothing", "must be in [0, 1]");
-  spec.schedule = pick(t, "schedule", "multistep", {"constant", "step", "multistep", "cosine"});
-  spec.milestones = t.get<std::vector<int>>("milestones", {});
+  spec.schedule = pick(t, "schedule", d.schedule, {"constant", "step", "multistep", "cosine"});
+  spec.milestones = t.get<std::vector<int>>("milestones", d.milestones);
   if (!std::is_sorted(spec.milestones.begin(), spec.milestones.end())) {
     bad_value(t, "milestones", "must be increasing");
   }
-  spec.gamma = positive<double>(t, "gamma", 0.1);
-  spec.step_size = positive<int>(t, "step_size", 30);
-  spec.warmup_epochs = non_negative<double>(t, "warmup_epochs", 0.0);
+  spec.gamma = positive<double>(t, "gamma", d.gamma);
+  spec.step_size = positive<int>(t, "step_size", d.step_size);
+  spec.warmup_epochs = non_negative<double>(t, "warmup_epochs", d.warmup_epochs);
   if (spec.nesterov && spec.momentum == 0) bad_value(t, "nesterov", "needs momentum > 0");
   return spec;
 }
@@ -146,7 +146,16 @@ ExperimentSpec parse_experiment(const Config& root) {
   }
   spec.data = parse_data(root.child("data"));
   spec.model = parse_model(root.child("model"));
-  if (root.has("train")) spec.train = parse_train(root.child("train"));
+  if (root.has("train")) spec.train = parse_train(root.child("train"), TrainSpec{});
+  if (root.has("prune")) {
+    spec.has_prune = true;
+    spec.prune = root.child("prune");
+    // Fine-tuning (or, for SFP/FPGM, the soft-pruning training) defaults to the train recipe.
+    spec.finetune = spec.train;
+    if (spec.prune.has("finetune")) {
+      spec.finetune = parse_train(spec.prune.child("finetune"), spec.train);
+    }
+  }
   if (root.has("bench")) spec.bench = parse_bench(root.child("bench"));
   return spec;
 }

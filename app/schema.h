@@ -74,6 +74,11 @@ struct ExperimentSpec {
   ModelSpec model;
   TrainSpec train;
   BenchSpec bench;
+  /// The `prune:` section, parsed by the pruning method it names; its `finetune:` sub-section
+  /// (train keys, defaulting to the train section) is the recipe after pruning.
+  bool has_prune = false;
+  Config prune;
+  TrainSpec finetune;
 };
 
 /// Reads and validates an experiment. Every key nobody reads, and every wrong type or value, is

@@ -94,8 +94,7 @@ class Buffer {
   std::unique_ptr<float, Free> data_;
 };
 
-void bm_conv(benchmark::State& state, const ConvLayer& layer, ConvLibrary library,
-             bool backward) {
+void bm_conv(benchmark::State& state, const ConvLayer& layer, ConvLibrary library, bool backward) {
   try {
     shears::kernels::cpu::set_conv_library(library);
     shears::kernels::cpu::CpuBackend backend;
@@ -169,9 +168,8 @@ int main(int argc, char** argv) {
   }
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   register_all();
-  benchmark::AddCustomContext(
-      "conv_library_default",
-      shears::kernels::cpu::conv_library_name(shears::kernels::cpu::conv_library()));
+  benchmark::AddCustomContext("conv_library_default", shears::kernels::cpu::conv_library_name(
+                                                          shears::kernels::cpu::conv_library()));
   benchmark::AddCustomContext("math_libraries", shears::kernels::cpu::cpu_math_libraries());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

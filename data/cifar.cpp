@@ -27,8 +27,8 @@ std::string resolve_directory(const CifarOptions& o) {
 std::vector<std::string> names_or_numbers(const std::string& path, int count) {
   if (is_file(path)) {
     auto names = read_lines(path);
-    SHEARS_CHECK_AS(DataError, static_cast<int>(names.size()) == count, path, ": expected ",
-                    count, " class names, found ", names.size());
+    SHEARS_CHECK_AS(DataError, static_cast<int>(names.size()) == count, path, ": expected ", count,
+                    " class names, found ", names.size());
     return names;
   }
   std::vector<std::string> numbers;
@@ -95,17 +95,17 @@ CifarDataset::CifarDataset(const CifarOptions& options) : options_(options) {
 
   if (c100) {
     num_classes_ = options.coarse_labels ? 20 : 100;
-    class_names_ = names_or_numbers(
-        join_path(directory_,
-                  options.coarse_labels ? "coarse_label_names.txt" : "fine_label_names.txt"),
-        num_classes_);
+    class_names_ =
+        names_or_numbers(join_path(directory_, options.coarse_labels ? "coarse_label_names.txt"
+                                                                     : "fine_label_names.txt"),
+                         num_classes_);
   } else {
     num_classes_ = 10;
     const std::string meta = join_path(directory_, "batches.meta.txt");
     if (is_file(meta)) {
       class_names_ = names_or_numbers(meta, 10);
     } else {
-      class_names_ = {"airplane", "automobile", "bird", "cat",  "deer",
+      class_names_ = {"airplane", "automobile", "bird",  "cat",  "deer",
                       "dog",      "frog",       "horse", "ship", "truck"};
     }
   }
@@ -144,8 +144,8 @@ std::int64_t CifarDataset::coarse_label(std::int64_t index) const {
 }
 
 std::string CifarDataset::describe() const {
-  return detail::cat(variant_name(options_.variant), " ", split_name(options_.split), " (",
-                     size(), " images, ", num_classes_, " classes) from ", directory_);
+  return detail::cat(variant_name(options_.variant), " ", split_name(options_.split), " (", size(),
+                     " images, ", num_classes_, " classes) from ", directory_);
 }
 
 }  // namespace shears::data

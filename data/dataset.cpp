@@ -15,8 +15,7 @@ const char* split_name(Split split) { return split == Split::Train ? "train" : "
 BadImagePolicy parse_bad_image_policy(const std::string& text) {
   if (text == "fatal") return BadImagePolicy::Fatal;
   if (text == "skip") return BadImagePolicy::Skip;
-  throw ConfigError(
-      detail::cat("unknown bad-image policy '", text, "' (known: fatal, skip)"));
+  throw ConfigError(detail::cat("unknown bad-image policy '", text, "' (known: fatal, skip)"));
 }
 
 void check_sample_index(std::int64_t index, std::int64_t size, const char* dataset) {

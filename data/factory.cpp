@@ -134,6 +134,9 @@ TransformOptions default_transform(DatasetKind kind, Split split) {
       t.std = {0.229, 0.224, 0.225};
       break;
     case DatasetKind::Synthetic:
+      // Pixels are uniform-ish over [0, 255]: centre and scale them like a real dataset.
+      t.mean = {0.5};
+      t.std = {0.25};
       break;
   }
   return t;

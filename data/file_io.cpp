@@ -76,11 +76,11 @@ std::vector<std::uint8_t> read_maybe_gzip(const std::string& path) {
 void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes, bool gzip) {
   if (gzip) {
     std::unique_ptr<gzFile_s, GzCloser> file(gzopen(path.c_str(), "wb"));
-    SHEARS_CHECK_AS(DataError, file != nullptr, "cannot create ", path, ": ",
-                    std::strerror(errno));
+    SHEARS_CHECK_AS(DataError, file != nullptr, "cannot create ", path, ": ", std::strerror(errno));
     std::size_t done = 0;
     while (done < bytes.size()) {
-      const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(bytes.size() - done, 1u << 20));
+      const unsigned chunk =
+          static_cast<unsigned>(std::min<std::size_t>(bytes.size() - done, 1u << 20));
       const int put = gzwrite(file.get(), bytes.data() + done, chunk);
       SHEARS_CHECK_AS(DataError, put == static_cast<int>(chunk), "cannot write ", path);
       done += chunk;

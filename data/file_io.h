@@ -17,8 +17,7 @@ std::vector<std::uint8_t> read_maybe_gzip(const std::string& path);
 
 /// Writes `bytes` to `path` (gzip-compressed when `gzip`), replacing any file there. Throws
 /// DataError naming the file on failure.
-void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes,
-                bool gzip = false);
+void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes, bool gzip = false);
 
 /// Non-empty lines of a text file with surrounding whitespace trimmed. Throws DataError naming
 /// the file when it cannot be opened.

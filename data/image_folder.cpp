@@ -37,8 +37,8 @@ std::string resolve_directory(const ImageFolderOptions& o) {
     return train;
   }
   if (is_directory(val)) return val;
-  SHEARS_CHECK_AS(DataError, is_directory(test), "image folder: missing directory: ", val,
-                  " (nor ", test, ")");
+  SHEARS_CHECK_AS(DataError, is_directory(test), "image folder: missing directory: ", val, " (nor ",
+                  test, ")");
   return test;
 }
 
@@ -102,14 +102,14 @@ ImageFolderDataset::ImageFolderDataset(const ImageFolderOptions& options) : opti
     if (entry.is_directory(dir_ec)) folders_.push_back(entry.path().filename().string());
   }
   SHEARS_CHECK_AS(DataError, !ec, "image folder: cannot list ", directory_, ": ", ec.message());
-  SHEARS_CHECK_AS(DataError, !folders_.empty(), "image folder: no class folders in ",
-                  directory_);
+  SHEARS_CHECK_AS(DataError, !folders_.empty(), "image folder: no class folders in ", directory_);
   std::sort(folders_.begin(), folders_.end());
 
   std::vector<std::int32_t> folder_label(folders_.size());
   if (options.class_index_file.empty()) {
     class_names_ = folders_;
-    for (std::size_t i = 0; i < folders_.size(); ++i) folder_label[i] = static_cast<std::int32_t>(i);
+    for (std::size_t i = 0; i < folders_.size(); ++i)
+      folder_label[i] = static_cast<std::int32_t>(i);
   } else {
     const auto entries = read_class_index(options.class_index_file);
     std::map<std::string, std::int64_t> by_wnid;

@@ -43,8 +43,8 @@ std::pair<int, int> jpeg_scaled_size(int height, int width, int min_side) {
 }
 
 JpegDecoder::JpegDecoder() : handle_(tjInitDecompress()) {
-  SHEARS_CHECK_AS(DataError, handle_ != nullptr, "cannot create a TurboJPEG decompressor: ",
-                  tjGetErrorStr2(nullptr));
+  SHEARS_CHECK_AS(DataError, handle_ != nullptr,
+                  "cannot create a TurboJPEG decompressor: ", tjGetErrorStr2(nullptr));
 }
 
 JpegDecoder::~JpegDecoder() {
@@ -72,8 +72,9 @@ JpegHeader JpegDecoder::header(const std::uint8_t* data, std::size_t size,
                           &hdr.subsampling, &hdr.colorspace) != 0) {
     throw DataError(detail::cat(name, ": not a decodable JPEG: ", tj_error(h)));
   }
-  SHEARS_CHECK_AS(DataError, hdr.width > 0 && hdr.height > 0, name, ": JPEG has size ",
-                  hdr.width, "x", hdr.height);
+  // A stream cut off before its frame header can pass with a warning and a 0x0 size.
+  SHEARS_CHECK_AS(DataError, hdr.width > 0 && hdr.height > 0, name,
+                  ": not a decodable JPEG: header gives size ", hdr.width, "x", hdr.height);
   return hdr;
 }
 
@@ -87,8 +88,8 @@ Image JpegDecoder::decode(const std::uint8_t* data, std::size_t size, const std:
   const int format = cmyk ? TJPF_CMYK : TJPF_RGB;
   const int channels = cmyk ? 4 : 3;
   Image out(out_h, out_w, channels);
-  const int rc = tjDecompress2(h, data, static_cast<unsigned long>(size), out.pixels.data(),
-                               out_w, out_w * channels, out_h, format, TJFLAG_ACCURATEDCT);
+  const int rc = tjDecompress2(h, data, static_cast<unsigned long>(size), out.pixels.data(), out_w,
+                               out_w * channels, out_h, format, TJFLAG_ACCURATEDCT);
   if (rc != 0 && tjGetErrorCode(h) != TJERR_WARNING) {
     throw DataError(detail::cat(name, ": JPEG decode failed: ", tj_error(h)));
   }
@@ -125,9 +126,9 @@ std::vector<std::uint8_t> encode_jpeg(const Image& image, int quality, int subsa
   SHEARS_CHECK_AS(DataError, h != nullptr, "cannot create a TurboJPEG compressor");
   unsigned char* buffer = nullptr;
   unsigned long length = 0;
-  const int rc = tjCompress2(h, image.pixels.data(), image.width, image.width * image.channels,
-                             image.height, format, &buffer, &length, samp, quality,
-                             TJFLAG_ACCURATEDCT);
+  const int rc =
+      tjCompress2(h, image.pixels.data(), image.width, image.width * image.channels, image.height,
+                  format, &buffer, &length, samp, quality, TJFLAG_ACCURATEDCT);
   std::string error = rc != 0 ? tj_error(h) : std::string();
   std::vector<std::uint8_t> bytes;
   if (rc == 0) bytes.assign(buffer, buffer + length);

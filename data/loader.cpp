@@ -33,8 +33,8 @@ std::vector<std::int64_t> select_subset(const Dataset& dataset, const LoaderOpti
   SHEARS_CHECK_AS(ConfigError, o.subset_size >= 1, "loader subset size ", o.subset_size,
                   " must be at least 1");
   if (o.subset == SubsetMode::First) {
-    SHEARS_CHECK_AS(ConfigError, o.subset_size <= n, "loader subset of the first ",
-                    o.subset_size, " samples from ", dataset.describe(), " which has only ", n);
+    SHEARS_CHECK_AS(ConfigError, o.subset_size <= n, "loader subset of the first ", o.subset_size,
+                    " samples from ", dataset.describe(), " which has only ", n);
     for (std::int64_t i = 0; i < o.subset_size; ++i) indices.push_back(i);
     return indices;
   }
@@ -46,8 +46,8 @@ std::vector<std::int64_t> select_subset(const Dataset& dataset, const LoaderOpti
     auto& members = by_class[k];
     SampleRng rng(counter_hash(counter_hash(o.seed, kSubsetStream), k));
     shuffle_in_place(members, rng);
-    const auto take = std::min<std::size_t>(members.size(),
-                                            static_cast<std::size_t>(o.subset_size));
+    const auto take =
+        std::min<std::size_t>(members.size(), static_cast<std::size_t>(o.subset_size));
     indices.insert(indices.end(), members.begin(), members.begin() + static_cast<long>(take));
   }
   std::sort(indices.begin(), indices.end());
@@ -59,8 +59,8 @@ std::vector<std::int64_t> select_subset(const Dataset& dataset, const LoaderOpti
 Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
     : dataset_(std::move(dataset)), options_(std::move(options)) {
   SHEARS_CHECK_AS(ConfigError, dataset_ != nullptr, "loader needs a dataset");
-  SHEARS_CHECK_AS(ConfigError, options_.batch_size >= 1, "loader batch size ",
-                  options_.batch_size, " must be at least 1");
+  SHEARS_CHECK_AS(ConfigError, options_.batch_size >= 1, "loader batch size ", options_.batch_size,
+                  " must be at least 1");
   SHEARS_CHECK_AS(ConfigError, options_.num_workers >= 0, "loader num_workers ",
                   options_.num_workers, " must be >= 0");
   SHEARS_CHECK_AS(ConfigError, options_.prefetch >= 0, "loader prefetch ", options_.prefetch,
@@ -163,7 +163,7 @@ Loader::Result Loader::build(const Epoch& epoch, std::int64_t batch_index) const
         continue;
       }
       SampleRng rng = SampleRng::for_sample(options_.seed, epoch.number, index);
-      const Image image = transform_.augment(sample.image, rng);
+      const Image image = transform_.augment(std::move(sample.image), rng);
       if (!images.defined()) {
         images = Tensor::empty({count, image.channels, image.height, image.width}, DType::F32);
         c = image.channels;
@@ -174,9 +174,8 @@ Loader::Result Loader::build(const Epoch& epoch, std::int64_t batch_index) const
       } else if (image.height != h || image.width != w || image.channels != c) {
         throw DataError(detail::cat(
             "loader: sample ", index, " is ", image.height, "x", image.width, "x", image.channels,
-            " after transforms but sample ", first_index, " in the same batch is ", h, "x", w,
-            "x", c,
-            " (add a crop or resize transform so every sample has one size)"));
+            " after transforms but sample ", first_index, " in the same batch is ", h, "x", w, "x",
+            c, " (add a crop or resize transform so every sample has one size)"));
       }
       const auto slot = static_cast<std::int64_t>(labels.size());
       transform_.to_chw(image, images.data<float>() + slot * plane_elems);

@@ -116,8 +116,8 @@ class Loader : public BatchSource {
   int depth_ = 1;
 
   std::mutex mutex_;
-  std::condition_variable work_cv_;   // workers wait for a batch to build
-  std::condition_variable ready_cv_;  // the consumer waits for the next batch
+  std::condition_variable work_cv_;           // workers wait for a batch to build
+  std::condition_variable ready_cv_;          // the consumer waits for the next batch
   std::atomic<std::uint64_t> generation_{0};  // bumped to abandon in-flight work
   std::shared_ptr<const Epoch> epoch_;
   std::int64_t next_assign_ = 0;   // next batch a worker may take

@@ -39,8 +39,8 @@ std::vector<std::uint32_t> parse_idx(const std::vector<std::uint8_t>& bytes,
     throw DataError(detail::cat(path, ": bad idx magic number ", found, " (expected ", expected,
                                 " for idx", rank, " unsigned bytes)"));
   }
-  SHEARS_CHECK_AS(DataError, bytes.size() >= header, path, ": truncated idx header (",
-                  bytes.size(), " of ", header, " bytes)");
+  SHEARS_CHECK_AS(DataError, bytes.size() >= header, path, ": truncated idx header (", bytes.size(),
+                  " of ", header, " bytes)");
   std::vector<std::uint32_t> dims;
   std::uint64_t payload = 1;
   for (int d = 0; d < rank; ++d) {
@@ -64,15 +64,13 @@ std::vector<std::string> fashion_mnist_class_names() {
 
 MnistDataset::MnistDataset(const MnistOptions& options) : split_(options.split) {
   SHEARS_CHECK_AS(DataError, !options.root.empty(), "MNIST: no root directory given");
-  SHEARS_CHECK_AS(DataError, is_directory(options.root), "MNIST: missing directory: ",
-                  options.root);
+  SHEARS_CHECK_AS(DataError, is_directory(options.root),
+                  "MNIST: missing directory: ", options.root);
   const std::string prefix = options.split == Split::Train ? "train" : "t10k";
-  images_path_ = options.images_file.empty()
-                     ? find_idx(options.root, prefix + "-images-idx3-ubyte")
-                     : join_path(options.root, options.images_file);
-  labels_path_ = options.labels_file.empty()
-                     ? find_idx(options.root, prefix + "-labels-idx1-ubyte")
-                     : join_path(options.root, options.labels_file);
+  images_path_ = options.images_file.empty() ? find_idx(options.root, prefix + "-images-idx3-ubyte")
+                                             : join_path(options.root, options.images_file);
+  labels_path_ = options.labels_file.empty() ? find_idx(options.root, prefix + "-labels-idx1-ubyte")
+                                             : join_path(options.root, options.labels_file);
   class_names_ = options.class_names;
   if (class_names_.empty()) {
     for (int i = 0; i < 10; ++i) class_names_.push_back(std::to_string(i));
@@ -82,9 +80,8 @@ MnistDataset::MnistDataset(const MnistOptions& options) : split_(options.split) 
   const auto image_dims = parse_idx(image_bytes, images_path_, kImagesMagic, 3);
   const auto label_bytes = read_maybe_gzip(labels_path_);
   const auto label_dims = parse_idx(label_bytes, labels_path_, kLabelsMagic, 1);
-  SHEARS_CHECK_AS(DataError, image_dims[0] == label_dims[0], images_path_, " holds ",
-                  image_dims[0], " images but ", labels_path_, " holds ", label_dims[0],
-                  " labels");
+  SHEARS_CHECK_AS(DataError, image_dims[0] == label_dims[0], images_path_, " holds ", image_dims[0],
+                  " images but ", labels_path_, " holds ", label_dims[0], " labels");
   height_ = static_cast<int>(image_dims[1]);
   width_ = static_cast<int>(image_dims[2]);
   pixels_.assign(image_bytes.begin() + 16, image_bytes.end());

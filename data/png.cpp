@@ -29,8 +29,8 @@ Image decode_png(const std::uint8_t* data, std::size_t size, const std::string& 
 }
 
 std::vector<std::uint8_t> encode_png(const Image& image) {
-  SHEARS_CHECK_AS(DataError, image.channels == 1 || image.channels == 3, "encode_png: ",
-                  image.channels, " channels (expected 1 or 3)");
+  SHEARS_CHECK_AS(DataError, image.channels == 1 || image.channels == 3,
+                  "encode_png: ", image.channels, " channels (expected 1 or 3)");
   png_image img;
   std::memset(&img, 0, sizeof img);
   img.version = PNG_IMAGE_VERSION;
@@ -38,13 +38,12 @@ std::vector<std::uint8_t> encode_png(const Image& image) {
   img.height = static_cast<png_uint_32>(image.height);
   img.format = image.channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
   png_alloc_size_t length = 0;
-  if (png_image_write_to_memory(&img, nullptr, &length, 0, image.pixels.data(), 0, nullptr) ==
-      0) {
+  if (png_image_write_to_memory(&img, nullptr, &length, 0, image.pixels.data(), 0, nullptr) == 0) {
     throw DataError(detail::cat("PNG encode failed: ", img.message));
   }
   std::vector<std::uint8_t> bytes(length);
-  if (png_image_write_to_memory(&img, bytes.data(), &length, 0, image.pixels.data(), 0,
-                                nullptr) == 0) {
+  if (png_image_write_to_memory(&img, bytes.data(), &length, 0, image.pixels.data(), 0, nullptr) ==
+      0) {
     throw DataError(detail::cat("PNG encode failed: ", img.message));
   }
   bytes.resize(length);

@@ -83,10 +83,9 @@ std::int64_t SyntheticDataset::label(std::int64_t index) const {
 }
 
 std::string SyntheticDataset::describe() const {
-  return detail::cat("synthetic ", options_.learnable ? "learnable" : "noise", " (",
-                     options_.size, " images ", options_.height, "x", options_.width, "x",
-                     options_.channels, ", ", options_.num_classes, " classes, seed ",
-                     options_.seed, ")");
+  return detail::cat("synthetic ", options_.learnable ? "learnable" : "noise", " (", options_.size,
+                     " images ", options_.height, "x", options_.width, "x", options_.channels, ", ",
+                     options_.num_classes, " classes, seed ", options_.seed, ")");
 }
 
 }  // namespace shears::data

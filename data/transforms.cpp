@@ -25,8 +25,8 @@ void check_options(const TransformOptions& o) {
                   "transform sizes and padding must be >= 0 (resize ", o.resize, ", center_crop ",
                   o.center_crop, ", random_crop ", o.random_crop, ", padding ", o.padding,
                   ", random_resized_crop ", o.random_resized_crop, ")");
-  SHEARS_CHECK_AS(ConfigError, o.padding == 0 || o.random_crop > 0, "transform padding ",
-                  o.padding, " needs random_crop");
+  SHEARS_CHECK_AS(ConfigError, o.padding == 0 || o.random_crop > 0, "transform padding ", o.padding,
+                  " needs random_crop");
   SHEARS_CHECK_AS(ConfigError, 0 < o.scale_min && o.scale_min <= o.scale_max && o.scale_max <= 1,
                   "random_resized_crop scale range [", o.scale_min, ", ", o.scale_max,
                   "] must satisfy 0 < min <= max <= 1");
@@ -85,15 +85,29 @@ Taps make_taps(int in_size, double box_start, double box_len, int out_size) {
       w[0] = 1;
     }
     t.start[static_cast<std::size_t>(o)] = std::min(lo, in_size - 1);
-    t.count[static_cast<std::size_t>(o)] = std::min(n, in_size - t.start[static_cast<std::size_t>(o)]);
+    t.count[static_cast<std::size_t>(o)] =
+        std::min(n, in_size - t.start[static_cast<std::size_t>(o)]);
   }
   return t;
 }
 
 }  // namespace
 
+Transform::Transform() : Transform(TransformOptions()) {}
+
 Transform::Transform(const TransformOptions& options) : options_(options) {
   check_options(options_);
+  const auto& mean = options_.mean;
+  const auto& stdev = options_.std;
+  const std::size_t tables = std::max<std::size_t>(mean.size(), 1);
+  for (std::size_t c = 0; c < tables; ++c) {
+    const double m = mean.empty() ? 0.0 : mean[c];
+    const double s = stdev.empty() ? 1.0 : stdev[c];
+    std::vector<float> table(256);
+    for (int v = 0; v < 256; ++v)
+      table[static_cast<std::size_t>(v)] = static_cast<float>((v / 255.0 - m) / s);
+    tables_.push_back(std::move(table));
+  }
 }
 
 bool Transform::is_random() const {
@@ -101,9 +115,8 @@ bool Transform::is_random() const {
          (options_.horizontal_flip && options_.flip_probability > 0);
 }
 
-Image Transform::augment(const Image& image, SampleRng& rng) const {
+Image Transform::augment(Image img, SampleRng& rng) const {
   const auto& o = options_;
-  Image img = image;
   if (o.resize > 0) img = resize_shorter(img, o.resize);
   if (o.center_crop > 0) img = center_crop(img, o.center_crop, o.center_crop);
   if (o.random_crop > 0) img = random_crop(img, o.random_crop, o.padding, rng);
@@ -117,18 +130,13 @@ Image Transform::augment(const Image& image, SampleRng& rng) const {
 }
 
 void Transform::to_chw(const Image& image, float* out) const {
-  const auto& mean = options_.mean;
-  const auto& stdev = options_.std;
-  check_channels(mean.size(), image.channels);
-  const std::size_t plane = static_cast<std::size_t>(image.height) *
-                            static_cast<std::size_t>(image.width);
+  check_channels(options_.mean.size(), image.channels);
+  const std::size_t plane =
+      static_cast<std::size_t>(image.height) * static_cast<std::size_t>(image.width);
   const std::size_t channels = static_cast<std::size_t>(image.channels);
-  // A 256-entry table per channel turns the conversion into one lookup per pixel.
-  float lut[256];
+  // One table lookup per pixel instead of a subtraction and a division.
   for (std::size_t c = 0; c < channels; ++c) {
-    const double m = mean.empty() ? 0.0 : mean[mean.size() == 1 ? 0 : c];
-    const double s = stdev.empty() ? 1.0 : stdev[stdev.size() == 1 ? 0 : c];
-    for (int v = 0; v < 256; ++v) lut[v] = static_cast<float>((v / 255.0 - m) / s);
+    const float* lut = tables_[tables_.size() == 1 ? 0 : c].data();
     const std::uint8_t* src = image.pixels.data() + c;
     float* dst = out + c * plane;
     for (std::size_t p = 0; p < plane; ++p) dst[p] = lut[src[p * channels]];
@@ -144,8 +152,8 @@ Image crop(const Image& image, const CropBox& box) {
   const int x0 = std::max(box.left, 0);
   const int x1 = std::min(box.left + box.width, image.width);
   if (x1 <= x0) return out;
-  const std::size_t row_bytes = static_cast<std::size_t>(x1 - x0) *
-                                static_cast<std::size_t>(image.channels);
+  const std::size_t row_bytes =
+      static_cast<std::size_t>(x1 - x0) * static_cast<std::size_t>(image.channels);
   for (int y = y0; y < y1; ++y) {
     std::memcpy(&out.pixels[out.index(y - box.top, x0 - box.left, 0)],
                 &image.pixels[image.index(y, x0, 0)], row_bytes);

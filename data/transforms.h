@@ -74,14 +74,14 @@ struct CropBox {
 class Transform {
  public:
   /// The identity geometry with scaling to [0, 1].
-  Transform() = default;
+  Transform();
   /// Throws ConfigError for negative sizes or padding, a scale range outside (0, 1] or reversed,
   /// a ratio range that is not positive and ordered, mean/std of different lengths, or a
   /// non-positive std.
   explicit Transform(const TransformOptions& options);
 
   /// Runs the geometric and flip stages on `image`, drawing from `rng` in a fixed order.
-  Image augment(const Image& image, SampleRng& rng) const;
+  Image augment(Image image, SampleRng& rng) const;
   /// Writes `image` as CHW float (channels x height x width, row-major) to `out`, scaled to
   /// [0, 1] and normalized. Throws ConfigError when mean/std have a length other than 1 or the
   /// image's channel count.
@@ -92,6 +92,9 @@ class Transform {
 
  private:
   TransformOptions options_;
+  // (v / 255 - mean[c]) / std[c] for v = 0..255, per channel (one table when mean has at most
+  // one entry).
+  std::vector<std::vector<float>> tables_;
 };
 
 // ---- the stages, for direct use and tests ---------------------------------------------------

@@ -19,8 +19,8 @@ void append_planes(std::vector<std::uint8_t>& out, const Image& image, const std
                    std::size_t i) {
   SHEARS_CHECK_AS(DataError,
                   image.height == kCifarSide && image.width == kCifarSide && image.channels == 3,
-                  path, ": image ", i, " is ", image.height, "x", image.width, "x",
-                  image.channels, ", CIFAR needs 32x32x3");
+                  path, ": image ", i, " is ", image.height, "x", image.width, "x", image.channels,
+                  ", CIFAR needs 32x32x3");
   const std::size_t base = out.size();
   out.resize(base + 3 * kCifarPlane);
   for (std::size_t p = 0; p < kCifarPlane; ++p) {
@@ -62,10 +62,9 @@ void write_cifar100(const std::string& path, const std::vector<Image>& images,
   std::vector<std::uint8_t> bytes;
   bytes.reserve(images.size() * (2 + 3 * kCifarPlane));
   for (std::size_t i = 0; i < images.size(); ++i) {
-    SHEARS_CHECK_AS(DataError, coarse_labels[i] < 20 && fine_labels[i] < 100, path,
-                    ": labels (", static_cast<int>(coarse_labels[i]), ", ",
-                    static_cast<int>(fine_labels[i]), ") of image ", i,
-                    " are outside [0, 20) x [0, 100)");
+    SHEARS_CHECK_AS(DataError, coarse_labels[i] < 20 && fine_labels[i] < 100, path, ": labels (",
+                    static_cast<int>(coarse_labels[i]), ", ", static_cast<int>(fine_labels[i]),
+                    ") of image ", i, " are outside [0, 20) x [0, 100)");
     bytes.push_back(coarse_labels[i]);
     bytes.push_back(fine_labels[i]);
     append_planes(bytes, images[i], path, i);
@@ -75,12 +74,12 @@ void write_cifar100(const std::string& path, const std::vector<Image>& images,
 
 void write_idx(const std::string& path, const std::vector<std::uint32_t>& dims,
                const std::vector<std::uint8_t>& bytes, bool gzip) {
-  SHEARS_CHECK_AS(DataError, !dims.empty() && dims.size() <= 9, path, ": idx rank ",
-                  dims.size(), " (expected 1..9)");
+  SHEARS_CHECK_AS(DataError, !dims.empty() && dims.size() <= 9, path, ": idx rank ", dims.size(),
+                  " (expected 1..9)");
   std::uint64_t count = 1;
   for (auto d : dims) count *= d;
-  SHEARS_CHECK_AS(DataError, count == bytes.size(), path, ": dims promise ", count,
-                  " bytes but ", bytes.size(), " were given");
+  SHEARS_CHECK_AS(DataError, count == bytes.size(), path, ": dims promise ", count, " bytes but ",
+                  bytes.size(), " were given");
   std::vector<std::uint8_t> out;
   out.reserve(4 + 4 * dims.size() + bytes.size());
   append_be32(out, 0x00000800u | static_cast<std::uint32_t>(dims.size()));
@@ -107,8 +106,7 @@ void write_idx_images(const std::string& path, const std::vector<Image>& images,
             bytes, gzip);
 }
 
-void write_idx_labels(const std::string& path, const std::vector<std::uint8_t>& labels,
-                      bool gzip) {
+void write_idx_labels(const std::string& path, const std::vector<std::uint8_t>& labels, bool gzip) {
   write_idx(path, {static_cast<std::uint32_t>(labels.size())}, labels, gzip);
 }
 

@@ -28,8 +28,7 @@ void write_cifar100(const std::string& path, const std::vector<Image>& images,
 void write_idx(const std::string& path, const std::vector<std::uint32_t>& dims,
                const std::vector<std::uint8_t>& bytes, bool gzip = false);
 /// An idx3 image file from same-sized single-channel images.
-void write_idx_images(const std::string& path, const std::vector<Image>& images,
-                      bool gzip = false);
+void write_idx_images(const std::string& path, const std::vector<Image>& images, bool gzip = false);
 /// An idx1 label file.
 void write_idx_labels(const std::string& path, const std::vector<std::uint8_t>& labels,
                       bool gzip = false);

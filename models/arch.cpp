@@ -29,8 +29,7 @@ std::int64_t as_int(const Json& v, const std::string& field) {
   return v.get<std::int64_t>();
 }
 
-std::vector<std::pair<std::string, std::int64_t>> as_counts(const Json& v,
-                                                            const std::string& field,
+std::vector<std::pair<std::string, std::int64_t>> as_counts(const Json& v, const std::string& field,
                                                             std::int64_t min_value) {
   if (!v.is_object()) bad_field(field, "must be an object of integers, got " + v.dump());
   std::vector<std::pair<std::string, std::int64_t>> out;
@@ -45,9 +44,7 @@ std::vector<std::pair<std::string, std::int64_t>> as_counts(const Json& v,
 
 }  // namespace
 
-std::string shortcut_name(Shortcut shortcut) {
-  return kShortcutNames[static_cast<int>(shortcut)];
-}
+std::string shortcut_name(Shortcut shortcut) { return kShortcutNames[static_cast<int>(shortcut)]; }
 
 Shortcut parse_shortcut(const std::string& name) {
   for (int i = 0; i < 3; ++i) {

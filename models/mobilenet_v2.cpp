@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include "engine/nn/batch_norm2d.h"
@@ -21,8 +22,8 @@ namespace {
 struct Stage {
   int t, c, n, s;
 };
-constexpr Stage kStages[] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
-                             {6, 96, 3, 1},  {6, 160, 3, 2}, {6, 320, 1, 1}};
+constexpr Stage kStages[] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                             {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
 constexpr int kNumBlocks = 17;
 constexpr int kLastIndex = kNumBlocks + 1;
 
@@ -82,9 +83,7 @@ Tensor InvertedResidual::forward(const Tensor& x) {
   return add(x, y);
 }
 
-std::string InvertedResidual::extra_repr() const {
-  return residual_ ? "residual" : "";
-}
+std::string InvertedResidual::extra_repr() const { return residual_ ? "residual" : ""; }
 
 std::int64_t make_divisible(double v, std::int64_t divisor) {
   const auto d = static_cast<double>(divisor);
@@ -116,8 +115,7 @@ Arch mobilenet_v2_arch(std::int64_t num_classes, const Shape& input, double widt
       in = out;
     }
   }
-  arch.widths.emplace_back(key(kLastIndex, "0"),
-                           make_divisible(1280 * std::max(1.0, width_mult)));
+  arch.widths.emplace_back(key(kLastIndex, "0"), make_divisible(1280 * std::max(1.0, width_mult)));
   return arch;
 }
 
@@ -160,11 +158,13 @@ std::string MobileNetV2::extra_repr() const {
 }
 
 Arch MobileNetV2::arch() const {
+  std::map<std::string, const nn::Module*> modules;
+  for (const auto& [path, m] : named_modules()) modules[path] = m;
+  auto conv_at = [&](const std::string& path) -> const nn::Conv2d& {
+    return static_cast<const nn::Conv2d&>(*modules.at(path));
+  };
   Arch a = base_;
   a.widths.clear();
-  auto conv_at = [&](const std::string& path) -> const nn::Conv2d& {
-    return static_cast<const nn::Conv2d&>(const_cast<MobileNetV2*>(this)->module_at(path));
-  };
   a.input[0] = conv_at("features.0.0").in_channels();
   a.widths.emplace_back("features.0.0", conv_at("features.0.0").out_channels());
   for (const BlockSpec& b : block_specs()) {

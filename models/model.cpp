@@ -51,8 +51,8 @@ void check_width_keys(const Arch& arch, const Arch& expected) {
     if (!have.count(entry.first)) problems += "\n  missing '" + entry.first + "'";
   }
   if (!problems.empty()) {
-    throw ConfigError("architecture '" + arch.name + "' does not fit the model's layers:" +
-                      problems);
+    throw ConfigError("architecture '" + arch.name +
+                      "' does not fit the model's layers:" + problems);
   }
 }
 

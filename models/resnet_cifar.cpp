@@ -170,8 +170,8 @@ ResNetCifar::ResNetCifar(const Arch& arch) : base_(arch) {
       if (arch.shortcut == Shortcut::Projection && !projection) {
         detail::check_identity(arch.name, path, in, out);
       }
-      auto block = std::make_shared<CifarBasicBlock>(in, mid, out, stride, arch.shortcut,
-                                                     projection);
+      auto block =
+          std::make_shared<CifarBasicBlock>(in, mid, out, stride, arch.shortcut, projection);
       if (arch.shortcut == Shortcut::SubsamplePad && (stride != 1 || in != out)) {
         padded_blocks.insert(path);
       }

@@ -24,8 +24,7 @@ Spec spec_of(int depth) {
     case 50:
       return {true, {3, 4, 6, 3}};
     default:
-      throw ConfigError("ImageNet ResNet depth " + std::to_string(depth) +
-                        " is not 18, 34 or 50");
+      throw ConfigError("ImageNet ResNet depth " + std::to_string(depth) + " is not 18, 34 or 50");
   }
 }
 
@@ -147,8 +146,8 @@ ResNetImageNet::ResNetImageNet(const Arch& arch) : base_(arch) {
       } else {
         const std::int64_t out = arch.width(path + ".conv2");
         if (!with_projection) detail::check_identity(arch.name, path, in, out);
-        stage->push_back(std::make_shared<BasicBlock>(in, arch.width(path + ".conv1"), out,
-                                                      stride, with_projection));
+        stage->push_back(std::make_shared<BasicBlock>(in, arch.width(path + ".conv1"), out, stride,
+                                                      with_projection));
         in = out;
       }
     }

@@ -16,12 +16,12 @@ constexpr std::int64_t kHidden = 512;
 
 std::vector<std::int64_t> layer_list(int depth) {
   if (depth == 16) {
-    return {64, 64, kPool, 128, 128, kPool, 256, 256, 256, kPool, 512, 512, 512, kPool,
-            512, 512, 512};
+    return {64,    64,  kPool, 128, 128,   kPool, 256, 256, 256,
+            kPool, 512, 512,   512, kPool, 512,   512, 512};
   }
   if (depth == 19) {
-    return {64,  64,  kPool, 128, 128, kPool, 256, 256, 256, 256, kPool, 512,
-            512, 512, 512,   kPool, 512, 512, 512, 512};
+    return {64,    64,  kPool, 128, 128, kPool, 256, 256, 256, 256,
+            kPool, 512, 512,   512, 512, kPool, 512, 512, 512, 512};
   }
   throw ConfigError("CIFAR VGG depth " + std::to_string(depth) + " is not 16 or 19");
 }

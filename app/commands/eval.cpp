@@ -27,8 +27,8 @@ int command_eval(const std::vector<std::string>& args) {
   Config config = load_experiment_config(a, "eval");
   if (a.has("--checkpoint")) config.set_override("model.checkpoint", a.value("--checkpoint"));
   ExperimentSpec spec = parse_experiment(config);
-  config.check_all_read();
   Experiment experiment(spec, config, RunOptions{});
+  config.check_all_read();
   BuiltModel model = experiment.make_model();
   ModelReport r = experiment.measure(*model.module);
   nlohmann::json j = {{"model", model.name}, {"top1", r.top1},     {"top5", r.top5},

@@ -54,15 +54,15 @@ int command_run(const std::vector<std::string>& args, bool train_only) {
   }
   Config config = load_experiment_config(a, train_only ? "train" : "run");
   ExperimentSpec spec = parse_experiment(config);
-  config.check_all_read();
   RunOptions options;
   options.out_dir = a.value("--out");
   options.resume = !a.has("--no-resume");
   options.progress = !a.has("--quiet");
-  Experiment experiment(spec, config, options);
+  Experiment experiment(spec, config, options);  // parses the pruning method's keys
+  config.check_all_read();
   if (train_only) {
     BuiltModel model = experiment.make_model();
-    experiment.train(model, "train", spec.train.epochs);
+    experiment.train(*model.module, Experiment::recipe_of(spec.train), nullptr, "train");
     std::printf("checkpoints: %s/train\n", experiment.out_dir().c_str());
   } else {
     experiment.run();

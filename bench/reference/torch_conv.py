@@ -8,8 +8,12 @@ bench_conv (2 * multiply-adds; the backward pass counts twice the forward), as J
 
     {"context": {...}, "results": [{"name": "fwd/torch/<layer>", "gflops": ..., "ms": ...}, ...]}
 
+With --serve it instead reads layer names from stdin, one a line, and answers each with one line
+of JSON holding that layer's results, so that a driver can interleave it with bench_conv layer by
+layer without paying for a new Python process each time.
+
 Usage: torch_conv.py --shapes shapes.json [--threads 2] [--min-time 0.2] [--filter REGEX]
-                     [--out results.json]
+                     [--out results.json | --serve]
 """
 
 import argparse
@@ -61,6 +65,35 @@ def bench_layer(layer, min_time):
             ("fwdbwd", time_per_call(forward_backward, min_time))]
 
 
+def layer_results(layer, min_time):
+    """Result records of one layer, forward and forward + backward."""
+    records = []
+    for direction, seconds in bench_layer(layer, min_time):
+        flops = layer["flops"] * (3 if direction == "fwdbwd" else 1)
+        records.append({"name": f"{direction}/torch/{layer['name']}",
+                        "gflops": flops / seconds * 1e-9, "ms": seconds * 1e3})
+    return records
+
+
+def context():
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "mkldnn": torch.backends.mkldnn.is_available()}
+
+
+def serve(layers, min_time):
+    """Answers layer names on stdin with JSON lines on stdout until stdin closes."""
+    by_name = {layer["name"]: layer for layer in layers}
+    print(json.dumps({"context": context()}), flush=True)
+    for line in sys.stdin:
+        name = line.strip()
+        if not name:
+            continue
+        if name not in by_name:
+            print(json.dumps({"error": f"unknown layer {name}"}), flush=True)
+            continue
+        print(json.dumps({"results": layer_results(by_name[name], min_time)}), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", required=True, help="JSON from `bench_conv --print_shapes`")
@@ -68,28 +101,22 @@ def main():
     parser.add_argument("--min-time", type=float, default=0.2, help="seconds per measurement")
     parser.add_argument("--filter", default="", help="regex on layer names")
     parser.add_argument("--out", help="write JSON here instead of stdout")
+    parser.add_argument("--serve", action="store_true",
+                        help="answer layer names read from stdin, one JSON line each")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     with open(args.shapes) as f:
         layers = json.load(f)
+    if args.serve:
+        serve(layers, args.min_time)
+        return 0
     pattern = re.compile(args.filter)
     results = []
     for layer in layers:
-        if not pattern.search(layer["name"]):
-            continue
-        for direction, seconds in bench_layer(layer, args.min_time):
-            flops = layer["flops"] * (3 if direction == "fwdbwd" else 1)
-            results.append({"name": f"{direction}/torch/{layer['name']}",
-                            "gflops": flops / seconds * 1e-9, "ms": seconds * 1e3})
-    report = {
-        "context": {
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "mkldnn": torch.backends.mkldnn.is_available(),
-        },
-        "results": results,
-    }
+        if pattern.search(layer["name"]):
+            results += layer_results(layer, args.min_time)
+    report = {"context": context(), "results": results}
     text = json.dumps(report, indent=1)
     if args.out:
         with open(args.out, "w") as f:

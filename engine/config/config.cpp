@@ -3,7 +3,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -53,7 +56,7 @@ using NodePtr = std::shared_ptr<ConfigNode>;
 // Limits that keep a hostile or accidental document (alias cycles, alias bombs) from exhausting
 // the stack or memory while it is copied into the tree.
 constexpr int kMaxDepth = 200;
-constexpr std::size_t kMaxNodes = 1'000'000;
+constexpr std::size_t kMaxNodes = 100'000;
 
 std::string location(const ConfigDocument& doc, const ConfigNode& node) {
   if (!node.origin.empty()) return node.origin;
@@ -331,8 +334,12 @@ Config::Config(std::shared_ptr<ConfigDocument> doc, std::shared_ptr<ConfigNode> 
     : doc_(std::move(doc)), node_(std::move(node)), path_(std::move(path)) {}
 
 Config Config::load_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw ConfigError("cannot read config file '" + path + "': it is a directory");
+  }
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("cannot open config file '" + path + "'");
+  if (!in) throw ConfigError("cannot open config file '" + path + "': " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw ConfigError("cannot read config file '" + path + "'");
@@ -388,7 +395,7 @@ std::vector<std::string> split_key(const std::string& key, const std::string& wh
 /// The result of walking a dotted key from a node.
 struct Lookup {
   NodePtr node;              // the value, or null when absent
-  const ConfigNode* parent;  // the deepest map reached (for "missing key" messages)
+  const ConfigNode* parent;  // the deepest section reached (for "missing key" messages)
   std::string path;          // full dotted path of the key
 };
 
@@ -398,6 +405,12 @@ Lookup lookup(const ConfigDocument& doc, const NodePtr& start, const std::string
   Lookup result{nullptr, start.get(), start_path};
   NodePtr current = start;
   for (const std::string& part : split_key(key, location(doc, *start))) {
+    // An empty section (`optim:` with nothing under it) holds no keys.
+    if (current->kind == Kind::Null && current != start) {
+      result.parent = current.get();
+      result.path = join_key(start_path, key);
+      return result;
+    }
     if (current->kind != Kind::Map) {
       fail_at(doc, *current, "key '", result.path, "' must be a map, got ", describe(*current));
     }

@@ -38,15 +38,16 @@ class Config {
   /// An empty map with source name "<empty>".
   Config();
 
-  /// Parses the YAML file at `path`. Throws ConfigError naming the file when it cannot be read,
-  /// and the file, line and column for a YAML syntax error, a duplicate key, a non-string key,
-  /// more than one document, or a document that is not a map. An empty file is an empty map.
+  /// Parses the YAML file at `path`. Throws ConfigError naming the file and the system's reason
+  /// when it cannot be read, and the file, line and column for a YAML syntax error, a duplicate
+  /// key, a non-string key, more than one document, or a document that is not a map. An empty
+  /// file is an empty map.
   static Config load_file(const std::string& path);
   /// Parses YAML `text`; `source_name` stands for the file in messages. Throws as load_file.
   static Config parse(const std::string& text, const std::string& source_name);
 
-  /// Whether `key` (dotted) is present, null included. Marks nothing as read. Throws when a
-  /// section along the path is not a map.
+  /// Whether `key` (dotted) is present, null included. Marks nothing as read. A null section
+  /// along the path holds no keys; any other non-map section along the path throws.
   bool has(const std::string& key) const;
 
   /// The value at `key` (dotted), marked as read. Throws ConfigError

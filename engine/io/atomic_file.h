@@ -13,9 +13,12 @@ namespace shears {
 /// fsync'ed, renamed over `path`, and then the directory is fsync'ed so the rename survives a
 /// power loss. The stream handed to `writer` writes raw bytes; `writer` must not close it.
 ///
-/// On failure the temporary file is removed and `path` keeps its old contents (or stays absent).
-/// An exception thrown by `writer` propagates unchanged; an I/O failure (create, write, fsync,
-/// rename) throws shears::Error naming `path`, the step that failed and the system's errno text.
+/// On failure before the rename, the temporary file is removed and `path` keeps its old contents
+/// (or stays absent). An exception thrown by `writer` propagates unchanged; an I/O failure
+/// (create, write, fsync, close, rename) throws shears::Error naming `path`, the step that failed
+/// and the system's errno text. A failed fsync of the directory after the rename also throws: the
+/// new file is then in place but may not survive a power loss.
+/// Two threads of one process must not write the same `path` at once (they share the temporary).
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& writer);
 
 }  // namespace shears

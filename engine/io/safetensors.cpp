@@ -299,6 +299,11 @@ SafetensorsContents load_safetensors(const std::string& path) {
   std::string text(static_cast<std::size_t>(length), '\0');
   file.read(text.data(), length, 8, "the header");
 
+  // nlohmann's parser stops at a NUL byte as if the input ended there; JSON allows none, so
+  // reject them rather than ignore what follows.
+  if (const std::size_t nul = text.find('\0'); nul != std::string::npos) {
+    file.fail("header is not valid JSON: NUL byte at header offset ", nul);
+  }
   json header;
   try {
     header = json::parse(text);

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "kernels/common/params.h"
@@ -156,6 +158,19 @@ class Backend {
   /// momentum is 0.
   virtual void sgd_update(const TensorView& param, const TensorView& grad,
                           const TensorView* momentum_buf, const SgdParams& p) = 0;
+
+  // ---- timing -------------------------------------------------------------------------------
+  /// Milliseconds the device spends on the work `work` queues on this backend (benchmarks). The
+  /// default waits for earlier work, then times `work` plus a final synchronize on a steady
+  /// clock; CUDA overrides it with events recorded on its stream around `work`.
+  virtual double time_ms(const std::function<void()>& work) {
+    synchronize();
+    const auto start = std::chrono::steady_clock::now();
+    work();
+    synchronize();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+  }
 };
 
 }  // namespace shears

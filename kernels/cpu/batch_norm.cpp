@@ -44,8 +44,8 @@ T value_or(const TensorView* t, std::int64_t i, T fallback) {
 
 template <typename T>
 void bn_forward(const TensorView& x, const TensorView* weight, const TensorView* bias,
-                const TensorView* running_mean, const TensorView* running_var,
-                const TensorView& y, const TensorView& save_mean, const TensorView& save_invstd,
+                const TensorView* running_mean, const TensorView* running_var, const TensorView& y,
+                const TensorView& save_mean, const TensorView& save_invstd,
                 const BatchNormParams& p, const BnShape& s) {
   const T* px = x.as<const T>();
   T* py = y.as<T>();
@@ -180,8 +180,8 @@ void CpuBackend::batch_norm_forward(const TensorView& x, const TensorView* weigh
                     ": eval mode needs running_mean and running_var");
   }
   dispatch_floating(op, x, [&](auto tag) {
-    bn_forward<decltype(tag)>(x, weight, bias, running_mean, running_var, y, save_mean,
-                              save_invstd, p, s);
+    bn_forward<decltype(tag)>(x, weight, bias, running_mean, running_var, y, save_mean, save_invstd,
+                              p, s);
   });
 }
 

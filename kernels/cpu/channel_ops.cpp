@@ -27,8 +27,8 @@ void check_keep(const char* op, const TensorView& keep, int dim, std::int64_t si
     if (i == 0) continue;
     SHEARS_CHECK_AS(ShapeError, k[i] != k[i - 1], op, ": keep has a duplicate: keep[", i,
                     "] = ", k[i], " repeats keep[", i - 1, "]");
-    SHEARS_CHECK_AS(ShapeError, k[i] > k[i - 1], op, ": keep is not sorted: keep[", i, "] = ",
-                    k[i], " comes after keep[", i - 1, "] = ", k[i - 1]);
+    SHEARS_CHECK_AS(ShapeError, k[i] > k[i - 1], op, ": keep is not sorted: keep[", i, "] = ", k[i],
+                    " comes after keep[", i - 1, "] = ", k[i - 1]);
   }
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,13 +68,13 @@ const char* conv_library_name(ConvLibrary library) {
 
 std::string cpu_math_libraries() {
   const dnnl_version_t* v = dnnl_version();
-  const char* runtime = v->cpu_runtime == DNNL_RUNTIME_OMP     ? "OpenMP"
-                        : v->cpu_runtime == DNNL_RUNTIME_TBB   ? "TBB"
-                        : v->cpu_runtime == DNNL_RUNTIME_SEQ   ? "sequential"
-                                                               : "other";
-  return detail::cat("oneDNN ", v->major, ".", v->minor, ".", v->patch, " (", runtime,
-                     " runtime, ", omp_get_max_threads(), " OpenMP threads); ",
-                     openblas_get_config(), " (", openblas_get_num_threads(), " threads)");
+  const char* runtime = v->cpu_runtime == DNNL_RUNTIME_OMP   ? "OpenMP"
+                        : v->cpu_runtime == DNNL_RUNTIME_TBB ? "TBB"
+                        : v->cpu_runtime == DNNL_RUNTIME_SEQ ? "sequential"
+                                                             : "other";
+  return detail::cat("oneDNN ", v->major, ".", v->minor, ".", v->patch, " (", runtime, " runtime, ",
+                     omp_get_max_threads(), " OpenMP threads); ", openblas_get_config(), " (",
+                     openblas_get_num_threads(), " threads)");
 }
 
 namespace {
@@ -116,8 +117,8 @@ ConvGeometry make_geometry(const char* op, const char* const (&names)[3], const 
   SHEARS_CHECK_AS(ShapeError, g.c % p.groups == 0 && g.k % p.groups == 0, describe(),
                   ": input channels ", g.c, " and output channels ", g.k,
                   " must both be divisible by groups");
-  SHEARS_CHECK_AS(ShapeError, w.shape[1] == g.c / p.groups, describe(), ": ", names[1],
-                  " has ", w.shape[1], " input channels per group, expected ", g.c / p.groups);
+  SHEARS_CHECK_AS(ShapeError, w.shape[1] == g.c / p.groups, describe(), ": ", names[1], " has ",
+                  w.shape[1], " input channels per group, expected ", g.c / p.groups);
   SHEARS_CHECK_AS(ShapeError, g.kh >= 1 && g.kw >= 1, describe(), ": empty kernel");
   g.ho = (g.h + 2 * p.pad_h - p.dilation_h * (g.kh - 1) - 1) / p.stride_h + 1;
   g.wo = (g.w + 2 * p.pad_w - p.dilation_w * (g.kw - 1) - 1) / p.stride_w + 1;
@@ -322,8 +323,9 @@ DnnlOperand make_operand(int arg, bool output, const memory::desc& user,
   op.reorder = user != internal;
   if (op.reorder) {
     auto& engine = dnnl_engine();
-    op.convert = output ? dnnl::reorder(dnnl::reorder::primitive_desc(engine, internal, engine, user))
-                        : dnnl::reorder(dnnl::reorder::primitive_desc(engine, user, engine, internal));
+    op.convert = output
+                     ? dnnl::reorder(dnnl::reorder::primitive_desc(engine, internal, engine, user))
+                     : dnnl::reorder(dnnl::reorder::primitive_desc(engine, user, engine, internal));
   }
   return op;
 }
@@ -337,9 +339,9 @@ std::shared_ptr<const DnnlConv> build_dnnl_conv(Direction dir, const ConvGeometr
   const memory::dims x_dims{g.n, g.c, g.h, g.w};
   const memory::dims y_dims{g.n, g.k, g.ho, g.wo};
   // Grouped weights are the same memory seen as (groups, k/g, c/g, kh, kw): goihw.
-  const memory::dims w_dims = grouped ? memory::dims{g.p.groups, g.k_per_group(),
-                                                     g.c_per_group(), g.kh, g.kw}
-                                      : memory::dims{g.k, g.c, g.kh, g.kw};
+  const memory::dims w_dims =
+      grouped ? memory::dims{g.p.groups, g.k_per_group(), g.c_per_group(), g.kh, g.kw}
+              : memory::dims{g.k, g.c, g.kh, g.kw};
   const memory::desc x_user(x_dims, f32, tag::nchw);
   const memory::desc y_user(y_dims, f32, tag::nchw);
   const memory::desc w_user(w_dims, f32, grouped ? tag::goihw : tag::oihw);
@@ -354,10 +356,9 @@ std::shared_ptr<const DnnlConv> build_dnnl_conv(Direction dir, const ConvGeometr
   const memory::dims strides{g.p.stride_h, g.p.stride_w};
   const memory::dims dilates{g.p.dilation_h - 1, g.p.dilation_w - 1};
   const memory::dims pad_l{g.p.pad_h, g.p.pad_w};
-  const memory::dims pad_r{(g.ho - 1) * g.p.stride_h + (g.kh - 1) * g.p.dilation_h + 1 - g.h -
-                               g.p.pad_h,
-                           (g.wo - 1) * g.p.stride_w + (g.kw - 1) * g.p.dilation_w + 1 - g.w -
-                               g.p.pad_w};
+  const memory::dims pad_r{
+      (g.ho - 1) * g.p.stride_h + (g.kh - 1) * g.p.dilation_h + 1 - g.h - g.p.pad_h,
+      (g.wo - 1) * g.p.stride_w + (g.kw - 1) * g.p.dilation_w + 1 - g.w - g.p.pad_w};
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
 
@@ -374,7 +375,8 @@ std::shared_ptr<const DnnlConv> build_dnnl_conv(Direction dir, const ConvGeometr
     case Direction::Forward: {
       conv->conv = dnnl::convolution_forward(fwd_pd);
       conv->operands.push_back(make_operand(DNNL_ARG_SRC, false, x_user, fwd_pd.src_desc()));
-      conv->operands.push_back(make_operand(DNNL_ARG_WEIGHTS, false, w_user, fwd_pd.weights_desc()));
+      conv->operands.push_back(
+          make_operand(DNNL_ARG_WEIGHTS, false, w_user, fwd_pd.weights_desc()));
       if (has_bias) {
         conv->operands.push_back(make_operand(DNNL_ARG_BIAS, false, b_user, fwd_pd.bias_desc()));
       }
@@ -409,39 +411,62 @@ std::shared_ptr<const DnnlConv> build_dnnl_conv(Direction dir, const ConvGeometr
   return conv;
 }
 
-std::shared_ptr<const DnnlConv> dnnl_conv_for(Direction dir, const ConvGeometry& g,
-                                              bool has_bias) {
-  static std::mutex mutex;
-  static std::map<std::vector<std::int64_t>, std::shared_ptr<const DnnlConv>> cache;
-  const std::vector<std::int64_t> key{static_cast<std::int64_t>(dir),
-                                      has_bias,
-                                      g.n,
-                                      g.c,
-                                      g.h,
-                                      g.w,
-                                      g.k,
-                                      g.kh,
-                                      g.kw,
-                                      g.p.stride_h,
-                                      g.p.stride_w,
-                                      g.p.pad_h,
-                                      g.p.pad_w,
-                                      g.p.dilation_h,
-                                      g.p.dilation_w,
-                                      g.p.groups};
-  std::lock_guard<std::mutex> lock(mutex);
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  std::shared_ptr<const DnnlConv> conv;
-  try {
-    conv = build_dnnl_conv(dir, g, has_bias);
-  } catch (const dnnl::error& e) {
-    throw Error(detail::cat("oneDNN could not create a convolution primitive for x [", g.n, ", ",
-                            g.c, ", ", g.h, ", ", g.w, "], weight [", g.k, ", ", g.c_per_group(),
-                            ", ", g.kh, ", ", g.kw, "] with ", params_str(g.p), ": ", e.what()));
+// The primitive cache: least recently used entries go first once it holds kCacheCapacity of them.
+// Pruning searches try many channel counts, and each primitive keeps its JIT-compiled code.
+class DnnlConvCache {
+ public:
+  static constexpr std::size_t kCacheCapacity = 512;
+
+  std::shared_ptr<const DnnlConv> get(Direction dir, const ConvGeometry& g, bool has_bias) {
+    const Key key{static_cast<std::int64_t>(dir),
+                  has_bias,
+                  g.n,
+                  g.c,
+                  g.h,
+                  g.w,
+                  g.k,
+                  g.kh,
+                  g.kw,
+                  g.p.stride_h,
+                  g.p.stride_w,
+                  g.p.pad_h,
+                  g.p.pad_w,
+                  g.p.dilation_h,
+                  g.p.dilation_w,
+                  g.p.groups};
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(key);
+    if (it != entries_.end()) {
+      recency_.splice(recency_.begin(), recency_, it->second.second);
+      return it->second.first;
+    }
+    std::shared_ptr<const DnnlConv> conv;
+    try {
+      conv = build_dnnl_conv(dir, g, has_bias);
+    } catch (const dnnl::error& e) {
+      throw Error(detail::cat("oneDNN could not create a convolution primitive for x [", g.n, ", ",
+                              g.c, ", ", g.h, ", ", g.w, "], weight [", g.k, ", ", g.c_per_group(),
+                              ", ", g.kh, ", ", g.kw, "] with ", params_str(g.p), ": ", e.what()));
+    }
+    if (entries_.size() >= kCacheCapacity) {
+      entries_.erase(recency_.back());
+      recency_.pop_back();
+    }
+    recency_.push_front(key);
+    entries_.emplace(key, std::make_pair(conv, recency_.begin()));
+    return conv;
   }
-  cache.emplace(key, conv);
-  return conv;
+
+ private:
+  using Key = std::vector<std::int64_t>;
+  std::mutex mutex_;
+  std::list<Key> recency_;  // most recently used first
+  std::map<Key, std::pair<std::shared_ptr<const DnnlConv>, std::list<Key>::iterator>> entries_;
+};
+
+std::shared_ptr<const DnnlConv> dnnl_conv_for(Direction dir, const ConvGeometry& g, bool has_bias) {
+  static DnnlConvCache cache;
+  return cache.get(dir, g, has_bias);
 }
 
 // Per-thread, grow-only buffers for reordered tensors and the scratchpad, so steady-state calls
@@ -514,6 +539,16 @@ void run_dnnl(Direction dir, const ConvGeometry& g, bool has_bias,
   }
 }
 
+// With no input channels every output is its bias (or zero); neither library takes empty
+// operands.
+template <typename T>
+void fill_with_bias(const ConvGeometry& g, const T* bias, T* y) {
+  const std::int64_t hw_out = g.ho * g.wo;
+  for (std::int64_t i = 0; i < g.n * g.k; ++i) {
+    std::fill_n(y + i * hw_out, hw_out, bias == nullptr ? T(0) : bias[i % g.k]);
+  }
+}
+
 bool use_dnnl(DType dtype) { return dtype == DType::F32 && conv_library() == ConvLibrary::OneDnn; }
 
 }  // namespace
@@ -531,17 +566,10 @@ void CpuBackend::conv2d_forward(const TensorView& x, const TensorView& w, const 
   }
   if (y.numel() == 0) return;
   if (g.c == 0) {
-    // No input channels: every output is its bias (or zero).
-    const std::int64_t hw_out = g.ho * g.wo;
-    for (std::int64_t i = 0; i < g.n * g.k; ++i) {
-      const double value = bias == nullptr ? 0.0
-                           : x.dtype == DType::F32 ? bias->as<const float>()[i % g.k]
-                                                   : bias->as<const double>()[i % g.k];
-      if (x.dtype == DType::F32) {
-        std::fill_n(y.as<float>() + i * hw_out, hw_out, static_cast<float>(value));
-      } else {
-        std::fill_n(y.as<double>() + i * hw_out, hw_out, value);
-      }
+    if (x.dtype == DType::F32) {
+      fill_with_bias<float>(g, bias ? bias->as<const float>() : nullptr, y.as<float>());
+    } else {
+      fill_with_bias<double>(g, bias ? bias->as<const double>() : nullptr, y.as<double>());
     }
     return;
   }
@@ -565,14 +593,14 @@ void CpuBackend::conv2d_backward_data(const TensorView& grad_y, const TensorView
       make_geometry("conv2d_backward_data", kBackwardDataNames, grad_x, w, grad_y, p);
   if (grad_x.numel() == 0) return;
   if (g.k == 0) {
-    std::memset(grad_x.data, 0, static_cast<std::size_t>(grad_x.numel()) * dtype_size(grad_x.dtype));
+    std::memset(grad_x.data, 0,
+                static_cast<std::size_t>(grad_x.numel()) * dtype_size(grad_x.dtype));
     return;
   }
   if (use_dnnl(grad_y.dtype)) {
     run_dnnl(Direction::BackwardData, g, false, {grad_y.data, w.data, grad_x.data});
   } else if (grad_y.dtype == DType::F32) {
-    blas_backward_data<float>(g, grad_y.as<const float>(), w.as<const float>(),
-                              grad_x.as<float>());
+    blas_backward_data<float>(g, grad_y.as<const float>(), w.as<const float>(), grad_x.as<float>());
   } else {
     blas_backward_data<double>(g, grad_y.as<const double>(), w.as<const double>(),
                                grad_x.as<double>());
@@ -585,7 +613,8 @@ void CpuBackend::conv2d_backward_weight(const TensorView& x, const TensorView& g
       make_geometry("conv2d_backward_weight", kBackwardWeightNames, x, grad_w, grad_y, p);
   if (grad_w.numel() == 0) return;
   if (g.n == 0) {
-    std::memset(grad_w.data, 0, static_cast<std::size_t>(grad_w.numel()) * dtype_size(grad_w.dtype));
+    std::memset(grad_w.data, 0,
+                static_cast<std::size_t>(grad_w.numel()) * dtype_size(grad_w.dtype));
     return;
   }
   if (use_dnnl(x.dtype)) {

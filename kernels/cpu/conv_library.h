@@ -8,7 +8,8 @@
 namespace shears::kernels::cpu {
 
 enum class ConvLibrary {
-  OneDnn,  ///< oneDNN convolution primitives, cached per shape (the default: faster, see conv2d.cpp)
+  OneDnn,  ///< oneDNN convolution primitives, cached per shape (the default: faster, see
+           ///< conv2d.cpp)
   Blas,    ///< im2col / col2im with OpenBLAS sgemm
 };
 

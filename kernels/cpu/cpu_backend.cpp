@@ -48,10 +48,10 @@ void* CpuBackend::allocate(std::size_t bytes) {
   const std::size_t size = bytes == 0 ? kAlignment : bytes;
   if (posix_memalign(&ptr, kAlignment, size) != 0 || ptr == nullptr) {
     const MemoryInfo info = memory_info();
-    throw OutOfMemoryError(detail::cat("cpu: out of memory allocating ", bytes, " bytes (",
-                                       info.free_bytes, " bytes free of ", info.total_bytes,
-                                       " total)"),
-                           bytes, info.free_bytes, info.total_bytes);
+    throw OutOfMemoryError(
+        detail::cat("cpu: out of memory allocating ", bytes, " bytes (", info.free_bytes,
+                    " bytes free of ", info.total_bytes, " total)"),
+        bytes, info.free_bytes, info.total_bytes);
   }
   return ptr;
 }

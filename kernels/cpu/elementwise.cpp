@@ -270,9 +270,8 @@ void CpuBackend::binary(BinaryOp op, const TensorView& a, const TensorView& b,
   check_cpu("binary", "b", b);
   check_cpu("binary", "out", out);
   check_floating("binary", "a", a);
-  SHEARS_CHECK_AS(ShapeError, a.dtype == b.dtype && a.dtype == out.dtype, "binary: a ",
-                  view_str(a), ", b ", view_str(b), " and out ", view_str(out),
-                  " must share a dtype");
+  SHEARS_CHECK_AS(ShapeError, a.dtype == b.dtype && a.dtype == out.dtype, "binary: a ", view_str(a),
+                  ", b ", view_str(b), " and out ", view_str(out), " must share a dtype");
   const BroadcastPlan plan = plan_broadcast(a, b, out);
   if (out.numel() == 0) return;
   dispatch_floating("binary", a, [&](auto tag) {
@@ -322,8 +321,7 @@ void CpuBackend::activation_forward(ActivationKind kind, double alpha, const Ten
   check_activation("activation_forward", kind, alpha);
   dispatch_floating("activation_forward", x, [&](auto tag) {
     using T = decltype(tag);
-    activation_forward_typed<T>(kind, static_cast<T>(alpha), x.as<const T>(), y.as<T>(),
-                                x.numel());
+    activation_forward_typed<T>(kind, static_cast<T>(alpha), x.as<const T>(), y.as<T>(), x.numel());
   });
 }
 
@@ -337,8 +335,8 @@ void CpuBackend::activation_backward(ActivationKind kind, double alpha, const Te
   check_activation("activation_backward", kind, alpha);
   dispatch_floating("activation_backward", y, [&](auto tag) {
     using T = decltype(tag);
-    activation_backward_typed<T>(kind, static_cast<T>(alpha), y.as<const T>(),
-                                 grad_y.as<const T>(), grad_x.as<T>(), y.numel());
+    activation_backward_typed<T>(kind, static_cast<T>(alpha), y.as<const T>(), grad_y.as<const T>(),
+                                 grad_x.as<T>(), y.numel());
   });
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
+#include <string>
 
 #include "kernels/common/error.h"
 #include "kernels/cpu/blas.h"
@@ -63,6 +65,10 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, double alpha, const TensorView
   SHEARS_CHECK_AS(ShapeError, k == kb && c.shape[0] == m && c.shape[1] == n,
                   "gemm shapes do not fit: ", describe(), "; op(a) is [", m, ", ", k,
                   "], op(b) is [", kb, ", ", n, "], so c must be [", m, ", ", n, "]");
+  // CBLAS takes 32-bit sizes.
+  const std::int64_t largest = std::max({m, n, k, a.shape[1], b.shape[1]});
+  SHEARS_CHECK_AS(ShapeError, largest <= std::numeric_limits<std::int32_t>::max(),
+                  "gemm dimension ", largest, " exceeds BLAS's 32-bit sizes: ", describe());
   switch (a.dtype) {
     case DType::F32:
       run_gemm<float>(trans_a, trans_b, alpha, a, b, beta, c, m, n, k);

@@ -25,14 +25,13 @@ struct ConvGeometry {
   std::int64_t col_rows() const { return c_per_group() * kh * kw; }
   /// A 1x1 kernel with stride 1 and no padding reads the input as its own column matrix.
   bool pointwise() const {
-    return kh == 1 && kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 &&
-           p.pad_w == 0;
+    return kh == 1 && kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0;
   }
 };
 
 /// Output columns [lo, hi) whose input column ow*stride + offset lies in [0, w).
 inline void valid_output_range(std::int64_t offset, std::int64_t stride, std::int64_t w,
-                        std::int64_t wo, std::int64_t& lo, std::int64_t& hi) {
+                               std::int64_t wo, std::int64_t& lo, std::int64_t& hi) {
   lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
   hi = w - 1 - offset < 0 ? 0 : std::min(wo, (w - 1 - offset) / stride + 1);
   lo = std::min(lo, wo);

@@ -24,25 +24,25 @@ void copy_runs(const std::uint8_t* src, std::int64_t src_size, std::uint8_t* dst
   for (const CopyRun& r : runs) per_outer += r.len;
   const std::int64_t total = outer * per_outer * unit;
   if (total == 0) return;
-  const std::int64_t nruns = static_cast<std::int64_t>(runs.size());
-  const std::int64_t tasks = outer * nruns;
-  auto copy_task = [&](std::int64_t t) {
-    const std::int64_t o = t / nruns;
-    const CopyRun& r = runs[static_cast<std::size_t>(t % nruns)];
-    copy_bytes(dst + (o * dst_size + r.dst) * unit, src + (o * src_size + r.src) * unit,
-               static_cast<std::size_t>(r.len * unit));
+  auto copy_slice = [&](std::int64_t o) {
+    const std::uint8_t* s = src + o * src_size * unit;
+    std::uint8_t* d = dst + o * dst_size * unit;
+    for (const CopyRun& r : runs) {
+      copy_bytes(d + r.dst * unit, s + r.src * unit, static_cast<std::size_t>(r.len * unit));
+    }
   };
-  if (total < kParallelBytes) {
-    for (std::int64_t t = 0; t < tasks; ++t) copy_task(t);
+  const std::int64_t threads = omp_get_max_threads();
+  if (total < kParallelBytes || threads == 1) {
+    for (std::int64_t o = 0; o < outer; ++o) copy_slice(o);
     return;
   }
-  if (tasks >= 4 * static_cast<std::int64_t>(omp_get_max_threads())) {
+  if (outer >= 4 * threads) {
 #pragma omp parallel for schedule(static)
-    for (std::int64_t t = 0; t < tasks; ++t) copy_task(t);
+    for (std::int64_t o = 0; o < outer; ++o) copy_slice(o);
     return;
   }
-  // Few long runs (gathering along dim 0, keep-all, slicing a batch): cut them into pieces so
-  // every thread copies a share of the bytes.
+  // Few outer slices (gathering along dim 0, a batch of one, a matrix's last dim): list every
+  // run of every slice, cut into pieces of at most kPiece bytes, and share the pieces.
   constexpr std::int64_t kPiece = 256 * 1024;
   struct Piece {
     const std::uint8_t* src;
@@ -50,20 +50,20 @@ void copy_runs(const std::uint8_t* src, std::int64_t src_size, std::uint8_t* dst
     std::int64_t bytes;
   };
   std::vector<Piece> pieces;
-  for (std::int64_t t = 0; t < tasks; ++t) {
-    const std::int64_t o = t / nruns;
-    const CopyRun& r = runs[static_cast<std::size_t>(t % nruns)];
-    const std::uint8_t* s = src + (o * src_size + r.src) * unit;
-    std::uint8_t* d = dst + (o * dst_size + r.dst) * unit;
-    for (std::int64_t done = 0, bytes = r.len * unit; done < bytes; done += kPiece) {
-      pieces.push_back({s + done, d + done, std::min(kPiece, bytes - done)});
+  for (std::int64_t o = 0; o < outer; ++o) {
+    for (const CopyRun& r : runs) {
+      const std::uint8_t* s = src + (o * src_size + r.src) * unit;
+      std::uint8_t* d = dst + (o * dst_size + r.dst) * unit;
+      for (std::int64_t done = 0, bytes = r.len * unit; done < bytes; done += kPiece) {
+        pieces.push_back({s + done, d + done, std::min(kPiece, bytes - done)});
+      }
     }
   }
   const std::int64_t count = static_cast<std::int64_t>(pieces.size());
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < count; ++i) {
     const Piece& p = pieces[static_cast<std::size_t>(i)];
-    std::memcpy(p.dst, p.src, static_cast<std::size_t>(p.bytes));
+    copy_bytes(p.dst, p.src, static_cast<std::size_t>(p.bytes));
   }
 }
 
@@ -83,13 +83,13 @@ void check_index(const char* op, const TensorView& index, int dim, std::int64_t 
 }
 
 // Throws ShapeError unless `b` has `a`'s shape except along `dim`, where it has `b_size`.
-void check_shape_along(const char* op, const char* a_name, const TensorView& a,
-                       const char* b_name, const TensorView& b, int dim, std::int64_t b_size) {
+void check_shape_along(const char* op, const char* a_name, const TensorView& a, const char* b_name,
+                       const TensorView& b, int dim, std::int64_t b_size) {
   Shape want = a.shape;
   want[static_cast<std::size_t>(dim)] = b_size;
   SHEARS_CHECK_AS(ShapeError, b.shape == want && b.dtype == a.dtype, op, ": ", b_name, " ",
-                  view_str(b), " does not fit ", a_name, " ", view_str(a), " along dimension ",
-                  dim, " (expected ", dtype_name(a.dtype), " ", shape_str(want), ")");
+                  view_str(b), " does not fit ", a_name, " ", view_str(a), " along dimension ", dim,
+                  " (expected ", dtype_name(a.dtype), " ", shape_str(want), ")");
 }
 
 template <typename T>

@@ -45,10 +45,11 @@ inline void check_floating(const char* op, const char* what, const TensorView& t
 }
 
 /// Throws ShapeError unless `a` and `b` have the same shape and dtype.
-inline void check_same(const char* op, const char* a_name, const TensorView& a,
-                       const char* b_name, const TensorView& b) {
+inline void check_same(const char* op, const char* a_name, const TensorView& a, const char* b_name,
+                       const TensorView& b) {
   SHEARS_CHECK_AS(ShapeError, a.shape == b.shape && a.dtype == b.dtype, op, ": ", a_name, " ",
-                  view_str(a), " and ", b_name, " ", view_str(b), " must have the same shape and dtype");
+                  view_str(a), " and ", b_name, " ", view_str(b),
+                  " must have the same shape and dtype");
 }
 
 /// Throws ShapeError unless `t` has exactly `dims` dimensions.

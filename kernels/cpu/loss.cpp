@@ -130,8 +130,8 @@ void CpuBackend::nll_loss_backward(const TensorView& labels, double smoothing,
   check_labels(op, labels, grad_logp.shape[0], grad_logp.shape[1]);
   dispatch_floating(op, grad_logp, [&](auto tag) {
     using T = decltype(tag);
-    nll_backward(labels.as<const std::int64_t>(), grad_logp.shape[0], grad_logp.shape[1],
-                 smoothing, static_cast<double>(grad_loss.as<const T>()[0]), grad_logp.as<T>());
+    nll_backward(labels.as<const std::int64_t>(), grad_logp.shape[0], grad_logp.shape[1], smoothing,
+                 static_cast<double>(grad_loss.as<const T>()[0]), grad_logp.as<T>());
   });
 }
 

@@ -47,11 +47,11 @@ void check_params(const char* op, const Pool2dParams& p) {
   SHEARS_CHECK_AS(ShapeError, p.kernel_h > 0 && p.kernel_w > 0 && p.stride_h > 0 && p.stride_w > 0,
                   op, ": kernel and stride must be positive, got kernel ", p.kernel_h, "x",
                   p.kernel_w, ", stride ", p.stride_h, "x", p.stride_w);
-  SHEARS_CHECK_AS(ShapeError,
-                  p.pad_h >= 0 && p.pad_w >= 0 && 2 * p.pad_h <= p.kernel_h &&
-                      2 * p.pad_w <= p.kernel_w,
-                  op, ": padding must be in [0, kernel/2], got padding ", p.pad_h, "x", p.pad_w,
-                  " for kernel ", p.kernel_h, "x", p.kernel_w);
+  SHEARS_CHECK_AS(
+      ShapeError,
+      p.pad_h >= 0 && p.pad_w >= 0 && 2 * p.pad_h <= p.kernel_h && 2 * p.pad_w <= p.kernel_w, op,
+      ": padding must be in [0, kernel/2], got padding ", p.pad_h, "x", p.pad_w, " for kernel ",
+      p.kernel_h, "x", p.kernel_w);
 }
 
 // Checks x (input-shaped) and y (output-shaped) against the geometry of `p`.
@@ -129,9 +129,8 @@ void avg_forward(const T* x, T* y, const PoolGeom& g, const Pool2dParams& p) {
       const Window wh = window(oh, p.kernel_h, p.stride_h, p.pad_h, g.h);
       for (std::int64_t ow = 0; ow < g.wo; ++ow) {
         const Window ww = window(ow, p.kernel_w, p.stride_w, p.pad_w, g.w);
-        const std::int64_t count = p.count_include_pad
-                                       ? wh.padded * ww.padded
-                                       : (wh.end - wh.start) * (ww.end - ww.start);
+        const std::int64_t count =
+            p.count_include_pad ? wh.padded * ww.padded : (wh.end - wh.start) * (ww.end - ww.start);
         double sum = 0.0;
         for (std::int64_t ih = wh.start; ih < wh.end; ++ih) {
           for (std::int64_t iw = ww.start; iw < ww.end; ++iw) {
@@ -155,9 +154,8 @@ void avg_backward(const T* gy, T* gx, const PoolGeom& g, const Pool2dParams& p) 
       const Window wh = window(oh, p.kernel_h, p.stride_h, p.pad_h, g.h);
       for (std::int64_t ow = 0; ow < g.wo; ++ow) {
         const Window ww = window(ow, p.kernel_w, p.stride_w, p.pad_w, g.w);
-        const std::int64_t count = p.count_include_pad
-                                       ? wh.padded * ww.padded
-                                       : (wh.end - wh.start) * (ww.end - ww.start);
+        const std::int64_t count =
+            p.count_include_pad ? wh.padded * ww.padded : (wh.end - wh.start) * (ww.end - ww.start);
         if (count <= 0) continue;
         const T share = gyp[oh * g.wo + ow] / static_cast<T>(count);
         for (std::int64_t ih = wh.start; ih < wh.end; ++ih) {
@@ -212,7 +210,9 @@ void CpuBackend::max_pool2d_backward(const TensorView& grad_y, const TensorView&
     const T* gy = grad_y.as<const T>();
     T* gx = grad_x.as<T>();
     std::int64_t first_bad = none;
-#pragma omp parallel for schedule(static) reduction(min : first_bad) if (planes * in_plane >= kParallelMin)
+#pragma omp parallel for schedule(static) \
+    reduction(min                         \
+              : first_bad) if (planes * in_plane >= kParallelMin)
     for (std::int64_t plane = 0; plane < planes; ++plane) {
       T* gxp = gx + plane * in_plane;
       for (std::int64_t i = 0; i < in_plane; ++i) gxp[i] = T(0);
@@ -228,8 +228,8 @@ void CpuBackend::max_pool2d_backward(const TensorView& grad_y, const TensorView&
     }
     bad = first_bad;
   });
-  SHEARS_CHECK_AS(ShapeError, bad == none, op, ": indices[", bad, "] = ",
-                  bad == none ? 0 : idx[bad], " is outside the ", grad_x.shape[2], "x",
+  SHEARS_CHECK_AS(ShapeError, bad == none, op, ": indices[", bad,
+                  "] = ", bad == none ? 0 : idx[bad], " is outside the ", grad_x.shape[2], "x",
                   grad_x.shape[3], " input plane");
 }
 

@@ -1,5 +1,6 @@
-// CudaBackend::batch_norm_forward / batch_norm_backward: spatial batch normalisation of (N,C,H,W)
-// (or (N,C), seen as (N,C,1,1)) with per-channel weight, bias and running statistics.
+// CudaBackend::batch_norm_forward / batch_norm_backward: spatial batch normalisation of
+// (N, C, spatial...) (usually (N,C,H,W); (N,C) has one value per image) with per-channel weight,
+// bias and running statistics.
 //
 // Training uses cuDNN's CUDNN_BATCHNORM_SPATIAL kernels, whose conventions are PyTorch's and the
 // CPU backend's: save_mean and save_invstd are the batch mean and 1 / sqrt(biased variance + eps);
@@ -35,13 +36,14 @@ struct BnShape {
   std::int64_t n, c, h, w;
 };
 
-// x: (N,C,H,W) or (N,C), F32 on this device.
+// x: (N, C, spatial...), F32 on this device; cuDNN sees it as (N, C, prod(spatial), 1), the same
+// memory.
 BnShape check_input(CudaBackend::State& s, const char* op, const TensorView& x) {
   check_device(op, "x", x, s.device);
   check_f32(op, "x", x);
-  SHEARS_CHECK_AS(ShapeError, x.dim() == 4 || x.dim() == 2, op,
-                  ": x must be (N,C,H,W) or (N,C), got ", view_str(x));
-  return {x.shape[0], x.shape[1], x.dim() == 4 ? x.shape[2] : 1, x.dim() == 4 ? x.shape[3] : 1};
+  SHEARS_CHECK_AS(ShapeError, x.dim() >= 2, op, ": x must be (N, C, ...), got ", view_str(x));
+  const DimSplit split = split_at(x.shape, 1);
+  return {split.outer, split.size, split.inner, 1};
 }
 
 // An optional or required per-channel tensor: F32 (C) on this device.

@@ -233,4 +233,35 @@ MemoryInfo CudaBackend::memory_info() {
   return device_memory_info(*state_);
 }
 
+namespace {
+
+// Two events, destroyed with the scope.
+struct EventPair {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  EventPair() {
+    SHEARS_CUDA_CHECK(cudaEventCreate(&start));
+    SHEARS_CUDA_CHECK(cudaEventCreate(&stop));
+  }
+  ~EventPair() {
+    if (start != nullptr) cudaEventDestroy(start);
+    if (stop != nullptr) cudaEventDestroy(stop);
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+};
+
+}  // namespace
+
+double CudaBackend::time_ms(const std::function<void()>& work) {
+  DeviceGuard guard(state_->device);
+  EventPair events;
+  SHEARS_CUDA_CHECK(cudaEventRecord(events.start, state_->stream));
+  work();
+  SHEARS_CUDA_CHECK(cudaEventRecord(events.stop, state_->stream));
+  SHEARS_CUDA_CHECK(cudaEventSynchronize(events.stop));
+  float ms = 0.0f;
+  SHEARS_CUDA_CHECK(cudaEventElapsedTime(&ms, events.start, events.stop));
+  return static_cast<double>(ms);
+}
+
 }  // namespace shears::kernels::cuda

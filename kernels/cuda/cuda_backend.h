@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -116,6 +117,10 @@ class CudaBackend final : public Backend {
                           const TensorView* grad_x, const TensorView* grad_mask) override;
   void sgd_update(const TensorView& param, const TensorView& grad, const TensorView* momentum_buf,
                   const SgdParams& p) override;
+  /// GPU time between two events recorded on the stream before and after `work`, waiting for the
+  /// second. Host-side pauses inside `work` (the keep validation of channel_gather, say) count,
+  /// since the stream idles through them.
+  double time_ms(const std::function<void()>& work) override;
 
   /// The stream, pool, handles and caches (kernels/cuda/state.h). Only files in kernels/cuda see
   /// its definition, so this header names no CUDA type.

@@ -32,13 +32,45 @@ __global__ void fill_kernel(T* x, std::int64_t n, T value) {
   }
 }
 
-// x: n elements of From; out: n elements of To. The conversion is C++'s static_cast, as on the CPU.
+// The range of each integer dtype, for saturating conversions from floating point.
+template <typename T>
+struct IntRange;
+template <>
+struct IntRange<std::int32_t> {
+  static constexpr std::int32_t min = -2147483647 - 1, max = 2147483647;
+};
+template <>
+struct IntRange<std::int64_t> {
+  static constexpr std::int64_t min = -9223372036854775807LL - 1, max = 9223372036854775807LL;
+};
+template <>
+struct IntRange<std::uint8_t> {
+  static constexpr std::uint8_t min = 0, max = 255;
+};
+
+// The CPU backend's conversion rule, exactly: floating to integer saturates and maps NaN to 0
+// (compared in double); every other conversion is C++'s static_cast (integer narrowing wraps,
+// f64 to f32 rounds to nearest).
+template <typename To, typename From>
+__device__ __forceinline__ To convert_value(From v) {
+  if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
+    if (v != v) return To(0);
+    const double d = static_cast<double>(v);
+    if (d <= static_cast<double>(IntRange<To>::min)) return IntRange<To>::min;
+    if (d >= static_cast<double>(IntRange<To>::max)) return IntRange<To>::max;
+    return static_cast<To>(d);
+  } else {
+    return static_cast<To>(v);
+  }
+}
+
+// x: n elements of From; out: n elements of To.
 template <typename From, typename To>
 __global__ void convert_kernel(const From* x, To* out, std::int64_t n) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += stride) {
-    out[i] = static_cast<To>(x[i]);
+    out[i] = convert_value<To>(x[i]);
   }
 }
 

@@ -4,7 +4,8 @@
 // divisor rules differ from PyTorch's ceil_mode / count_include_pad, which the CPU backend
 // follows. Semantics, for output (oh, ow) of a (H, W) plane:
 //   window rows [oh*sh - ph, oh*sh - ph + kh) and columns likewise, clipped to the input;
-//   max: the largest value, the first one in row-major order on ties, NaN wins (as PyTorch);
+//   max: the largest value, the first one in row-major order on ties; the first NaN wins, so
+//        NaN propagates as in PyTorch;
 //        indices hold its position h*W + w inside the plane;
 //   avg: the sum over the clipped window divided by the window's size clipped to the padded input
 //        (count_include_pad) or to the input itself (otherwise), as PyTorch.
@@ -102,12 +103,17 @@ __global__ void max_pool_forward_kernel(const float* __restrict__ x, float* __re
     const float* in = x + plane * g.h * g.w;
     float best = -INFINITY;
     std::int64_t best_at = static_cast<std::int64_t>(hstart) * g.w + wstart;
-    for (int ih = hstart; ih < hend; ++ih) {
+    bool found_nan = false;
+    for (int ih = hstart; ih < hend && !found_nan; ++ih) {
       for (int iw = wstart; iw < wend; ++iw) {
         const float val = in[ih * g.w + iw];
         if (val > best || isnan(val)) {
           best = val;
           best_at = static_cast<std::int64_t>(ih) * g.w + iw;
+          if (isnan(val)) {
+            found_nan = true;
+            break;
+          }
         }
       }
     }
@@ -164,11 +170,12 @@ __global__ void avg_pool_forward_kernel(const float* __restrict__ x, float* __re
     const std::int64_t plane = v / (static_cast<std::int64_t>(g.wo) * g.ho);
     const AvgWindow win = avg_window(g, oh, ow);
     const float* in = x + plane * g.h * g.w;
-    float sum = 0.0f;
+    // Summed in double, as on the CPU: windows are small, and the result then rounds once.
+    double sum = 0.0;
     for (int ih = win.hstart; ih < win.hend; ++ih) {
-      for (int iw = win.wstart; iw < win.wend; ++iw) sum += in[ih * g.w + iw];
+      for (int iw = win.wstart; iw < win.wend; ++iw) sum += static_cast<double>(in[ih * g.w + iw]);
     }
-    y[v] = win.divisor > 0 ? sum / static_cast<float>(win.divisor) : 0.0f;
+    y[v] = win.divisor > 0 ? static_cast<float>(sum / win.divisor) : 0.0f;
   }
 }
 

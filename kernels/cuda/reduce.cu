@@ -12,10 +12,12 @@
 //     (also used for short reductions, under kMinRowReduction elements per output).
 // When the outputs alone cannot fill the device, the reduced range is cut into slices whose
 // partial sums go to a scratch buffer, and a second kernel adds them in slice order. Every sum is
-// thus computed in a fixed order: results are reproducible run to run.
+// thus computed in a fixed order: results are reproducible run to run. Sums accumulate in double,
+// as on the CPU.
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/common/error.h"
@@ -58,23 +60,25 @@ struct GroupIndexer {
 // x read through the two indexers; out (or partial, slice-major: partial[slice * kept + k]) gets
 // one value per kept index k. Grid: (kept, slices); each block sums reduced indices
 // [slice * per_slice, min(reduced, (slice + 1) * per_slice)).
-template <typename Index>
-__global__ void sum_rows_kernel(const float* x, float* out, Index kept, Index reduced,
+template <typename Index, typename Out>
+__global__ void sum_rows_kernel(const float* x, Out* out, Index kept, Index reduced,
                                 Index per_slice, GroupIndexer<Index> kept_ix,
                                 GroupIndexer<Index> red_ix) {
   const Index k = blockIdx.x;
   const Index begin = static_cast<Index>(blockIdx.y) * per_slice;
   const Index end = min(reduced, begin + per_slice);
   const float* base = x + kept_ix.offset(k);
-  float acc = 0.0f;
-  for (Index r = begin + threadIdx.x; r < end; r += blockDim.x) acc += base[red_ix.offset(r)];
+  double acc = 0.0;
+  for (Index r = begin + threadIdx.x; r < end; r += blockDim.x) {
+    acc += static_cast<double>(base[red_ix.offset(r)]);
+  }
   acc = block_sum(acc);
-  if (threadIdx.x == 0) out[static_cast<Index>(blockIdx.y) * kept + k] = acc;
+  if (threadIdx.x == 0) out[static_cast<Index>(blockIdx.y) * kept + k] = static_cast<Out>(acc);
 }
 
 // Grid: (ceil(kept / block), slices); thread k of slice s sums its reduced range in order.
-template <typename Index>
-__global__ void sum_columns_kernel(const float* x, float* out, Index kept, Index reduced,
+template <typename Index, typename Out>
+__global__ void sum_columns_kernel(const float* x, Out* out, Index kept, Index reduced,
                                    Index per_slice, GroupIndexer<Index> kept_ix,
                                    GroupIndexer<Index> red_ix) {
   const Index k = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -82,20 +86,20 @@ __global__ void sum_columns_kernel(const float* x, float* out, Index kept, Index
   const Index begin = static_cast<Index>(blockIdx.y) * per_slice;
   const Index end = min(reduced, begin + per_slice);
   const float* base = x + kept_ix.offset(k);
-  float acc = 0.0f;
-  for (Index r = begin; r < end; ++r) acc += base[red_ix.offset(r)];
-  out[static_cast<Index>(blockIdx.y) * kept + k] = acc;
+  double acc = 0.0;
+  for (Index r = begin; r < end; ++r) acc += static_cast<double>(base[red_ix.offset(r)]);
+  out[static_cast<Index>(blockIdx.y) * kept + k] = static_cast<Out>(acc);
 }
 
 // partial: (slices, kept); out[k] = sum over slices in order.
-__global__ void sum_slices_kernel(const float* partial, float* out, std::int64_t kept,
+__global__ void sum_slices_kernel(const double* partial, float* out, std::int64_t kept,
                                   int slices) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t k = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; k < kept;
        k += stride) {
-    float acc = 0.0f;
+    double acc = 0.0;
     for (int sl = 0; sl < slices; ++sl) acc += partial[sl * kept + k];
-    out[k] = acc;
+    out[k] = static_cast<float>(acc);
   }
 }
 
@@ -138,32 +142,34 @@ void launch_sum(CudaBackend::State& s, const float* x, float* out, const std::ve
   slices = std::clamp<std::int64_t>(slices, 1, 65535);
   const std::int64_t per_slice = ceil_div(reduced, slices);
   slices = ceil_div(reduced, per_slice);
-  DeviceBuffer partial;
-  float* target = out;
-  if (slices > 1) {
-    partial = DeviceBuffer(s, static_cast<std::size_t>(slices * kept) * sizeof(float),
-                           "sum_to partial sums");
-    target = partial.as<float>();
-  }
   const auto kept_ix = make_indexer<Index>(groups, true);
   const auto red_ix = make_indexer<Index>(groups, false);
-  if (rows) {
-    const dim3 grid(static_cast<unsigned>(kept), static_cast<unsigned>(slices));
-    sum_rows_kernel<Index><<<grid, kBlock, 0, s.stream>>>(
-        x, target, static_cast<Index>(kept), static_cast<Index>(reduced),
-        static_cast<Index>(per_slice), kept_ix, red_ix);
-  } else {
-    const dim3 grid(static_cast<unsigned>(ceil_div(kept, kBlock)), static_cast<unsigned>(slices));
-    sum_columns_kernel<Index><<<grid, kBlock, 0, s.stream>>>(
-        x, target, static_cast<Index>(kept), static_cast<Index>(reduced),
-        static_cast<Index>(per_slice), kept_ix, red_ix);
-  }
-  SHEARS_CUDA_CHECK_LAUNCH();
-  if (slices > 1) {
-    sum_slices_kernel<<<grid_for(kept, s.sm_count), kBlock, 0, s.stream>>>(
-        target, out, kept, static_cast<int>(slices));
+  const dim3 grid(static_cast<unsigned>(rows ? kept : ceil_div(kept, kBlock)),
+                  static_cast<unsigned>(slices));
+  // One slice writes f32 results directly; several write f64 partial sums, added afterwards.
+  auto run = [&](auto* target) {
+    using Out = std::remove_pointer_t<decltype(target)>;
+    if (rows) {
+      sum_rows_kernel<Index, Out><<<grid, kBlock, 0, s.stream>>>(
+          x, target, static_cast<Index>(kept), static_cast<Index>(reduced),
+          static_cast<Index>(per_slice), kept_ix, red_ix);
+    } else {
+      sum_columns_kernel<Index, Out><<<grid, kBlock, 0, s.stream>>>(
+          x, target, static_cast<Index>(kept), static_cast<Index>(reduced),
+          static_cast<Index>(per_slice), kept_ix, red_ix);
+    }
     SHEARS_CUDA_CHECK_LAUNCH();
+  };
+  if (slices == 1) {
+    run(out);
+    return;
   }
+  DeviceBuffer partial(s, static_cast<std::size_t>(slices * kept) * sizeof(double),
+                       "sum_to partial sums");
+  run(partial.as<double>());
+  sum_slices_kernel<<<grid_for(kept, s.sm_count), kBlock, 0, s.stream>>>(
+      partial.as<const double>(), out, kept, static_cast<int>(slices));
+  SHEARS_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace

@@ -34,7 +34,8 @@ inline Image smooth_image(int height, int width, int channels) {
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
       for (int c = 0; c < channels; ++c) {
-        img.at(y, x, c) = static_cast<std::uint8_t>(30 + 150 * y / height + 50 * x / width + 10 * c);
+        img.at(y, x, c) =
+            static_cast<std::uint8_t>(30 + 150 * y / height + 50 * x / width + 10 * c);
       }
     }
   }

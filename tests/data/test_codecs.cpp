@@ -127,8 +127,7 @@ TEST(Png, RoundTripIsExact) {
 TEST(Png, CorruptNamesFile) {
   auto bytes = encode_png(random_image(8, 8, 3, 1));
   bytes.resize(40);
-  EXPECT_THROW_MSG(decode_image(bytes.data(), bytes.size(), "/y/cut.png"), DataError,
-                   "/y/cut.png");
+  EXPECT_THROW_MSG(decode_image(bytes.data(), bytes.size(), "/y/cut.png"), DataError, "/y/cut.png");
 }
 
 }  // namespace

@@ -54,7 +54,8 @@ double nearest_mean_accuracy(bool learnable) {
   for (std::int64_t i = 0; i < train->size(); ++i) {
     const Sample s = train->get(i);
     ++counts[static_cast<std::size_t>(s.label)];
-    for (std::size_t p = 0; p < dim; ++p) means[static_cast<std::size_t>(s.label)][p] += s.image.pixels[p];
+    for (std::size_t p = 0; p < dim; ++p)
+      means[static_cast<std::size_t>(s.label)][p] += s.image.pixels[p];
   }
   int correct = 0;
   for (std::int64_t i = 0; i < test->size(); ++i) {

@@ -122,9 +122,9 @@ TEST(ImageFolder, ClassIndexErrors) {
   EXPECT_THROW_MSG(ImageFolderDataset{o}, DataError,
                    "missing class-index file: " + dir.file("classes.txt"));
   write_lines(dir.file("classes.txt"), {"0 n00 a", "1 n01 b"});
-  EXPECT_THROW_MSG(ImageFolderDataset{o}, DataError,
-                   "class folder " + dir.file("tree/n09") + " is not listed in " +
-                       dir.file("classes.txt"));
+  EXPECT_THROW_MSG(
+      ImageFolderDataset{o}, DataError,
+      "class folder " + dir.file("tree/n09") + " is not listed in " + dir.file("classes.txt"));
   write_lines(dir.file("classes.txt"), {"0 n00 a", "0 n09 b"});
   EXPECT_THROW_MSG(read_class_index(dir.file("classes.txt")), DataError,
                    dir.file("classes.txt") + ":2: class index 0 already given on line 1");
@@ -186,8 +186,7 @@ TEST(ImageFolder, UndecodableFatalPropagatesThroughLoader) {
   Loader loader(std::make_shared<ImageFolderDataset>(o), lo);
   loader.start_epoch(0);
   Batch batch;
-  EXPECT_THROW_MSG(
-      while (loader.next(batch)) {}, DataError, dir.file("b/img2.JPEG"));
+  EXPECT_THROW_MSG(while (loader.next(batch)){}, DataError, dir.file("b/img2.JPEG"));
   EXPECT_FALSE(loader.next(batch));
 }
 

@@ -129,7 +129,8 @@ TEST(Resize, DownscaleByTwoAveragesPairs) {
   Image src(1, 4, 1);
   src.pixels = {0, 100, 200, 40};
   const Image out = resize(src, 1, 2);
-  // Output 0: centre 1.0, taps at 0.5 (w 0.75), 1.5 (0.75), 2.5 (0.25) -> (0*.75+100*.75+200*.25)/1.75
+  // Output 0: centre 1.0, taps at 0.5 (w 0.75), 1.5 (0.75), 2.5 (0.25) ->
+  // (0*.75+100*.75+200*.25)/1.75
   EXPECT_EQ(out.pixels[0], static_cast<std::uint8_t>(std::lround((75.0 + 50.0) / 1.75)));
   // Output 1: centre 3.0, taps 1.5 (0.25), 2.5 (0.75), 3.5 (0.75).
   EXPECT_EQ(out.pixels[1], static_cast<std::uint8_t>(std::lround((25.0 + 150.0 + 30.0) / 1.75)));

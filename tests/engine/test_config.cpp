@@ -53,7 +53,7 @@ TEST(Config, TypedGets) {
 }
 
 TEST(Config, DefaultsForAbsentAndNullKeys) {
-  Config c = parse("nothing: ~\nempty:\nname: x\n");
+  Config c = parse("nothing: ~\nempty:\nname: x\noptim:\n");
   EXPECT_EQ(c.get<int>("missing", 7), 7);
   EXPECT_EQ(c.get("missing", "fallback"), "fallback");
   EXPECT_EQ(c.get("name", "fallback"), "x");
@@ -64,6 +64,11 @@ TEST(Config, DefaultsForAbsentAndNullKeys) {
   EXPECT_TRUE(c.has("empty"));
   EXPECT_FALSE(c.has("missing"));
   EXPECT_FALSE(c.has("optim.lr"));
+  EXPECT_FALSE(c.has("optim.sgd.lr"));
+  EXPECT_DOUBLE_EQ(c.get<double>("optim.momentum", 0.9), 0.9);
+  EXPECT_THROW_MSG(c.get<double>("optim.lr"), ConfigError, "exp.yaml:4: missing key 'optim.lr'");
+  EXPECT_THROW_MSG(c.get<int>("name.x", 1), ConfigError,
+                   "exp.yaml:3: key 'name' must be a map, got 'x'");
   EXPECT_NO_THROW(c.check_all_read());
 }
 
@@ -116,6 +121,7 @@ TEST(Config, Sequences) {
   ASSERT_EQ(methods.size(), 2u);
   EXPECT_EQ(methods[1].path(), "methods[1]");
   EXPECT_EQ(methods[1].line(), 11);
+  EXPECT_EQ(methods[0].get<std::string>("name"), "l1");
   EXPECT_EQ(methods[0].get<std::string>("name"), "l1");
   EXPECT_EQ(methods[1].get<std::string>("name"), "fpgm");
   EXPECT_DOUBLE_EQ(methods[0].get<double>("rate"), 0.5);
@@ -253,8 +259,20 @@ TEST(Config, MalformedYamlNamesFileAndLine) {
   for (int i = 0; i < 300; ++i) deep += "[";
   for (int i = 0; i < 300; ++i) deep += "]";
   EXPECT_THROW_MSG(Config::parse(deep, "x.yaml"), ConfigError, "nests deeper than 200 levels");
-  EXPECT_THROW_MSG(Config::load_file(dir.file("absent.yaml")), ConfigError,
-                   "cannot open config file '" + dir.file("absent.yaml") + "'");
+  EXPECT_THROW_MSG(
+      Config::load_file(dir.file("absent.yaml")), ConfigError,
+      "cannot open config file '" + dir.file("absent.yaml") + "': No such file or directory");
+  EXPECT_THROW_MSG(Config::load_file(dir.path()), ConfigError,
+                   "cannot read config file '" + dir.path() + "': it is a directory");
+  std::string bomb = "a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n";
+  for (int i = 1; i < 8; ++i) {
+    const std::string prev = "*a" + std::to_string(i - 1);
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) bomb += (j ? ", " : "") + prev;
+    bomb += "]\n";
+  }
+  EXPECT_THROW_MSG(Config::parse(bomb, "x.yaml"), ConfigError,
+                   "the document has more than 100000 nodes");
 }
 
 TEST(Config, LoadFileReportsItsPath) {
@@ -371,12 +389,14 @@ TEST(Config, DumpRoundTrips) {
   std::vector<Config> methods = back.items("methods");
   ASSERT_EQ(methods.size(), 2u);
   EXPECT_EQ(methods[0].get<std::vector<std::int64_t>>("keep"), (std::vector<std::int64_t>{0, 2}));
+  EXPECT_EQ(methods[0].get<std::string>("name"), "l1");
   EXPECT_EQ(methods[1].get<std::string>("name"), "fpgm");
   EXPECT_EQ(back.get<std::vector<int>>("extra.a"), (std::vector<int>{1, 2}));
   EXPECT_EQ(back.get<std::string>("extra.b"), "x");
   EXPECT_NO_THROW(back.check_all_read());
 
   EXPECT_EQ(c.child("train").dump(), "optim:\n  lr: 0.25\n");
+  EXPECT_NE(dumped.find("milestones: [80, 120]\n"), std::string::npos) << dumped;
 }
 
 }  // namespace

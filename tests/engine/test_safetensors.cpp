@@ -288,6 +288,7 @@ TEST(SafetensorsDamaged, NotAJsonObject) {
       {"{\"w\": }", "header is not valid JSON"},
       {"{\"\xff\": 1}", "header is not valid JSON"},
       {"{} trailing", "header is not valid JSON"},
+      {std::string("{}\0trailing", 11), "header is not valid JSON: NUL byte at header offset 2"},
       {"[1, 2]", "header must be a JSON object, got an array"},
       {"\"text\"", "header must be a JSON object, got a string"},
       {"null", "header must be a JSON object, got null"},

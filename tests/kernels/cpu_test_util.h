@@ -57,8 +57,8 @@ template <typename T>
   }
   if (bad == 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
-         << bad << " of " << actual.size() << " elements differ; worst at [" << worst
-         << "]: got " << static_cast<double>(actual[worst]) << ", expected " << expected[worst]
+         << bad << " of " << actual.size() << " elements differ; worst at [" << worst << "]: got "
+         << static_cast<double>(actual[worst]) << ", expected " << expected[worst]
          << " (scaled error " << worst_err << ", tolerance " << tol << ")";
 }
 

@@ -26,7 +26,8 @@ std::vector<T> cast(const std::vector<double>& v) {
   return std::vector<T>(v.begin(), v.end());
 }
 
-// Naive training-mode forward in double: y = (x - mean) / sqrt(biased var + eps) * w + b.
+// Naive forward in double: y = (x - mean) / sqrt(var + eps) * w + b, with the batch mean and
+// biased variance in training and rm/rv in eval.
 std::vector<double> naive_bn(const std::vector<double>& x, const Shape& s,
                              const std::vector<double>& w, const std::vector<double>& b,
                              bool training, const std::vector<double>& rm,
@@ -37,7 +38,8 @@ std::vector<double> naive_bn(const std::vector<double>& x, const Shape& s,
     double mean = 0, var = 0;
     if (training) {
       for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t k = 0; k < sp; ++k) mean += x[static_cast<std::size_t>((i * c + ch) * sp + k)];
+        for (std::int64_t k = 0; k < sp; ++k)
+          mean += x[static_cast<std::size_t>((i * c + ch) * sp + k)];
       mean /= static_cast<double>(n * sp);
       for (std::int64_t i = 0; i < n; ++i)
         for (std::int64_t k = 0; k < sp; ++k) {
@@ -80,8 +82,8 @@ TYPED_TEST(BatchNormTyped, TrainingForwardKnownValuesAndRunningUpdate) {
                                view_of(mean, {2}), view_of(invstd, {2}), p);
   const double s0 = 2.0 / std::sqrt(5.0), s1 = 0.5 / std::sqrt(6.0);
   EXPECT_TRUE(all_near(y,
-                       {-3 * s0 + 1, -1 * s0 + 1, -2 * s1 - 1, -2 * s1 - 1, 1 * s0 + 1,
-                        3 * s0 + 1, 0 * s1 - 1, 4 * s1 - 1},
+                       {-3 * s0 + 1, -1 * s0 + 1, -2 * s1 - 1, -2 * s1 - 1, 1 * s0 + 1, 3 * s0 + 1,
+                        0 * s1 - 1, 4 * s1 - 1},
                        tolerance<T>()));
   EXPECT_TRUE(all_near(mean, {4, 4}, tolerance<T>()));
   EXPECT_TRUE(all_near(invstd, {1 / std::sqrt(5.0), 1 / std::sqrt(6.0)}, tolerance<T>()));
@@ -98,10 +100,10 @@ TYPED_TEST(BatchNormTyped, TrainingWithoutAffineOrRunningStats) {
   p.eps = 1e-5;
   this->be_.batch_norm_forward(view_of(x, kShape), nullptr, nullptr, nullptr, nullptr,
                                view_of(y, kShape), view_of(mean, {2}), view_of(invstd, {2}), p);
-  EXPECT_TRUE(all_near(y, naive_bn(kX, kShape, {1, 1}, {0, 0}, true, {}, {}, 1e-5),
-                       tolerance<T>()));
-  EXPECT_TRUE(all_near(invstd, {1 / std::sqrt(5.0 + 1e-5), 1 / std::sqrt(6.0 + 1e-5)},
-                       tolerance<T>()));
+  EXPECT_TRUE(
+      all_near(y, naive_bn(kX, kShape, {1, 1}, {0, 0}, true, {}, {}, 1e-5), tolerance<T>()));
+  EXPECT_TRUE(
+      all_near(invstd, {1 / std::sqrt(5.0 + 1e-5), 1 / std::sqrt(6.0 + 1e-5)}, tolerance<T>()));
 }
 
 TYPED_TEST(BatchNormTyped, EvalUsesRunningStatsAndLeavesThem) {
@@ -133,7 +135,8 @@ TYPED_TEST(BatchNormTyped, LargeForwardMatchesNaive) {
   TensorView wv = view_of(w, {16}), bv = view_of(b, {16});
   this->be_.batch_norm_forward(view_of(x, s), &wv, &bv, nullptr, nullptr, view_of(y, s),
                                view_of(mean, {16}), view_of(invstd, {16}), p);
-  EXPECT_TRUE(all_near(y, naive_bn(to_double(x), s, to_double(w), to_double(b), true, {}, {}, p.eps),
+  EXPECT_TRUE(all_near(y,
+                       naive_bn(to_double(x), s, to_double(w), to_double(b), true, {}, {}, p.eps),
                        10 * tolerance<T>()));
 }
 
@@ -183,8 +186,8 @@ void check_backward(CpuBackend& be, bool training, bool with_weight) {
   TensorView wv = view_of(w, {2}), bv = view_of(b, {2}), rmv = view_of(rm, {2}),
              rvv = view_of(rv, {2}), gxv = view_of(gx, s), gwv = view_of(gw, {2}),
              gbv = view_of(gb, {2});
-  be.batch_norm_forward(view_of(x, s), with_weight ? &wv : nullptr, &bv, &rmv, &rvv,
-                        view_of(y, s), view_of(mean, {2}), view_of(invstd, {2}), p);
+  be.batch_norm_forward(view_of(x, s), with_weight ? &wv : nullptr, &bv, &rmv, &rvv, view_of(y, s),
+                        view_of(mean, {2}), view_of(invstd, {2}), p);
   be.batch_norm_backward(view_of(x, s), view_of(gy, s), with_weight ? &wv : nullptr,
                          view_of(mean, {2}), view_of(invstd, {2}), &gxv, &gwv, &gbv, training);
   const double tol = std::is_same_v<T, float> ? 1e-4 : 1e-7;
@@ -234,42 +237,41 @@ class BatchNorm : public ::testing::Test {
 
 TEST_F(BatchNorm, TrainingNeedsMoreThanOneValuePerChannel) {
   BatchNormParams p;
-  SHEARS_EXPECT_THROW_MSG(
-      be_.batch_norm_forward(view_of(x_, {1, 3, 1, 1}), nullptr, nullptr, nullptr, nullptr,
-                             view_of(y_, {1, 3, 1, 1}), view_of(mean_, {3}),
-                             view_of(invstd_, {3}), p),
-      ShapeError, "training needs more than one value per channel, got x F32 [1, 3, 1, 1]");
+  SHEARS_EXPECT_THROW_MSG(be_.batch_norm_forward(view_of(x_, {1, 3, 1, 1}), nullptr, nullptr,
+                                                 nullptr, nullptr, view_of(y_, {1, 3, 1, 1}),
+                                                 view_of(mean_, {3}), view_of(invstd_, {3}), p),
+                          ShapeError,
+                          "training needs more than one value per channel, got x F32 [1, 3, 1, 1]");
 }
 
 TEST_F(BatchNorm, EvalNeedsRunningStatistics) {
   BatchNormParams p;
   p.training = false;
-  SHEARS_EXPECT_THROW_MSG(
-      be_.batch_norm_forward(view_of(x_, {2, 3, 1, 1}), nullptr, nullptr, nullptr, nullptr,
-                             view_of(y_, {2, 3, 1, 1}), view_of(mean_, {3}),
-                             view_of(invstd_, {3}), p),
-      ShapeError, "eval mode needs running_mean and running_var");
+  SHEARS_EXPECT_THROW_MSG(be_.batch_norm_forward(view_of(x_, {2, 3, 1, 1}), nullptr, nullptr,
+                                                 nullptr, nullptr, view_of(y_, {2, 3, 1, 1}),
+                                                 view_of(mean_, {3}), view_of(invstd_, {3}), p),
+                          ShapeError, "eval mode needs running_mean and running_var");
 }
 
 TEST_F(BatchNorm, RejectsMisshapedChannelVectors) {
   BatchNormParams p;
   std::vector<float> w(2);
   TensorView wv = view_of(w, {2});
-  SHEARS_EXPECT_THROW_MSG(
-      be_.batch_norm_forward(view_of(x_, {2, 3, 1, 1}), &wv, nullptr, nullptr, nullptr,
-                             view_of(y_, {2, 3, 1, 1}), view_of(mean_, {3}),
-                             view_of(invstd_, {3}), p),
-      ShapeError, "weight must be F32 [3] to match x F32 [2, 3, 1, 1], got F32 [2]");
+  SHEARS_EXPECT_THROW_MSG(be_.batch_norm_forward(view_of(x_, {2, 3, 1, 1}), &wv, nullptr, nullptr,
+                                                 nullptr, view_of(y_, {2, 3, 1, 1}),
+                                                 view_of(mean_, {3}), view_of(invstd_, {3}), p),
+                          ShapeError,
+                          "weight must be F32 [3] to match x F32 [2, 3, 1, 1], got F32 [2]");
   std::vector<double> gb(3);
   TensorView gbv = view_of(gb, {3});
   SHEARS_EXPECT_THROW_MSG(
       be_.batch_norm_backward(view_of(x_, {2, 3, 1, 1}), view_of(y_, {2, 3, 1, 1}), nullptr,
-                              view_of(mean_, {3}), view_of(invstd_, {3}), nullptr, nullptr,
-                              &gbv, true),
+                              view_of(mean_, {3}), view_of(invstd_, {3}), nullptr, nullptr, &gbv,
+                              true),
       ShapeError, "grad_bias must be F32 [3]");
   SHEARS_EXPECT_THROW_MSG(
-      be_.batch_norm_forward(view_of(x_, {6}), nullptr, nullptr, nullptr, nullptr,
-                             view_of(y_, {6}), view_of(mean_, {3}), view_of(invstd_, {3}), p),
+      be_.batch_norm_forward(view_of(x_, {6}), nullptr, nullptr, nullptr, nullptr, view_of(y_, {6}),
+                             view_of(mean_, {3}), view_of(invstd_, {3}), p),
       ShapeError, "x must be (N, C, ...), got F32 [6]");
 }
 

@@ -96,9 +96,12 @@ enum class ConvPath { OneDnnF32, BlasF32, BlasF64 };
 
 std::string path_name(ConvPath path) {
   switch (path) {
-    case ConvPath::OneDnnF32: return "OneDnnF32";
-    case ConvPath::BlasF32: return "BlasF32";
-    case ConvPath::BlasF64: return "BlasF64";
+    case ConvPath::OneDnnF32:
+      return "OneDnnF32";
+    case ConvPath::BlasF32:
+      return "BlasF32";
+    case ConvPath::BlasF64:
+      return "BlasF64";
   }
   return "Unknown";
 }
@@ -147,16 +150,16 @@ Reference reference(const ConvCase& cc, const std::vector<double>& x, const std:
   auto y_at = [&](std::int64_t ni, std::int64_t o, std::int64_t oh, std::int64_t ow) {
     return static_cast<std::size_t>(((ni * cc.k + o) * ho + oh) * wo + ow);
   };
-  for_each_term(cc, [&](std::int64_t ni, std::int64_t o, std::int64_t oh, std::int64_t ow,
-                        std::int64_t ci, std::int64_t cl, std::int64_t ki, std::int64_t kj,
-                        std::int64_t ih, std::int64_t iw) {
-    const auto xi = static_cast<std::size_t>(((ni * cc.c + ci) * cc.h + ih) * cc.w + iw);
-    const auto wi = static_cast<std::size_t>(((o * cg + cl) * cc.kh + ki) * cc.kw + kj);
-    const auto yi = y_at(ni, o, oh, ow);
-    r.y[yi] += x[xi] * w[wi];
-    r.grad_x[xi] += grad_y[yi] * w[wi];
-    r.grad_w[wi] += grad_y[yi] * x[xi];
-  });
+  for_each_term(
+      cc, [&](std::int64_t ni, std::int64_t o, std::int64_t oh, std::int64_t ow, std::int64_t ci,
+              std::int64_t cl, std::int64_t ki, std::int64_t kj, std::int64_t ih, std::int64_t iw) {
+        const auto xi = static_cast<std::size_t>(((ni * cc.c + ci) * cc.h + ih) * cc.w + iw);
+        const auto wi = static_cast<std::size_t>(((o * cg + cl) * cc.kh + ki) * cc.kw + kj);
+        const auto yi = y_at(ni, o, oh, ow);
+        r.y[yi] += x[xi] * w[wi];
+        r.grad_x[xi] += grad_y[yi] * w[wi];
+        r.grad_w[wi] += grad_y[yi] * x[xi];
+      });
   if (cc.bias) {
     for (std::int64_t ni = 0; ni < cc.n; ++ni)
       for (std::int64_t o = 0; o < cc.k; ++o)
@@ -266,14 +269,14 @@ TEST_P(Conv2dKnownAnswer, AllDirectionsMatchNaiveLoops) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Sweep, Conv2dKnownAnswer,
-    ::testing::Combine(::testing::ValuesIn(conv_cases()),
-                       ::testing::Values(ConvPath::OneDnnF32, ConvPath::BlasF32,
-                                         ConvPath::BlasF64)),
-    [](const ::testing::TestParamInfo<Conv2dKnownAnswer::ParamType>& info) {
-      return std::get<0>(info.param).name + path_name(std::get<1>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(Sweep, Conv2dKnownAnswer,
+                         ::testing::Combine(::testing::ValuesIn(conv_cases()),
+                                            ::testing::Values(ConvPath::OneDnnF32,
+                                                              ConvPath::BlasF32,
+                                                              ConvPath::BlasF64)),
+                         [](const ::testing::TestParamInfo<Conv2dKnownAnswer::ParamType>& info) {
+                           return std::get<0>(info.param).name + path_name(std::get<1>(info.param));
+                         });
 
 // ---- single cases -------------------------------------------------------------------------------
 
@@ -293,7 +296,8 @@ TEST(Conv2dLibraries, OneDnnAndBlasAgree) {
   kernels::cpu::set_conv_library(ConvLibrary::Blas);
   backend.conv2d_forward(view(x, cc.x_shape()), view(w, cc.w_shape()), &b,
                          view(y_blas, cc.y_shape()), cc.p);
-  EXPECT_TRUE(all_close(y_blas, std::vector<double>(y_dnnl.begin(), y_dnnl.end()), cc.y_shape(), 1e-4));
+  EXPECT_TRUE(
+      all_close(y_blas, std::vector<double>(y_dnnl.begin(), y_dnnl.end()), cc.y_shape(), 1e-4));
   EXPECT_STREQ(kernels::cpu::conv_library_name(ConvLibrary::OneDnn), "onednn");
   EXPECT_STREQ(kernels::cpu::conv_library_name(ConvLibrary::Blas), "blas");
 }
@@ -363,6 +367,25 @@ TEST(Conv2dEdgeCases, EmptyBatch) {
     backend.conv2d_backward_weight(view(x, cc.x_shape()), view(y, cc.y_shape()),
                                    view(w, cc.w_shape()), cc.p);
     EXPECT_TRUE(std::all_of(w.begin(), w.end(), [](float v) { return v == 0.0f; }));
+  }
+}
+
+// No input channels: the forward gives the bias; no output channels: grad_x is zero.
+TEST(Conv2dEdgeCases, EmptyChannels) {
+  CpuBackend backend;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (ConvLibrary library : {ConvLibrary::OneDnn, ConvLibrary::Blas}) {
+    SCOPED_TRACE(kernels::cpu::conv_library_name(library));
+    kernels::cpu::set_conv_library(library);
+    std::vector<float> x, w, bias{1.5f, -2.0f}, y(2 * 2 * 4 * 4, nan);
+    TensorView b = view(bias, {2});
+    backend.conv2d_forward(view(x, {2, 0, 4, 4}), view(w, {2, 0, 3, 3}), &b, view(y, {2, 2, 4, 4}),
+                           params(1, 1));
+    for (std::size_t i = 0; i < y.size(); ++i) EXPECT_EQ(y[i], bias[(i / 16) % 2]) << i;
+    std::vector<float> grad_y, grad_x(2 * 3 * 4 * 4, nan);
+    backend.conv2d_backward_data(view(grad_y, {2, 0, 4, 4}), view(w, {0, 3, 3, 3}),
+                                 view(grad_x, {2, 3, 4, 4}), params(1, 1));
+    EXPECT_TRUE(std::all_of(grad_x.begin(), grad_x.end(), [](float v) { return v == 0.0f; }));
   }
 }
 

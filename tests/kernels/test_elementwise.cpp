@@ -20,10 +20,14 @@ using kernels::cpu::CpuBackend;
 
 double apply(BinaryOp op, double a, double b) {
   switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
+    case BinaryOp::Add:
+      return a + b;
+    case BinaryOp::Sub:
+      return a - b;
+    case BinaryOp::Mul:
+      return a * b;
+    case BinaryOp::Div:
+      return a / b;
   }
   return 0.0;
 }
@@ -65,8 +69,8 @@ class ElementwiseTyped : public ::testing::Test {
     auto b = ramp_values<T>(static_cast<std::size_t>(shape_numel(sb)), 0.5, 3.0, 4);
     std::vector<T> out(static_cast<std::size_t>(shape_numel(so)), T(-99));
     be_.binary(op, view_of(a, sa), view_of(b, sb), view_of(out, so));
-    EXPECT_TRUE(all_near(out, naive_binary(op, to_double(a), sa, to_double(b), sb, so),
-                         tolerance<T>()));
+    EXPECT_TRUE(
+        all_near(out, naive_binary(op, to_double(a), sa, to_double(b), sb, so), tolerance<T>()));
   }
 };
 TYPED_TEST_SUITE(ElementwiseTyped, FloatTypes, FloatTypeNames);
@@ -165,8 +169,8 @@ TYPED_TEST(ElementwiseTyped, ActivationForwardKnownValues) {
     return y;
   };
   EXPECT_TRUE(all_near(run(ActivationKind::Relu, 0), {0, 0, 0, 0.5, 3}, 0.0));
-  EXPECT_TRUE(all_near(run(ActivationKind::LeakyRelu, 0.1), {-0.2, -0.05, 0, 0.5, 3},
-                       tolerance<T>()));
+  EXPECT_TRUE(
+      all_near(run(ActivationKind::LeakyRelu, 0.1), {-0.2, -0.05, 0, 0.5, 3}, tolerance<T>()));
   std::vector<double> sig, th, ex;
   for (T v : x) {
     const double d = static_cast<double>(v);
@@ -219,15 +223,23 @@ TYPED_TEST(ElementwiseTyped, ActivationBackwardFromOutput) {
       const double v = static_cast<double>(x[i]), gi = static_cast<double>(g[i]);
       double d = 0.0;
       switch (c.kind) {
-        case ActivationKind::Relu: d = v > 0 ? 1.0 : 0.0; break;
-        case ActivationKind::LeakyRelu: d = v > 0 ? 1.0 : c.alpha; break;
+        case ActivationKind::Relu:
+          d = v > 0 ? 1.0 : 0.0;
+          break;
+        case ActivationKind::LeakyRelu:
+          d = v > 0 ? 1.0 : c.alpha;
+          break;
         case ActivationKind::Sigmoid: {
           const double sg = 1.0 / (1.0 + std::exp(-v));
           d = sg * (1.0 - sg);
           break;
         }
-        case ActivationKind::Tanh: d = 1.0 - std::tanh(v) * std::tanh(v); break;
-        case ActivationKind::Exp: d = std::exp(v); break;
+        case ActivationKind::Tanh:
+          d = 1.0 - std::tanh(v) * std::tanh(v);
+          break;
+        case ActivationKind::Exp:
+          d = std::exp(v);
+          break;
       }
       want.push_back(d * gi);
     }
@@ -414,12 +426,12 @@ TEST_F(Elementwise, ActivationRejectsBadSlopeAndDtype) {
                           Error, "got -0.1");
   std::vector<std::int64_t> i(3), j(3);
   SHEARS_EXPECT_THROW_MSG(
-      be_.activation_forward(ActivationKind::Relu, 0, view_of(i, {3}), view_of(j, {3})),
-      ShapeError, "activation_forward: supports F32 and F64, got I64 [3]");
+      be_.activation_forward(ActivationKind::Relu, 0, view_of(i, {3}), view_of(j, {3})), ShapeError,
+      "activation_forward: supports F32 and F64, got I64 [3]");
   std::vector<float> z(4);
   SHEARS_EXPECT_THROW_MSG(
-      be_.activation_forward(ActivationKind::Relu, 0, view_of(x, {3}), view_of(z, {4})),
-      ShapeError, "must have the same shape and dtype");
+      be_.activation_forward(ActivationKind::Relu, 0, view_of(x, {3}), view_of(z, {4})), ShapeError,
+      "must have the same shape and dtype");
 }
 
 TEST_F(Elementwise, DropoutRejectsBadProbabilityAndDtype) {

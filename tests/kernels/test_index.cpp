@@ -192,8 +192,8 @@ TEST_F(Index, RejectsOutOfRangeIndexValues) {
   std::vector<float> src(3);
   std::vector<std::int64_t> one{3};
   SHEARS_EXPECT_THROW_MSG(
-      be_.index_add(view_of(src, {1, 3}), 0, view_of(one, {1}), view_of(out_, {3, 4})),
-      ShapeError, "index_add: index[0] = 3 is out of range for dimension 0 of size 3");
+      be_.index_add(view_of(src, {1, 3}), 0, view_of(one, {1}), view_of(out_, {3, 4})), ShapeError,
+      "index_add: index[0] = 3 is out of range for dimension 0 of size 3");
 }
 
 TEST_F(Index, RejectsBadIndexDtypeDimAndShapes) {
@@ -208,23 +208,23 @@ TEST_F(Index, RejectsBadIndexDtypeDimAndShapes) {
       ShapeError, "index_select: dim 2 is out of range for F32 [3, 4]");
   SHEARS_EXPECT_THROW_MSG(
       be_.index_select(view_of(x_, {3, 4}), 1, view_of(index, {1}), view_of(out, {1, 3})),
-      ShapeError, "out F32 [1, 3] does not fit x F32 [3, 4] along dimension 1 (expected F32 [3, 1])");
+      ShapeError,
+      "out F32 [1, 3] does not fit x F32 [3, 4] along dimension 1 (expected F32 [3, 1])");
 }
 
 TEST_F(Index, SliceCopyRejectsRangesOutsideTheTensors) {
   std::vector<float> dst(6);
-  SHEARS_EXPECT_THROW_MSG(
-      be_.slice_copy(view_of(x_, {3, 4}), 1, 2, view_of(dst, {3, 2}), 0, 3), ShapeError,
-      "slice_copy: source range [2, 5) is outside dimension 1 of src [3, 4]");
+  SHEARS_EXPECT_THROW_MSG(be_.slice_copy(view_of(x_, {3, 4}), 1, 2, view_of(dst, {3, 2}), 0, 3),
+                          ShapeError,
+                          "slice_copy: source range [2, 5) is outside dimension 1 of src [3, 4]");
   SHEARS_EXPECT_THROW_MSG(
       be_.slice_copy(view_of(x_, {3, 4}), 1, 0, view_of(dst, {3, 2}), 1, 2), ShapeError,
       "slice_copy: destination range [1, 3) is outside dimension 1 of dst [3, 2]");
-  SHEARS_EXPECT_THROW_MSG(
-      be_.slice_copy(view_of(x_, {3, 4}), 1, 0, view_of(dst, {2, 3}), 0, 1), ShapeError,
-      "dst F32 [2, 3] does not fit src F32 [3, 4] along dimension 1");
-  SHEARS_EXPECT_THROW_MSG(
-      be_.slice_copy(view_of(x_, {3, 4}), 0, -1, view_of(out_, {3, 4}), 0, 1), ShapeError,
-      "source range [-1, 0)");
+  SHEARS_EXPECT_THROW_MSG(be_.slice_copy(view_of(x_, {3, 4}), 1, 0, view_of(dst, {2, 3}), 0, 1),
+                          ShapeError,
+                          "dst F32 [2, 3] does not fit src F32 [3, 4] along dimension 1");
+  SHEARS_EXPECT_THROW_MSG(be_.slice_copy(view_of(x_, {3, 4}), 0, -1, view_of(out_, {3, 4}), 0, 1),
+                          ShapeError, "source range [-1, 0)");
 }
 
 }  // namespace

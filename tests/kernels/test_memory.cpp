@@ -54,8 +54,7 @@ TEST(CpuMemory, ImpossibleAllocationThrowsOutOfMemoryWithSizes) {
     EXPECT_GT(e.total_bytes(), 0u);
     EXPECT_LE(e.free_bytes(), e.total_bytes());
     const std::string message = e.what();
-    EXPECT_NE(message.find("out of memory allocating 9223372036854775807 bytes"),
-              std::string::npos)
+    EXPECT_NE(message.find("out of memory allocating 9223372036854775807 bytes"), std::string::npos)
         << message;
     EXPECT_NE(message.find("free of"), std::string::npos) << message;
   }

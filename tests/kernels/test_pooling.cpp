@@ -140,8 +140,7 @@ TYPED_TEST(PoolingTyped, AvgPoolDivisorsWithPaddingAndCeilMode) {
   this->be_.avg_pool2d_forward(view_of(x, xs), view_of(y, ys), pool(1, 3, 1, 2, 0, 1, true, true));
   // count_include_pad: divisors 3, 3, 3, 2 (the last window is clipped at input + padding).
   EXPECT_TRUE(all_near(y, {1, 3, 5, 3}, tolerance<T>()));
-  this->be_.avg_pool2d_forward(view_of(x, xs), view_of(y, ys),
-                               pool(1, 3, 1, 2, 0, 1, true, false));
+  this->be_.avg_pool2d_forward(view_of(x, xs), view_of(y, ys), pool(1, 3, 1, 2, 0, 1, true, false));
   // Without padding in the count: divisors 2, 3, 3, 1.
   EXPECT_TRUE(all_near(y, {1.5, 3, 5, 6}, tolerance<T>()));
 }
@@ -216,7 +215,8 @@ TYPED_TEST(PoolingTyped, LargeInputMatchesNaive) {
           for (std::int64_t kw = 0; kw < 3; ++kw) {
             const std::int64_t ih = oh * 2 - 1 + kh, iw = ow * 2 - 1 + kw;
             if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
-            const double v = static_cast<double>(x[static_cast<std::size_t>((pl * h + ih) * w + iw)]);
+            const double v =
+                static_cast<double>(x[static_cast<std::size_t>((pl * h + ih) * w + iw)]);
             best = std::max(best, v);
             sum += v;
             ++count;
@@ -239,15 +239,14 @@ class Pooling : public ::testing::Test {
 };
 
 TEST_F(Pooling, RejectsBadKernelStrideAndPadding) {
-  SHEARS_EXPECT_THROW_MSG(be_.avg_pool2d_forward(view_of(x_, {1, 1, 4, 4}),
-                                                 view_of(y_, {1, 1, 2, 2}),
-                                                 pool(0, 2, 2, 2, 0, 0, false)),
-                          ShapeError, "kernel and stride must be positive, got kernel 0x2");
-  SHEARS_EXPECT_THROW_MSG(be_.max_pool2d_forward(view_of(x_, {1, 1, 4, 4}),
-                                                 view_of(y_, {1, 1, 2, 2}),
-                                                 view_of(idx_, {1, 1, 2, 2}),
-                                                 pool(2, 2, 2, 2, 2, 0, false)),
-                          ShapeError, "padding must be in [0, kernel/2], got padding 2x0");
+  SHEARS_EXPECT_THROW_MSG(
+      be_.avg_pool2d_forward(view_of(x_, {1, 1, 4, 4}), view_of(y_, {1, 1, 2, 2}),
+                             pool(0, 2, 2, 2, 0, 0, false)),
+      ShapeError, "kernel and stride must be positive, got kernel 0x2");
+  SHEARS_EXPECT_THROW_MSG(
+      be_.max_pool2d_forward(view_of(x_, {1, 1, 4, 4}), view_of(y_, {1, 1, 2, 2}),
+                             view_of(idx_, {1, 1, 2, 2}), pool(2, 2, 2, 2, 2, 0, false)),
+      ShapeError, "padding must be in [0, kernel/2], got padding 2x0");
 }
 
 TEST_F(Pooling, RejectsOutputOfWrongShape) {

@@ -19,15 +19,16 @@ using kernels::cpu::CpuBackend;
 std::vector<double> naive_sum_to(const std::vector<double>& x, const Shape& xs, const Shape& os) {
   std::vector<double> out(static_cast<std::size_t>(shape_numel(os)), 0.0);
   const std::size_t rank = xs.size(), lead = rank - os.size();
+  std::vector<std::int64_t> idx(rank);
   for (std::size_t flat = 0; flat < x.size(); ++flat) {
     std::int64_t rest = static_cast<std::int64_t>(flat);
-    std::vector<std::int64_t> idx(rank);
     for (std::size_t d = rank; d-- > 0;) {
       idx[d] = rest % xs[d];
       rest /= xs[d];
     }
     std::int64_t off = 0;
-    for (std::size_t d = 0; d < os.size(); ++d) off = off * os[d] + (os[d] == 1 ? 0 : idx[d + lead]);
+    for (std::size_t d = 0; d < os.size(); ++d)
+      off = off * os[d] + (os[d] == 1 ? 0 : idx[d + lead]);
     out[static_cast<std::size_t>(off)] += x[flat];
   }
   return out;

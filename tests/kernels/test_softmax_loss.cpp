@@ -36,10 +36,9 @@ TYPED_TEST(SoftmaxLossTyped, SoftmaxKnownValues) {
                         1.0 / 3, 1.0 / 3, 1.0 / 3},
                        tolerance<T>()));
   this->be_.softmax_forward(view_of(x, {2, 3}), view_of(y, {2, 3}), true);
-  EXPECT_TRUE(all_near(y,
-                       {1 - kLse123, 2 - kLse123, 3 - kLse123, -std::log(3.0), -std::log(3.0),
-                        -std::log(3.0)},
-                       tolerance<T>()));
+  EXPECT_TRUE(all_near(
+      y, {1 - kLse123, 2 - kLse123, 3 - kLse123, -std::log(3.0), -std::log(3.0), -std::log(3.0)},
+      tolerance<T>()));
 }
 
 TYPED_TEST(SoftmaxLossTyped, SoftmaxIsStableForLargeLogits) {
@@ -51,10 +50,9 @@ TYPED_TEST(SoftmaxLossTyped, SoftmaxIsStableForLargeLogits) {
                        {std::exp(1 - kLse123), std::exp(2 - kLse123), std::exp(3 - kLse123),
                         std::exp(3 - kLse123), std::exp(2 - kLse123), std::exp(1 - kLse123)},
                        tolerance<T>()));
-  EXPECT_TRUE(all_near(ly,
-                       {1 - kLse123, 2 - kLse123, 3 - kLse123, 3 - kLse123, 2 - kLse123,
-                        1 - kLse123},
-                       tolerance<T>()));
+  EXPECT_TRUE(
+      all_near(ly, {1 - kLse123, 2 - kLse123, 3 - kLse123, 3 - kLse123, 2 - kLse123, 1 - kLse123},
+               tolerance<T>()));
 }
 
 // Central differences of L = sum(r * f(x)) in double, with f softmax or log-softmax per row.
@@ -65,8 +63,10 @@ std::vector<double> softmax_grad_reference(const std::vector<double>& x, std::in
     double l = 0;
     for (std::int64_t i = 0; i < rows; ++i) {
       double m = -1e300, s = 0;
-      for (std::int64_t c = 0; c < cols; ++c) m = std::max(m, v[static_cast<std::size_t>(i * cols + c)]);
-      for (std::int64_t c = 0; c < cols; ++c) s += std::exp(v[static_cast<std::size_t>(i * cols + c)] - m);
+      for (std::int64_t c = 0; c < cols; ++c)
+        m = std::max(m, v[static_cast<std::size_t>(i * cols + c)]);
+      for (std::int64_t c = 0; c < cols; ++c)
+        s += std::exp(v[static_cast<std::size_t>(i * cols + c)] - m);
       for (std::int64_t c = 0; c < cols; ++c) {
         const std::size_t at = static_cast<std::size_t>(i * cols + c);
         const double ls = v[at] - m - std::log(s);
@@ -97,8 +97,8 @@ TYPED_TEST(SoftmaxLossTyped, SoftmaxBackwardMatchesFiniteDifferences) {
     this->be_.softmax_forward(view_of(x, {rows, cols}), view_of(y, {rows, cols}), log);
     this->be_.softmax_backward(view_of(y, {rows, cols}), view_of(r, {rows, cols}),
                                view_of(gx, {rows, cols}), log);
-    EXPECT_TRUE(all_near(gx, softmax_grad_reference(to_double(x), rows, cols, to_double(r), log),
-                         tol));
+    EXPECT_TRUE(
+        all_near(gx, softmax_grad_reference(to_double(x), rows, cols, to_double(r), log), tol));
   }
 }
 
@@ -110,7 +110,8 @@ TYPED_TEST(SoftmaxLossTyped, SoftmaxLargeRowsSumToOne) {
   this->be_.softmax_forward(view_of(x, {rows, cols}), view_of(y, {rows, cols}), false);
   for (std::int64_t i = 0; i < rows; ++i) {
     double s = 0;
-    for (std::int64_t c = 0; c < cols; ++c) s += static_cast<double>(y[static_cast<std::size_t>(i * cols + c)]);
+    for (std::int64_t c = 0; c < cols; ++c)
+      s += static_cast<double>(y[static_cast<std::size_t>(i * cols + c)]);
     ASSERT_NEAR(s, 1.0, 1e-5) << "row " << i;
   }
 }
@@ -165,15 +166,16 @@ TYPED_TEST(SoftmaxLossTyped, NllLossGradientMatchesFiniteDifferences) {
     for (std::int64_t i = 0; i < n; ++i) {
       double mean = 0;
       for (std::int64_t k = 0; k < c; ++k) mean -= lp[static_cast<std::size_t>(i * c + k)] / c;
-      total += (1 - s) * -lp[static_cast<std::size_t>(i * c + labels[static_cast<std::size_t>(i)])] + s * mean;
+      total +=
+          (1 - s) * -lp[static_cast<std::size_t>(i * c + labels[static_cast<std::size_t>(i)])] +
+          s * mean;
     }
     return total / n;
   };
   std::vector<T> loss(1), grad_loss{1}, g(20);
   this->be_.nll_loss_forward(view_of(logp, {n, c}), view_of(labels, {n}), s, view_of(loss, {}));
   EXPECT_TRUE(all_near(loss, {loss_of(to_double(logp))}, tolerance<T>()));
-  this->be_.nll_loss_backward(view_of(labels, {n}), s, view_of(grad_loss, {}),
-                              view_of(g, {n, c}));
+  this->be_.nll_loss_backward(view_of(labels, {n}), s, view_of(grad_loss, {}), view_of(g, {n, c}));
   std::vector<double> want(20);
   const auto base = to_double(logp);
   for (std::size_t i = 0; i < 20; ++i) {
@@ -193,8 +195,10 @@ TYPED_TEST(SoftmaxLossTyped, NllLossLargeBatchMatchesNaive) {
   for (std::int64_t i = 0; i < n; ++i) labels[static_cast<std::size_t>(i)] = (i * 37) % c;
   double want = 0;
   for (std::int64_t i = 0; i < n; ++i) {
-    want -= 0.95 * static_cast<double>(logp[static_cast<std::size_t>(i * c + labels[static_cast<std::size_t>(i)])]);
-    for (std::int64_t k = 0; k < c; ++k) want -= 0.05 * static_cast<double>(logp[static_cast<std::size_t>(i * c + k)]) / c;
+    want -= 0.95 * static_cast<double>(
+                       logp[static_cast<std::size_t>(i * c + labels[static_cast<std::size_t>(i)])]);
+    for (std::int64_t k = 0; k < c; ++k)
+      want -= 0.05 * static_cast<double>(logp[static_cast<std::size_t>(i * c + k)]) / c;
   }
   std::vector<T> loss(1);
   this->be_.nll_loss_forward(view_of(logp, {n, c}), view_of(labels, {n}), 0.05, view_of(loss, {}));
@@ -214,8 +218,8 @@ TYPED_TEST(SoftmaxLossTyped, BceWithLogitsKnownValues) {
   this->be_.bce_with_logits_backward(view_of(x, {3}), view_of(t, {3}), view_of(grad_loss, {}),
                                      view_of(gx, {3}));
   auto sig = [](double v) { return 1 / (1 + std::exp(-v)); };
-  EXPECT_TRUE(all_near(gx, {2 * (0.5 - 1) / 3, 2 * sig(2) / 3, 2 * (sig(-3) - 0.5) / 3},
-                       tolerance<T>()));
+  EXPECT_TRUE(
+      all_near(gx, {2 * (0.5 - 1) / 3, 2 * sig(2) / 3, 2 * (sig(-3) - 0.5) / 3}, tolerance<T>()));
 }
 
 TYPED_TEST(SoftmaxLossTyped, BceWithLogitsIsStableForLargeLogits) {
@@ -223,8 +227,8 @@ TYPED_TEST(SoftmaxLossTyped, BceWithLogitsIsStableForLargeLogits) {
   std::vector<T> x{1000, -1000, 1000, -1000}, t{1, 0, 0, 1}, loss(1), grad_loss{1}, gx(4);
   this->be_.bce_with_logits_forward(view_of(x, {2, 2}), view_of(t, {2, 2}), view_of(loss, {}));
   EXPECT_TRUE(all_near(loss, {1000.0 / 2}, tolerance<T>()));
-  this->be_.bce_with_logits_backward(view_of(x, {2, 2}), view_of(t, {2, 2}),
-                                     view_of(grad_loss, {}), view_of(gx, {2, 2}));
+  this->be_.bce_with_logits_backward(view_of(x, {2, 2}), view_of(t, {2, 2}), view_of(grad_loss, {}),
+                                     view_of(gx, {2, 2}));
   EXPECT_TRUE(all_near(gx, {0, 0, 0.25, -0.25}, 0.0));
 }
 
@@ -236,33 +240,32 @@ class SoftmaxLoss : public ::testing::Test {
 
 TEST_F(SoftmaxLoss, NllRejectsOutOfRangeLabelNamingRowAndLabel) {
   std::vector<std::int64_t> labels{0, 3};
-  SHEARS_EXPECT_THROW_MSG(be_.nll_loss_forward(view_of(logp_, {2, 3}), view_of(labels, {2}), 0.0,
-                                               view_of(loss_, {})),
-                          ShapeError,
-                          "nll_loss_forward: label 3 at row 1 is out of range for 3 classes");
+  SHEARS_EXPECT_THROW_MSG(
+      be_.nll_loss_forward(view_of(logp_, {2, 3}), view_of(labels, {2}), 0.0, view_of(loss_, {})),
+      ShapeError, "nll_loss_forward: label 3 at row 1 is out of range for 3 classes");
   labels = {-1, 0};
   std::vector<float> grad_loss{1}, g(6);
-  SHEARS_EXPECT_THROW_MSG(be_.nll_loss_backward(view_of(labels, {2}), 0.0,
-                                                view_of(grad_loss, {}), view_of(g, {2, 3})),
-                          ShapeError, "label -1 at row 0 is out of range");
+  SHEARS_EXPECT_THROW_MSG(
+      be_.nll_loss_backward(view_of(labels, {2}), 0.0, view_of(grad_loss, {}), view_of(g, {2, 3})),
+      ShapeError, "label -1 at row 0 is out of range");
 }
 
 TEST_F(SoftmaxLoss, NllRejectsBadLabelsAndSmoothing) {
   std::vector<std::int32_t> labels32{0, 1};
-  SHEARS_EXPECT_THROW_MSG(be_.nll_loss_forward(view_of(logp_, {2, 3}), view_of(labels32, {2}),
-                                               0.0, view_of(loss_, {})),
-                          ShapeError, "labels must be I64 [2], got I32 [2]");
+  SHEARS_EXPECT_THROW_MSG(
+      be_.nll_loss_forward(view_of(logp_, {2, 3}), view_of(labels32, {2}), 0.0, view_of(loss_, {})),
+      ShapeError, "labels must be I64 [2], got I32 [2]");
   std::vector<std::int64_t> labels{0, 1, 2};
-  SHEARS_EXPECT_THROW_MSG(be_.nll_loss_forward(view_of(logp_, {2, 3}), view_of(labels, {3}), 0.0,
-                                               view_of(loss_, {})),
-                          ShapeError, "labels must be I64 [2], got I64 [3]");
-  SHEARS_EXPECT_THROW_MSG(be_.nll_loss_forward(view_of(logp_, {2, 3}), view_of(labels, {2}), 1.5,
-                                               view_of(loss_, {})),
-                          Error, "label smoothing must be in [0, 1], got 1.5");
+  SHEARS_EXPECT_THROW_MSG(
+      be_.nll_loss_forward(view_of(logp_, {2, 3}), view_of(labels, {3}), 0.0, view_of(loss_, {})),
+      ShapeError, "labels must be I64 [2], got I64 [3]");
+  SHEARS_EXPECT_THROW_MSG(
+      be_.nll_loss_forward(view_of(logp_, {2, 3}), view_of(labels, {2}), 1.5, view_of(loss_, {})),
+      Error, "label smoothing must be in [0, 1], got 1.5");
   std::vector<double> loss64(1);
-  SHEARS_EXPECT_THROW_MSG(be_.nll_loss_forward(view_of(logp_, {2, 3}), view_of(labels, {2}), 0.0,
-                                               view_of(loss64, {})),
-                          ShapeError, "loss must be a F32 scalar, got F64 []");
+  SHEARS_EXPECT_THROW_MSG(
+      be_.nll_loss_forward(view_of(logp_, {2, 3}), view_of(labels, {2}), 0.0, view_of(loss64, {})),
+      ShapeError, "loss must be a F32 scalar, got F64 []");
 }
 
 TEST_F(SoftmaxLoss, SoftmaxRejectsNonMatrices) {

@@ -12,6 +12,8 @@
 #include "engine/autograd/trace.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops/channel.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
 #include "engine/rng.h"
 #include "models/arch.h"
 #include "models/mobilenet_v2.h"
@@ -41,8 +43,22 @@ std::int64_t count_params(const nn::Module& model) {
   return n;
 }
 
-// Multiply-adds per sample of conv2d (Ho·Wo·Cout·Cin/groups·Kh·Kw) and linear (in·out) ops,
-// counted from a traced batch-1 forward.
+// Multiply-adds of the conv2d (N·Ho·Wo·Cout·Cin/groups·Kh·Kw) and linear (N·in·out) ops of a
+// trace.
+std::int64_t macs_of(const TraceScope& trace) {
+  std::int64_t macs = 0;
+  for (const OpRecord& r : trace.records()) {
+    if (r.name == "conv2d") {
+      const Tensor& w = r.inputs.at(1);
+      macs += r.output.numel() * w.size(1) * w.size(2) * w.size(3);
+    } else if (r.name == "linear") {
+      macs += r.output.numel() * r.inputs.at(1).size(1);
+    }
+  }
+  return macs;
+}
+
+// Multiply-adds per image, from a traced batch-1 forward in eval mode.
 std::int64_t count_macs(nn::Module& model, const Shape& input) {
   model.eval();
   NoGrad no_grad;
@@ -50,16 +66,7 @@ std::int64_t count_macs(nn::Module& model, const Shape& input) {
   shape.insert(shape.begin(), 1);
   TraceScope trace;
   model.forward(Tensor::zeros(shape));
-  std::int64_t macs = 0;
-  for (const OpRecord& r : trace.records()) {
-    const Tensor& w = r.inputs.at(1);
-    if (r.name == "conv2d") {
-      macs += r.output.numel() * w.size(1) * w.size(2) * w.size(3);
-    } else if (r.name == "linear") {
-      macs += r.output.numel() * w.size(1);
-    }
-  }
-  return macs;
+  return macs_of(trace);
 }
 
 std::vector<std::string> op_names(nn::Module& model, const Shape& input) {
@@ -79,98 +86,157 @@ std::int64_t count_of(const std::vector<std::string>& names, const std::string& 
   return n;
 }
 
-// ---- parameter and multiply-add counts ---------------------------------------------------------
+// torchvision's state dicts (tests/models/fixtures/make_torchvision_names.py).
+std::map<std::string, std::vector<std::pair<std::string, Shape>>> torchvision_state_dicts() {
+  std::ifstream in(kFixtures + "torchvision_state_dicts.txt");
+  EXPECT_TRUE(in.good()) << "cannot read " << kFixtures << "torchvision_state_dicts.txt";
+  std::map<std::string, std::vector<std::pair<std::string, Shape>>> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream words(line);
+    std::string model, name;
+    words >> model >> name;
+    Shape shape;
+    for (std::int64_t d; words >> d;) shape.push_back(d);
+    out[model].emplace_back(name, shape);
+  }
+  return out;
+}
 
-struct CountCase {
+// ---- every registry model at its standard widths ------------------------------------------------
+
+struct ModelCase {
   std::string name;
   std::int64_t params;      // exact count
-  double params_published;  // the rounded figure the literature gives (millions)
-  double macs_published;    // millions of multiply-adds at the default input
+  std::int64_t macs;        // exact multiply-adds per image at the default input
+  double params_published;  // the rounded figures the literature gives (millions)
+  double macs_published;
 };
 
-class ModelCounts : public ::testing::TestWithParam<CountCase> {};
+// Exact ImageNet figures are torchvision's (parameters, and conv + linear multiply-adds counted
+// with forward hooks). CIFAR parameters follow He et al. 2016 Table 6 (0.27 M, 0.46 M, 0.66 M,
+// 0.85 M, 1.7 M); the rounded multiply-add figures are the and methods.md's, and the
+// exact CIFAR counts (those of ResNet-32/44 and VGG-19 too) are sums over the layer shapes.
+const std::vector<ModelCase>& model_cases() {
+  static const std::vector<ModelCase> cases = {
+      {"resnet20", 269722, 40551040, 0.27, 40.6},
+      {"resnet32", 464154, 68862592, 0.46, 68.9},
+      {"resnet44", 658586, 97174144, 0.66, 97.2},
+      {"resnet56", 853018, 125485696, 0.85, 125.5},
+      {"resnet110", 1727962, 252887680, 1.73, 252.9},
+      {"vgg16", 14987722, 313463808, 15.0, 313.5},
+      {"vgg19", 20298698, 398398464, 20.30, 398.4},
+      {"resnet18", 11689512, 1814073344, 11.69, 1820.0},
+      {"resnet34", 21797672, 3663761408, 21.80, 3670.0},
+      {"resnet50", 25557032, 4089184256, 25.56, 4110.0},
+      {"mobilenetv2", 3504872, 300774272, 3.50, 300.0},
+  };
+  return cases;
+}
 
-TEST_P(ModelCounts, MatchPublishedFigures) {
-  const CountCase& c = GetParam();
+void PrintTo(const ModelCase& c, std::ostream* out) { *out << c.name; }
+
+const ModelCase& model_case(const std::string& name) {
+  for (const ModelCase& c : model_cases()) {
+    if (c.name == name) return c;
+  }
+  throw Error("no test case for " + name);
+}
+
+class RegistryModel : public ::testing::TestWithParam<ModelCase> {};
+
+TEST_P(RegistryModel, CountsShapeArchAndNames) {
+  const ModelCase& c = GetParam();
+  const ModelInfo& info = model_info(c.name);
   manual_seed(1);
-  auto model = build_model(default_arch(c.name));
+  const Arch arch = default_arch(c.name);
+  auto model = build_model(arch);
+  EXPECT_EQ(arch_of(*model), arch);
+
   const std::int64_t params = count_params(*model);
   EXPECT_EQ(params, c.params);
   EXPECT_NEAR(static_cast<double>(params) / 1e6, c.params_published, 0.01 * c.params_published);
-  const double macs = static_cast<double>(count_macs(*model, model_info(c.name).input)) / 1e6;
-  EXPECT_NEAR(macs, c.macs_published, 0.01 * c.macs_published);
-  RecordProperty("macs", std::to_string(macs));
+
+  // One traced batch-1 forward gives the multiply-adds and the output shape.
+  model->eval();
+  NoGrad no_grad;
+  TraceScope trace;
+  const Tensor y = model->forward(Tensor::zeros({1, info.input[0], info.input[1], info.input[2]}));
+  EXPECT_EQ(y.shape(), (Shape{1, info.num_classes}));
+  const std::int64_t macs = macs_of(trace);
+  EXPECT_EQ(macs, c.macs);
+  EXPECT_NEAR(static_cast<double>(macs) / 1e6, c.macs_published, 0.01 * c.macs_published);
+
+  if (info.family == "resnet_imagenet" || info.family == "mobilenet_v2") {
+    const auto reference = torchvision_state_dicts();
+    ASSERT_TRUE(reference.count(c.name));
+    const auto& entries = reference.at(c.name);
+    std::set<std::pair<std::string, Shape>> ours, theirs(entries.begin(), entries.end());
+    for (const auto& [key, t] : model->state_dict()) ours.emplace(key, t.shape());
+    for (const auto& e : theirs) EXPECT_TRUE(ours.count(e)) << "missing " << e.first;
+    for (const auto& e : ours) EXPECT_TRUE(theirs.count(e)) << "unexpected " << e.first;
+    // Parameters come in torchvision's order (what optimiser state and exports follow).
+    std::vector<std::string> our_params, their_params;
+    for (const auto& [key, t] : model->named_parameters()) our_params.push_back(key);
+    for (const auto& [key, shape] : entries) {
+      const bool buffer = key.find("running_") != std::string::npos ||
+                          key.find("num_batches_tracked") != std::string::npos;
+      if (!buffer) their_params.push_back(key);
+    }
+    EXPECT_EQ(our_params, their_params);
+  }
 }
 
-// Exact ImageNet counts are torchvision's; CIFAR counts follow He et al. 2016 Table 6 (0.27 M,
-// 0.46 M, 0.66 M, 0.85 M, 1.7 M) and the multiply-add figures.
-INSTANTIATE_TEST_SUITE_P(
-    Registry, ModelCounts,
-    ::testing::Values(CountCase{"resnet20", 269722, 0.27, 40.6},
-                      CountCase{"resnet32", 464154, 0.46, 69.1},
-                      CountCase{"resnet44", 658586, 0.66, 97.2},
-                      CountCase{"resnet56", 853018, 0.85, 125.5},
-                      CountCase{"resnet110", 1727962, 1.73, 252.9},
-                      CountCase{"vgg16", 14987722, 15.0, 313.5},
-                      CountCase{"vgg19", 20298698, 20.30, 398.4},
-                      CountCase{"resnet18", 11689512, 11.69, 1814.1},
-                      CountCase{"resnet34", 21797672, 21.80, 3663.8},
-                      CountCase{"resnet50", 25557032, 25.56, 4110.0},
-                      CountCase{"mobilenetv2", 3504872, 3.50, 300.0}),
-    [](const ::testing::TestParamInfo<CountCase>& info) { return info.param.name; });
-
-TEST(ModelCounts, ResNet56MultiplyAddsExactly) {
-  // stem 442,368 + stage 1 18·2,359,296 + stages 2 and 3 (1,179,648 + 17·2,359,296 each) + fc 640.
-  auto model = build_model(default_arch("resnet56"));
-  EXPECT_EQ(count_macs(*model, {3, 32, 32}), 125485696);
-}
+INSTANTIATE_TEST_SUITE_P(Standard, RegistryModel, ::testing::ValuesIn(model_cases()),
+                         [](const ::testing::TestParamInfo<ModelCase>& info) {
+                           return info.param.name;
+                         });
 
 TEST(ModelCounts, MobileNetV2WidthMultipliersMatchTorchvision) {
-  // torchvision.models.mobilenet_v2(width_mult=m): parameters and multiply-adds at 224x224.
-  struct Case {
-    double mult;
-    std::int64_t params, macs;
-  };
-  for (const Case& c : {Case{0.35, 1677128, 59285808}, Case{0.5, 1968680, 97131840},
-                        Case{1.4, 6108776, 582195824}}) {
-    SCOPED_TRACE("width_mult " + std::to_string(c.mult));
-    auto model = build_model(default_arch("mobilenetv2", 1000, {3, 224, 224}, c.mult));
-    EXPECT_EQ(count_params(*model), c.params);
-    EXPECT_EQ(count_macs(*model, {3, 224, 224}), c.macs);
-  }
+  // torchvision.models.mobilenet_v2(width_mult=m): 1,677,128 parameters and 59,285,808
+  // multiply-adds at 224x224 for m = 0.35; 6,108,776 parameters for m = 1.4 (where the last
+  // width grows to 1792).
+  auto narrow = build_model(default_arch("mobilenetv2", 1000, {3, 224, 224}, 0.35));
+  EXPECT_EQ(count_params(*narrow), 1677128);
+  EXPECT_EQ(count_macs(*narrow, {3, 224, 224}), 59285808);
+  const Arch wide = default_arch("mobilenetv2", 1000, {3, 224, 224}, 1.4);
+  EXPECT_EQ(wide.width("features.18.0"), 1792);
+  EXPECT_EQ(count_params(*build_model(wide)), 6108776);
 }
 
 TEST(ModelCounts, OptionBAddsTwoProjections) {
   Arch a = default_arch("resnet56");
   Arch b = a;
   b.shortcut = Shortcut::Projection;
-  auto ma = build_model(a), mb = build_model(b);
-  // conv1x1 16→32 and 32→64 plus their BN weight and bias.
-  EXPECT_EQ(count_params(*mb) - count_params(*ma), 16 * 32 + 32 * 64 + 2 * (32 + 64));
   Arch c = a;
   c.shortcut = Shortcut::SubsamplePad;
-  EXPECT_EQ(count_params(*build_model(c)), count_params(*ma));
+  // conv1x1 16→32 and 32→64 plus their BN weight and bias.
+  EXPECT_EQ(count_params(*build_model(b)),
+            model_case("resnet56").params + 16 * 32 + 32 * 64 + 2 * (32 + 64));
+  EXPECT_EQ(count_params(*build_model(c)), model_case("resnet56").params);
 }
 
-// ---- pruned architectures are other counts -------------------------------------------------------
+// ---- pruned architectures are other counts
+// -------------------------------------------------------
 
 TEST(PrunedArch, L1Vgg16ConfigurationMatchesPublishedReductions) {
   // Li et al. 2017 VGG-16 (methods.md §1): widths 32 64 M 128 128 M 256 256 256 M 256 256 256 M
   // 256 256 256; published reductions 34.2 % FLOPs and 64.0 % parameters.
-  const std::vector<std::int64_t> l1 = {32, 64, 128, 128, 256, 256, 256,
+  const std::vector<std::int64_t> l1 = {32,  64,  128, 128, 256, 256, 256,
                                         256, 256, 256, 256, 256, 256};
-  Arch dense = default_arch("vgg16");
-  Arch pruned = dense;
+  Arch pruned = default_arch("vgg16");
   std::size_t i = 0;
   for (auto& [key, n] : pruned.widths) {
     if (key.rfind("features.", 0) == 0) n = l1.at(i++);
   }
   ASSERT_EQ(i, l1.size());
-  auto md = build_model(dense), mp = build_model(pruned);
+  auto model = build_model(pruned);
+  const ModelCase& dense = model_case("vgg16");
   const double flops_drop =
-      1.0 - static_cast<double>(count_macs(*mp, {3, 32, 32})) / count_macs(*md, {3, 32, 32});
+      1.0 - static_cast<double>(count_macs(*model, {3, 32, 32})) / static_cast<double>(dense.macs);
   const double params_drop =
-      1.0 - static_cast<double>(count_params(*mp)) / static_cast<double>(count_params(*md));
+      1.0 - static_cast<double>(count_params(*model)) / static_cast<double>(dense.params);
   EXPECT_NEAR(flops_drop, 0.342, 0.005);
   EXPECT_NEAR(params_drop, 0.640, 0.005);
 }
@@ -188,14 +254,13 @@ TEST(PrunedArch, L1ResNet56BMatchesPublishedReductions) {
       const int conv_index = 2 + 18 * s + 2 * b;
       if (skip.count(conv_index)) continue;
       arch.set_width("layer" + std::to_string(s + 1) + "." + std::to_string(b) + ".conv1",
-                     static_cast<std::int64_t>(width[s] * (1.0 - ratio[s])));
+                     static_cast<std::int64_t>(static_cast<double>(width[s]) * (1.0 - ratio[s])));
     }
   }
-  auto dense = build_model(default_arch("resnet56"));
   auto pruned = build_model(arch);
   const double macs = static_cast<double>(count_macs(*pruned, {3, 32, 32}));
   EXPECT_NEAR(macs / 1e7, 9.09, 0.1);
-  EXPECT_NEAR(1.0 - macs / count_macs(*dense, {3, 32, 32}), 0.276, 0.01);
+  EXPECT_NEAR(1.0 - macs / static_cast<double>(model_case("resnet56").macs), 0.276, 0.01);
   EXPECT_NEAR(static_cast<double>(count_params(*pruned)) / 1e5, 7.3, 0.1);
 }
 
@@ -203,8 +268,11 @@ TEST(PrunedArch, SmallerWidthsBuildASmallerNetworkThatRuns) {
   for (const std::string& name : model_names()) {
     SCOPED_TRACE(name);
     const ModelInfo& info = model_info(name);
-    const Shape input = info.input[1] == 224 ? Shape{3, 64, 64} : info.input;
-    Arch dense = default_arch(name, info.num_classes, input);
+    // ImageNet families at a quarter width and 64x64 keep this quick; every network pools
+    // globally.
+    const bool imagenet = info.input[1] == 224;
+    const Shape input = imagenet ? Shape{3, 64, 64} : info.input;
+    const Arch dense = default_arch(name, info.num_classes, input, imagenet ? 0.25 : 1.0);
     Arch small = dense;
     // Halve every width the network lets vary freely: block mids, VGG convs, expansions.
     for (auto& [key, n] : small.widths) {
@@ -219,15 +287,13 @@ TEST(PrunedArch, SmallerWidthsBuildASmallerNetworkThatRuns) {
       if (free) n = (n + 1) / 2;
     }
     ASSERT_NE(small, dense);
-    auto md = build_model(dense);
     auto ms = build_model(small);
-    EXPECT_LT(count_params(*ms), count_params(*md));
+    const std::int64_t dense_params =
+        imagenet ? count_params(*build_model(dense)) : model_case(name).params;
+    EXPECT_LT(count_params(*ms), dense_params);
     EXPECT_EQ(arch_of(*ms), small);
-    ms->eval();
-    Shape batch = input;
-    batch.insert(batch.begin(), 2);
-    NoGrad no_grad;
-    const Tensor y = ms->forward(randn(batch, default_generator()));
+    ms->train();
+    const Tensor y = ms->forward(randn({2, input[0], input[1], input[2]}, default_generator()));
     EXPECT_EQ(y.shape(), (Shape{2, info.num_classes}));
   }
 }
@@ -280,25 +346,39 @@ TEST(PrunedArch, SurgeryResultDescribesAndReloadsItself) {
   EXPECT_TRUE(equal(reloaded->forward(x), model->forward(x)));
 }
 
-// ---- shapes and names ---------------------------------------------------------------------------
-
-TEST(ModelShapes, EveryModelMapsABatchToLogits) {
-  for (const std::string& name : model_names()) {
-    SCOPED_TRACE(name);
-    const ModelInfo& info = model_info(name);
-    // ImageNet models at 64x64 keep the test fast; every network pools globally.
-    const Shape input = info.input[1] == 224 ? Shape{3, 64, 64} : info.input;
-    auto model = build_model(default_arch(name, 7, input));
+TEST(PrunedArch, GradientsReachEveryParameter) {
+  // One training step's backward through each shortcut kind, the VGG classifier and
+  // MobileNetV2's composite ReLU6: every parameter receives a finite gradient.
+  std::vector<Arch> archs;
+  for (Shortcut sc : {Shortcut::AvgPoolZeros, Shortcut::SubsamplePad, Shortcut::Projection}) {
+    Arch a = default_arch("resnet20", 10, {3, 16, 16}, 0.5);
+    a.shortcut = sc;
+    archs.push_back(a);
+  }
+  archs.push_back(default_arch("vgg16", 10, {3, 32, 32}, 0.125));
+  archs.push_back(default_arch("mobilenetv2", 10, {3, 32, 32}, 0.35));
+  for (const Arch& arch : archs) {
+    SCOPED_TRACE(arch.name + " " + shortcut_name(arch.shortcut));
+    manual_seed(5);
+    auto model = build_model(arch);
     model->train();
-    const Tensor y = model->forward(randn({2, input[0], input[1], input[2]}, default_generator()));
-    EXPECT_EQ(y.shape(), (Shape{2, 7}));
+    const Tensor y =
+        model->forward(randn({2, 3, arch.input[1], arch.input[2]}, default_generator()));
+    sum(mul(y, y)).backward();
+    for (const auto& [name, p] : model->named_parameters()) {
+      SCOPED_TRACE(name);
+      ASSERT_TRUE(p.grad().defined());
+      for (float g : p.grad().to_vector<float>()) ASSERT_TRUE(std::isfinite(g));
+    }
   }
 }
+
+// ---- names and inputs ---------------------------------------------------------------------------
 
 TEST(ModelShapes, CifarModelsTakeOneChannelImages) {
   for (const char* name : {"resnet20", "vgg16"}) {
     SCOPED_TRACE(name);
-    auto model = build_model(default_arch(name, 10, {1, 28, 28}));
+    auto model = build_model(default_arch(name, 10, {1, 28, 28}, 0.5));
     model->eval();
     NoGrad no_grad;
     EXPECT_EQ(model->forward(randn({3, 1, 28, 28}, default_generator())).shape(), (Shape{3, 10}));
@@ -309,11 +389,10 @@ TEST(ModelShapes, CifarResNetParameterNames) {
   auto model = build_model(default_arch("resnet20"));
   std::vector<std::string> names;
   for (const auto& [name, t] : model->named_parameters()) names.push_back(name);
-  const std::vector<std::string> head = {"conv1.weight",          "bn1.weight",
-                                         "bn1.bias",              "layer1.0.conv1.weight",
-                                         "layer1.0.bn1.weight",   "layer1.0.bn1.bias",
-                                         "layer1.0.conv2.weight", "layer1.0.bn2.weight",
-                                         "layer1.0.bn2.bias"};
+  const std::vector<std::string> head = {
+      "conv1.weight",          "bn1.weight",          "bn1.bias",
+      "layer1.0.conv1.weight", "layer1.0.bn1.weight", "layer1.0.bn1.bias",
+      "layer1.0.conv2.weight", "layer1.0.bn2.weight", "layer1.0.bn2.bias"};
   ASSERT_GE(names.size(), head.size());
   EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 9), head);
   EXPECT_EQ(names[names.size() - 2], "fc.weight");
@@ -327,20 +406,20 @@ TEST(ModelShapes, CifarResNetParameterNames) {
   for (const auto& [name, t] : mb->state_dict()) {
     if (name.find("downsample") != std::string::npos) ds.insert(name);
   }
-  EXPECT_EQ(ds, (std::set<std::string>{
-                    "layer2.0.downsample.0.weight", "layer2.0.downsample.1.weight",
-                    "layer2.0.downsample.1.bias", "layer2.0.downsample.1.running_mean",
-                    "layer2.0.downsample.1.running_var", "layer2.0.downsample.1.num_batches_tracked",
-                    "layer3.0.downsample.0.weight", "layer3.0.downsample.1.weight",
-                    "layer3.0.downsample.1.bias", "layer3.0.downsample.1.running_mean",
-                    "layer3.0.downsample.1.running_var",
-                    "layer3.0.downsample.1.num_batches_tracked"}));
+  EXPECT_EQ(ds,
+            (std::set<std::string>{
+                "layer2.0.downsample.0.weight", "layer2.0.downsample.1.weight",
+                "layer2.0.downsample.1.bias", "layer2.0.downsample.1.running_mean",
+                "layer2.0.downsample.1.running_var", "layer2.0.downsample.1.num_batches_tracked",
+                "layer3.0.downsample.0.weight", "layer3.0.downsample.1.weight",
+                "layer3.0.downsample.1.bias", "layer3.0.downsample.1.running_mean",
+                "layer3.0.downsample.1.running_var", "layer3.0.downsample.1.num_batches_tracked"}));
 }
 
 TEST(ModelShapes, VggParameterNames) {
-  auto model = build_model(default_arch("vgg16"));
+  auto model = build_model(default_arch("vgg16", 10, {3, 32, 32}, 0.25));
   const TensorList params = model->named_parameters();
-  ASSERT_EQ(params.size(), 13 * 3 + 6);
+  ASSERT_EQ(params.size(), 13u * 3 + 6);
   EXPECT_EQ(params[0].first, "features.0.weight");
   EXPECT_EQ(params[1].first, "features.1.weight");
   EXPECT_EQ(params[3].first, "features.3.weight");
@@ -348,47 +427,7 @@ TEST(ModelShapes, VggParameterNames) {
   EXPECT_EQ(params[39].first, "classifier.0.weight");
   EXPECT_EQ(params[41].first, "classifier.1.weight");  // BatchNorm1d
   EXPECT_EQ(params[43].first, "classifier.3.weight");
-  EXPECT_EQ(params[43].second.shape(), (Shape{10, 512}));
-}
-
-// torchvision's state dicts (tests/models/fixtures/make_torchvision_names.py).
-std::map<std::string, std::vector<std::pair<std::string, Shape>>> torchvision_state_dicts() {
-  std::ifstream in(kFixtures + "torchvision_state_dicts.txt");
-  EXPECT_TRUE(in.good()) << "cannot read " << kFixtures << "torchvision_state_dicts.txt";
-  std::map<std::string, std::vector<std::pair<std::string, Shape>>> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream words(line);
-    std::string model, name;
-    words >> model >> name;
-    Shape shape;
-    for (std::int64_t d; words >> d;) shape.push_back(d);
-    out[model].emplace_back(name, shape);
-  }
-  return out;
-}
-
-TEST(ModelShapes, ImageNetStateDictsMatchTorchvision) {
-  const auto reference = torchvision_state_dicts();
-  ASSERT_EQ(reference.size(), 4u);
-  for (const auto& [name, entries] : reference) {
-    SCOPED_TRACE(name);
-    auto model = build_model(default_arch(name));
-    std::set<std::pair<std::string, Shape>> ours, theirs(entries.begin(), entries.end());
-    for (const auto& [key, t] : model->state_dict()) ours.emplace(key, t.shape());
-    for (const auto& e : theirs) EXPECT_TRUE(ours.count(e)) << "missing " << e.first;
-    for (const auto& e : ours) EXPECT_TRUE(theirs.count(e)) << "unexpected " << e.first;
-    // Parameters come in torchvision's order (what an optimiser's state follows).
-    std::vector<std::string> our_params, their_params;
-    for (const auto& [key, t] : model->named_parameters()) our_params.push_back(key);
-    for (const auto& [key, shape] : entries) {
-      const bool buffer = key.find("running_") != std::string::npos ||
-                          key.find("num_batches_tracked") != std::string::npos;
-      if (!buffer) their_params.push_back(key);
-    }
-    EXPECT_EQ(our_params, their_params);
-  }
+  EXPECT_EQ(params[43].second.shape(), (Shape{10, 128}));
 }
 
 // ---- the option-A shortcut ----------------------------------------------------------------------
@@ -481,7 +520,6 @@ TEST(ArchJson, RoundTripsEveryDefaultAndAPrunedVariant) {
     SCOPED_TRACE(name);
     const Arch arch = default_arch(name);
     EXPECT_EQ(arch_from_json(arch_to_json(arch)), arch);
-    EXPECT_EQ(arch_of(*build_model(arch)), arch);
   }
   Arch pruned = default_arch("resnet56", 100, {3, 32, 32}, 0.5);
   pruned.shortcut = Shortcut::SubsamplePad;
@@ -529,7 +567,8 @@ TEST(ArchWidths, AccessorsNameTheLayer) {
   EXPECT_EQ(arch.width("layer3.2.conv2"), 64);
   EXPECT_TRUE(arch.has_width("conv1"));
   EXPECT_FALSE(arch.has_width("fc"));
-  EXPECT_THROW_MSG(arch.width("fc"), ConfigError, "architecture 'resnet20' has no width entry 'fc'");
+  EXPECT_THROW_MSG(arch.width("fc"), ConfigError,
+                   "architecture 'resnet20' has no width entry 'fc'");
   EXPECT_THROW_MSG(arch.set_width("conv1", 0), ConfigError, "must be >= 1, got 0");
   EXPECT_EQ(parse_shortcut("b-conv"), Shortcut::Projection);
   EXPECT_EQ(shortcut_name(Shortcut::SubsamplePad), "a-subsample");
@@ -538,10 +577,9 @@ TEST(ArchWidths, AccessorsNameTheLayer) {
 // ---- registry -----------------------------------------------------------------------------------
 
 TEST(Registry, NamesAndDefaults) {
-  EXPECT_EQ(model_names(), (std::vector<std::string>{"resnet20", "resnet32", "resnet44",
-                                                     "resnet56", "resnet110", "vgg16", "vgg19",
-                                                     "resnet18", "resnet34", "resnet50",
-                                                     "mobilenetv2"}));
+  EXPECT_EQ(model_names(), (std::vector<std::string>{"resnet20", "resnet32", "resnet44", "resnet56",
+                                                     "resnet110", "vgg16", "vgg19", "resnet18",
+                                                     "resnet34", "resnet50", "mobilenetv2"}));
   EXPECT_EQ(model_info("resnet50").num_classes, 1000);
   EXPECT_EQ(model_info("vgg16").input, (Shape{3, 32, 32}));
   EXPECT_EQ(default_arch("resnet56").shortcut, Shortcut::AvgPoolZeros);

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/config/config.h"
+#include "engine/nn/module.h"
+#include "engine/optim/sgd.h"
+#include "engine/train/batch_source.h"
+#include "engine/train/trainer.h"
+#include "models/arch.h"
+
+namespace shears::pruning {
+
+/// A training recipe: epochs, optimiser and LR schedule (built for a base LR and epoch count).
+struct TrainRecipe {
+  std::int64_t epochs = 0;
+  optim::SgdOptions sgd;
+  std::function<std::unique_ptr<optim::LrSchedule>(double base_lr, std::int64_t epochs)>
+      schedule;
+  double label_smoothing = 0.0;
+};
+
+/// Everything a pruning method sees of the experiment: the dense model, data, recipes and a way
+/// to train (the runner owns loaders, devices, checkpoints and progress output).
+struct PruneContext {
+  std::shared_ptr<nn::Module> model;  // the dense model (a models::Model), possibly pre-trained
+  Shape input;                        // (C, H, W)
+  Device device = Device::cpu();
+  BatchSource* train = nullptr;       // augmented training batches
+  BatchSource* val = nullptr;         // held-out validation (or test when none is held out)
+  TrainRecipe recipe;                 // the fine-tuning / training recipe of the experiment
+  std::uint64_t seed = 1;
+  /// Trains `model` with `recipe`, optional `hooks` (not owned) and an optimiser it creates;
+  /// checkpoints into stage `stage` of the run directory and resumes from it. `on_optimizer`
+  /// is called with the optimiser before training starts (masks may need its buffers).
+  std::function<std::vector<EpochMetrics>(nn::Module& model, const TrainRecipe& recipe,
+                                          TrainerHooks* hooks, const std::string& stage,
+                                          const std::function<void(optim::Sgd&)>& on_optimizer)>
+      train_model;
+};
+
+/// What a method returns: the physically pruned model and a report for summary.json.
+struct PruneResult {
+  std::shared_ptr<nn::Module> model;
+  models::Arch arch;
+  /// Method-specific facts (mode, analytic FLOPs reduction, per-layer widths ...) as JSON.
+  std::string report_json = "{}";
+};
+
+/// A pruning method. Constructed from its `prune:` section (every key it reads is validated and
+/// unknown keys are errors), then run once.
+class Method {
+ public:
+  virtual ~Method() = default;
+  virtual std::string name() const = 0;
+  virtual PruneResult run(PruneContext& context) = 0;
+};
+
+/// The method named by `section.method` (l1, sfp, fpgm, random, scratch), parsing its keys.
+/// Throws ConfigError naming the file and line for an unknown method (listing the known ones) or
+/// a bad key.
+std::unique_ptr<Method> make_method(const Config& section);
+/// Names of every method, in registry order.
+std::vector<std::string> method_names();
+
+}  // namespace shears::pruning

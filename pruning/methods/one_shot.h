@@ -1,0 +1,32 @@
+#pragma once
+
+#include "pruning/methods/method.h"
+#include "pruning/methods/selection.h"
+
+namespace shears::pruning {
+
+/// The channels to remove from each selected group: the `n` lowest-scoring by `criterion`, with
+/// n = floor(size * ratio) (`floor_count`, SFP/FPGM) or size - int(size * (1 - ratio)) (L1).
+PrunePlan plan_by_criterion(const nn::Module& model, const DependencyGraph& graph,
+                            const SelectionSpec& spec, Criterion criterion, bool floor_count,
+                            Generator& gen);
+
+/// L1-norm (Li et al., ICLR 2017) or random one-shot pruning, then fine-tuning with the
+/// experiment's fine-tune recipe. Keys: the SelectionSpec keys (residual: skip|group) and
+/// `flops_target` (a FLOPs reduction in [0, 1) reached by bisecting the global rate).
+class OneShotMethod : public Method {
+ public:
+  OneShotMethod(const Config& section, Criterion criterion);
+  std::string name() const override;
+  PruneResult run(PruneContext& context) override;
+  /// The plan this method would apply to `model` (and the global rate it used).
+  PrunePlan plan(const nn::Module& model, const DependencyGraph& graph, const Shape& input,
+                 std::uint64_t seed, double* rate_used) const;
+
+ private:
+  Criterion criterion_;
+  SelectionSpec spec_;
+  double flops_target_ = 0.0;
+};
+
+}  // namespace shears::pruning

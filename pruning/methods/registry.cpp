@@ -1,0 +1,24 @@
+#include "pruning/methods/method.h"
+#include "pruning/methods/one_shot.h"
+#include "pruning/methods/scratch.h"
+#include "pruning/methods/soft.h"
+
+namespace shears::pruning {
+
+std::vector<std::string> method_names() { return {"l1", "random", "sfp", "fpgm", "scratch"}; }
+
+std::unique_ptr<Method> make_method(const Config& section) {
+  std::string name = section.get<std::string>("method");
+  if (name == "l1") return std::make_unique<OneShotMethod>(section, Criterion::L1);
+  if (name == "random") return std::make_unique<OneShotMethod>(section, Criterion::Random);
+  if (name == "sfp") return std::make_unique<SoftMethod>(section, false);
+  if (name == "fpgm") return std::make_unique<SoftMethod>(section, true);
+  if (name == "scratch") return std::make_unique<ScratchMethod>(section);
+  std::string known;
+  for (const auto& n : method_names()) known += (known.empty() ? "" : ", ") + n;
+  throw ConfigError(section.file() + ":" + std::to_string(section.line()) + ": key '" +
+                    section.path() + ".method': unknown pruning method '" + name +
+                    "' (known: " + known + ")");
+}
+
+}  // namespace shears::pruning

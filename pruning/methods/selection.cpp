@@ -1,0 +1,130 @@
+#include "pruning/methods/selection.h"
+
+#include <algorithm>
+
+namespace shears::pruning {
+
+std::string layer_of(const std::string& param) {
+  auto dot = param.rfind('.');
+  return dot == std::string::npos ? param : param.substr(0, dot);
+}
+
+SelectionSpec SelectionSpec::parse(const Config& s, const std::vector<std::string>& allowed,
+                                   const std::string& default_residual) {
+  SelectionSpec spec;
+  spec.rate = s.get<double>("rate", 0.0);
+  if (spec.rate < 0 || spec.rate >= 1) {
+    throw ConfigError(s.file() + ":" + std::to_string(s.line()) + ": key '" + s.path() +
+                      ".rate' must be a prune ratio in [0, 1), got " + std::to_string(spec.rate));
+  }
+  if (s.has("rates")) {
+    Config r = s.child("rates");
+    for (const std::string& key : r.keys()) {
+      double v = r.get<double>(key);
+      if (v < 0 || v >= 1) {
+        throw ConfigError(r.file() + ":" + std::to_string(r.line()) + ": key '" + r.path() + "." +
+                          key + "' must be a prune ratio in [0, 1), got " + std::to_string(v));
+      }
+      spec.rates.emplace_back(key, v);
+    }
+  }
+  spec.skip = s.get<std::vector<std::string>>("skip", {});
+  spec.skip_conv_index = s.get<std::vector<int>>("skip_conv_index", {});
+  spec.include_linear = s.get<bool>("include_linear", false);
+  std::string mode = s.get<std::string>("residual", default_residual);
+  if (std::find(allowed.begin(), allowed.end(), mode) == allowed.end()) {
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    throw ConfigError(s.file() + ":" + std::to_string(s.line()) + ": key '" + s.path() +
+                      ".residual' must be one of " + list + ", got '" + mode + "'");
+  }
+  spec.residual = mode == "skip" ? ResidualMode::Skip
+                  : mode == "mask" ? ResidualMode::Mask
+                                   : ResidualMode::Group;
+  return spec;
+}
+
+double SelectionSpec::ratio_for(const std::string& layer, int conv_index) const {
+  if (std::find(skip.begin(), skip.end(), layer) != skip.end()) return -1;
+  if (conv_index > 0 &&
+      std::find(skip_conv_index.begin(), skip_conv_index.end(), conv_index) != skip_conv_index.end()) {
+    return -1;
+  }
+  double r = rate;
+  std::size_t best = 0;
+  for (const auto& [prefix, v] : rates) {
+    bool match = layer == prefix || (layer.size() > prefix.size() &&
+                                     layer.compare(0, prefix.size(), prefix) == 0 &&
+                                     layer[prefix.size()] == '.');
+    if (match && prefix.size() >= best) {
+      best = prefix.size();
+      r = v;
+    }
+  }
+  return r;
+}
+
+std::vector<std::string> conv_weights(const nn::Module& model) {
+  std::vector<std::string> out;
+  for (auto& [name, t] : model.named_parameters()) {
+    if (t.dim() == 4 && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0) {
+      out.push_back(name);
+    }
+  }
+  return out;
+}
+
+std::vector<SelectedGroup> select_groups(const DependencyGraph& graph, const nn::Module& model,
+                                         const SelectionSpec& spec) {
+  std::vector<std::string> convs = conv_weights(model);
+  auto conv_index = [&](const std::string& w) {
+    auto it = std::find(convs.begin(), convs.end(), w);
+    return it == convs.end() ? 0 : static_cast<int>(it - convs.begin()) + 1;
+  };
+  std::vector<SelectedGroup> out;
+  for (const Group& g : graph.groups()) {
+    if (!g.prunable() || g.producers.empty()) continue;
+    if (g.residual && spec.residual != ResidualMode::Group) continue;
+    bool has_conv = false;
+    for (const auto& p : g.producers) has_conv |= conv_index(p) > 0;
+    if (!has_conv && !spec.include_linear) continue;
+    const std::string& first = g.producers.front();
+    double r = spec.ratio_for(layer_of(first), conv_index(first));
+    if (r <= 0) continue;
+    out.push_back(SelectedGroup{&g, r});
+  }
+  return out;
+}
+
+std::vector<double> group_scores(const nn::Module& model, const Group& group, Criterion criterion,
+                                 Generator& gen) {
+  std::vector<double> scores(static_cast<std::size_t>(group.size), 0.0);
+  if (criterion == Criterion::Random) {
+    for (double& s : scores) s = gen.uniform();
+    return scores;
+  }
+  for (const std::string& producer : group.producers) {
+    const Member* m = group.member(producer, 0);
+    Tensor w = const_cast<nn::Module&>(model).tensor_at(producer);
+    std::vector<double> filter;
+    if (criterion == Criterion::L1) {
+      filter = filter_l1(w);
+    } else if (criterion == Criterion::L2) {
+      filter = filter_l2(w);
+    } else {
+      std::vector<std::int64_t> all(static_cast<std::size_t>(w.size(0)));
+      for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::int64_t>(i);
+      filter = geometric_median_distance(w, all);
+    }
+    for (std::size_t k = 0; k < scores.size(); ++k) {
+      for (std::int64_t p : m->positions[k]) scores[k] += filter[static_cast<std::size_t>(p)];
+    }
+  }
+  // Blocked channels can never be chosen.
+  for (std::size_t k = 0; k < scores.size(); ++k) {
+    if (group.blocked[k]) scores[k] = std::numeric_limits<double>::infinity();
+  }
+  return scores;
+}
+
+}  // namespace shears::pruning

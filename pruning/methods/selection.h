@@ -1,0 +1,66 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/config/config.h"
+#include "engine/nn/module.h"
+#include "pruning/criteria/criterion.h"
+#include "pruning/dependency.h"
+
+namespace shears::pruning {
+
+/// How residual-coupled channels (the stem, block outputs, projections) are treated.
+enum class ResidualMode {
+  Skip,   // left alone, as L1 and the seed papers' residual handling
+  Mask,   // SFP/FPGM faithful mode: each conv's filters masked on their own; kept full width
+  Group,  // extension: the whole group pruned together, ranked by the sum over its producers
+};
+
+/// Which layers a method prunes and at what ratio, read from the `prune:` section:
+///   rate: 0.4                    prune ratio of every selected layer
+///   rates: {layer1: 0.6, ...}    per-layer ratios by longest layer-path prefix (overrides rate)
+///   skip: [layer1.0.conv1, ...]  layer paths left alone
+///   skip_conv_index: [16, 20]    1-based conv numbers in network order (stem = 1), as Li et al.
+///   residual: skip|mask|group    residual-coupled channels (mask only for sfp/fpgm)
+///   include_linear: false        also prune hidden FC layers (VGG's classifier)
+struct SelectionSpec {
+  double rate = 0.0;
+  std::vector<std::pair<std::string, double>> rates;
+  std::vector<std::string> skip;
+  std::vector<int> skip_conv_index;
+  ResidualMode residual = ResidualMode::Skip;
+  bool include_linear = false;
+
+  /// Parses the keys above from `section`; `allowed_residual` lists the modes the method accepts.
+  static SelectionSpec parse(const Config& section, const std::vector<std::string>& allowed_residual,
+                             const std::string& default_residual);
+  /// The ratio for a producer layer path ("layer1.0.conv1"), or a negative value when skipped.
+  double ratio_for(const std::string& layer, int conv_index) const;
+};
+
+/// A group chosen for pruning with the ratio that applies to it.
+struct SelectedGroup {
+  const Group* group = nullptr;
+  double ratio = 0.0;
+};
+
+/// The groups of `graph` that `spec` selects: prunable groups made by at least one conv (or a
+/// linear layer when include_linear), residual groups only in Group mode. A group's ratio is
+/// that of its first producer.
+std::vector<SelectedGroup> select_groups(const DependencyGraph& graph, const nn::Module& model,
+                                         const SelectionSpec& spec);
+
+/// Every conv weight (rank-4 parameter named "*.weight") in network order with its 1-based index.
+std::vector<std::string> conv_weights(const nn::Module& model);
+
+/// Per-channel importance of a group: the criterion summed over its producers' filters at each
+/// channel's positions (for a one-producer group, exactly the per-filter criterion).
+std::vector<double> group_scores(const nn::Module& model, const Group& group, Criterion criterion,
+                                 Generator& gen);
+
+/// The layer path of a parameter name ("layer1.0.conv1.weight" -> "layer1.0.conv1").
+std::string layer_of(const std::string& param);
+
+}  // namespace shears::pruning
