@@ -36,8 +36,7 @@ Args::Args(const std::vector<std::string>& args, const std::vector<std::string>&
       value = a.substr(eq + 1);
       inline_value = true;
     }
-    bool takes_value =
-        std::find(with_value.begin(), with_value.end(), flag) != with_value.end();
+    bool takes_value = std::find(with_value.begin(), with_value.end(), flag) != with_value.end();
     bool is_switch = std::find(switches.begin(), switches.end(), flag) != switches.end();
     if (!takes_value && !is_switch) {
       throw Error("shears " + command + ": unknown option '" + flag + "' (see --help)");

@@ -50,8 +50,8 @@ std::string checkpoint_arch(const std::string& path) {
   return it == c.metadata.end() ? std::string() : it->second;
 }
 
-double measure_latency_ms(nn::Module& model, const Shape& input_chw, std::int64_t batch,
-                          int warmup, int iterations, const Device& device) {
+double measure_latency_ms(nn::Module& model, const Shape& input_chw, std::int64_t batch, int warmup,
+                          int iterations, const Device& device) {
   const bool was_training = model.is_training();
   model.eval();
   NoGrad no_grad;
@@ -120,9 +120,8 @@ BatchSource& Experiment::train_data() {
     o.subset = spec_.data.subset;
     o.subset_size = spec_.data.subset_size;
     o.device = spec_.device;
-    o.transform = data::default_transform(spec_.data.train.kind,
-                                          spec_.data.augment ? data::Split::Train
-                                                             : data::Split::Test);
+    o.transform = data::default_transform(
+        spec_.data.train.kind, spec_.data.augment ? data::Split::Train : data::Split::Test);
     train_loader_ = std::make_unique<data::Loader>(train_set_, o);
   }
   return *train_loader_;
@@ -190,9 +189,11 @@ pruning::TrainRecipe Experiment::recipe_of(const TrainSpec& t) {
     } else if (t.schedule == "multistep") {
       s = std::make_unique<optim::MultiStepLr>(base, t.milestones, t.gamma);
     } else {
-      s = std::make_unique<optim::CosineLr>(base, static_cast<int>(std::max<std::int64_t>(epochs, 1)));
+      s = std::make_unique<optim::CosineLr>(base,
+                                            static_cast<int>(std::max<std::int64_t>(epochs, 1)));
     }
-    if (t.warmup_epochs > 0) s = std::make_unique<optim::WarmupLr>(std::move(s), t.warmup_epochs, 0.0);
+    if (t.warmup_epochs > 0)
+      s = std::make_unique<optim::WarmupLr>(std::move(s), t.warmup_epochs, 0.0);
     return s;
   };
   return r;
@@ -252,8 +253,7 @@ double ratio_or_zero(double a, double b) { return b > 0 ? a / b : 0.0; }
 
 std::string Experiment::run() {
   std::filesystem::create_directories(out_dir_);
-  write_file_atomic(out_dir_ + "/config.yaml",
-                    [&](std::ostream& out) { out << resolved_.dump(); });
+  write_file_atomic(out_dir_ + "/config.yaml", [&](std::ostream& out) { out << resolved_.dump(); });
   manual_seed(spec_.seed);
   BuiltModel model = make_model();
   log_info("experiment '" + spec_.name + "': " + model.name + " on " + spec_.device.str());

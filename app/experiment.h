@@ -95,7 +95,7 @@ class Experiment {
 
 /// Median forward latency in milliseconds of `model` (eval, no grad) on a batch of `batch`
 /// inputs of shape `input_chw`, after `warmup` untimed runs.
-double measure_latency_ms(nn::Module& model, const Shape& input_chw, std::int64_t batch,
-                          int warmup, int iterations, const Device& device);
+double measure_latency_ms(nn::Module& model, const Shape& input_chw, std::int64_t batch, int warmup,
+                          int iterations, const Device& device);
 
 }  // namespace shears::app

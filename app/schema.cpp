@@ -9,7 +9,8 @@ namespace shears::app {
 namespace {
 
 /// A ConfigError about the value of `key` in `section`, located at the section's line.
-[[noreturn]] void bad_value(const Config& section, const std::string& key, const std::string& what) {
+[[noreturn]] void bad_value(const Config& section, const std::string& key,
+                            const std::string& what) {
   std::string path = section.path().empty() ? key : section.path() + "." + key;
   throw ConfigError(section.file() + ":" + std::to_string(section.line()) + ": key '" + path +
                     "' " + what);
@@ -48,8 +49,8 @@ DataSpec parse_data(const Config& d) {
   DataSpec spec;
   data::DatasetOptions base;
   base.kind = data::parse_dataset_kind(
-      pick(d, "dataset", "", {"cifar10", "cifar100", "mnist", "fashion_mnist", "imagenet_folder",
-                              "synthetic"}));
+      pick(d, "dataset", "",
+           {"cifar10", "cifar100", "mnist", "fashion_mnist", "imagenet_folder", "synthetic"}));
   base.root = d.get<std::string>("root", "");
   base.coarse_labels = d.get<bool>("coarse_labels", false);
   base.class_index_file = d.get<std::string>("class_index", "");
@@ -163,10 +164,13 @@ ExperimentSpec parse_experiment(const Config& root) {
 std::vector<std::int64_t> dataset_input_shape(const data::DatasetOptions& o) {
   switch (o.kind) {
     case data::DatasetKind::Cifar10:
-    case data::DatasetKind::Cifar100: return {3, 32, 32};
+    case data::DatasetKind::Cifar100:
+      return {3, 32, 32};
     case data::DatasetKind::Mnist:
-    case data::DatasetKind::FashionMnist: return {1, 28, 28};
-    case data::DatasetKind::ImageFolder: return {3, 224, 224};
+    case data::DatasetKind::FashionMnist:
+      return {1, 28, 28};
+    case data::DatasetKind::ImageFolder:
+      return {3, 224, 224};
     case data::DatasetKind::Synthetic:
       return {o.synthetic.channels, o.synthetic.height, o.synthetic.width};
   }

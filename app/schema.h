@@ -36,7 +36,7 @@ struct ModelSpec {
   /// CIFAR ResNets: a-avgpool (option A, avg-pool + zeros appended; the default), a-subsample
   /// (option A, stride-2 subsample + zeros both sides) or b-conv (1x1 conv + BN).
   std::string shortcut = "a-avgpool";
-  double width = 1.0;   // MobileNetV2 width multiplier
+  double width = 1.0;  // MobileNetV2 width multiplier
   /// A checkpoint (shears training checkpoint or plain state dict) to start from.
   std::string checkpoint;
 };

@@ -125,7 +125,7 @@ Image Transform::augment(Image img, SampleRng& rng) const {
                                                 o.ratio_min, o.ratio_max, rng);
     img = resized_crop(img, box, o.random_resized_crop, o.random_resized_crop);
   }
-  if (o.horizontal_flip && rng.bernoulli(o.flip_probability)) img = horizontal_flip(img);
+  if (o.horizontal_flip && rng.bernoulli(o.flip_probability)) horizontal_flip_in_place(img);
   return img;
 }
 
@@ -171,17 +171,20 @@ Image random_crop(const Image& image, int size, int padding, SampleRng& rng) {
   return crop(image, {top - padding, left - padding, size, size});
 }
 
-Image horizontal_flip(const Image& image) {
-  Image out(image.height, image.width, image.channels);
-  const std::size_t c = static_cast<std::size_t>(image.channels);
+void horizontal_flip_in_place(Image& image) {
+  const int c = image.channels;
   for (int y = 0; y < image.height; ++y) {
-    const std::uint8_t* src = &image.pixels[image.index(y, 0, 0)];
-    std::uint8_t* dst = &out.pixels[out.index(y, 0, 0)];
-    for (int x = 0; x < image.width; ++x) {
-      std::memcpy(dst + static_cast<std::size_t>(image.width - 1 - x) * c,
-                  src + static_cast<std::size_t>(x) * c, c);
+    std::uint8_t* left = &image.pixels[image.index(y, 0, 0)];
+    std::uint8_t* right = left + static_cast<std::ptrdiff_t>(image.width - 1) * c;
+    for (; left < right; left += c, right -= c) {
+      for (int ch = 0; ch < c; ++ch) std::swap(left[ch], right[ch]);
     }
   }
+}
+
+Image horizontal_flip(const Image& image) {
+  Image out = image;
+  horizontal_flip_in_place(out);
   return out;
 }
 
@@ -195,44 +198,43 @@ Image resized_crop(const Image& image, const CropBox& box, int out_height, int o
                   ") does not lie inside the ", image.height, "x", image.width, " image");
   const Taps tx = make_taps(image.width, box.left, box.width, out_width);
   const Taps ty = make_taps(image.height, box.top, box.height, out_height);
-  const int row0 = ty.start.front();
-  const int row1 = ty.start.back() + ty.count.back();
   const int c = image.channels;
-  // Horizontal pass over just the rows the vertical taps read, into floats.
-  std::vector<float> rows(static_cast<std::size_t>(row1 - row0) *
-                          static_cast<std::size_t>(out_width) * static_cast<std::size_t>(c));
-  for (int y = row0; y < row1; ++y) {
-    float* dst = &rows[static_cast<std::size_t>(y - row0) * static_cast<std::size_t>(out_width) *
-                       static_cast<std::size_t>(c)];
-    for (int x = 0; x < out_width; ++x) {
-      const int start = tx.start[static_cast<std::size_t>(x)];
-      const int n = tx.count[static_cast<std::size_t>(x)];
-      const float* w =
-          &tx.weights[static_cast<std::size_t>(x) * static_cast<std::size_t>(tx.max_taps)];
-      const std::uint8_t* src = &image.pixels[image.index(y, start, 0)];
-      for (int ch = 0; ch < c; ++ch) {
-        float acc = 0;
-        for (int k = 0; k < n; ++k) acc += w[k] * src[k * c + ch];
-        dst[x * c + ch] = acc;
-      }
+  int col0 = image.width, col1 = 0;
+  for (std::size_t x = 0; x < tx.start.size(); ++x) {
+    col0 = std::min(col0, tx.start[x]);
+    col1 = std::max(col1, tx.start[x] + tx.count[x]);
+  }
+  // Vertical pass first, over just the columns the horizontal taps read: it runs along whole
+  // rows (contiguous, vectorisable), and when downscaling it leaves the gathering horizontal pass
+  // only out_height rows instead of every row of the window.
+  const std::size_t span = static_cast<std::size_t>(col1 - col0) * static_cast<std::size_t>(c);
+  std::vector<float> rows(static_cast<std::size_t>(out_height) * span, 0.0f);
+  for (int y = 0; y < out_height; ++y) {
+    float* dst = &rows[static_cast<std::size_t>(y) * span];
+    const int start = ty.start[static_cast<std::size_t>(y)];
+    const float* w =
+        &ty.weights[static_cast<std::size_t>(y) * static_cast<std::size_t>(ty.max_taps)];
+    for (int k = 0; k < ty.count[static_cast<std::size_t>(y)]; ++k) {
+      const std::uint8_t* src = &image.pixels[image.index(start + k, col0, 0)];
+      const float wk = w[k];
+      for (std::size_t i = 0; i < span; ++i) dst[i] += wk * static_cast<float>(src[i]);
     }
   }
   Image out(out_height, out_width, c);
-  const std::size_t row_len = static_cast<std::size_t>(out_width) * static_cast<std::size_t>(c);
-  std::vector<float> acc(row_len);
   for (int y = 0; y < out_height; ++y) {
-    const int start = ty.start[static_cast<std::size_t>(y)];
-    const int n = ty.count[static_cast<std::size_t>(y)];
-    const float* w =
-        &ty.weights[static_cast<std::size_t>(y) * static_cast<std::size_t>(ty.max_taps)];
-    std::fill(acc.begin(), acc.end(), 0.0f);
-    for (int k = 0; k < n; ++k) {
-      const float* src = &rows[static_cast<std::size_t>(start + k - row0) * row_len];
-      for (std::size_t i = 0; i < row_len; ++i) acc[i] += w[k] * src[i];
-    }
+    const float* row = &rows[static_cast<std::size_t>(y) * span];
     std::uint8_t* dst = &out.pixels[out.index(y, 0, 0)];
-    for (std::size_t i = 0; i < row_len; ++i) {
-      dst[i] = static_cast<std::uint8_t>(std::clamp(acc[i] + 0.5f, 0.0f, 255.0f));
+    for (int x = 0; x < out_width; ++x) {
+      const int n = tx.count[static_cast<std::size_t>(x)];
+      const float* w =
+          &tx.weights[static_cast<std::size_t>(x) * static_cast<std::size_t>(tx.max_taps)];
+      const float* src = row + static_cast<std::size_t>(tx.start[static_cast<std::size_t>(x)] - col0) *
+                                   static_cast<std::size_t>(c);
+      for (int ch = 0; ch < c; ++ch) {
+        float acc = 0.5f;  // rounds to nearest on truncation below
+        for (int k = 0; k < n; ++k) acc += w[k] * src[k * c + ch];
+        dst[x * c + ch] = static_cast<std::uint8_t>(std::clamp(acc, 0.0f, 255.0f));
+      }
     }
   }
   return out;

@@ -108,6 +108,8 @@ Image crop(const Image& image, const CropBox& box);
 Image random_crop(const Image& image, int size, int padding, SampleRng& rng);
 /// The left-right mirror image.
 Image horizontal_flip(const Image& image);
+/// Mirrors `image` left-right in place.
+void horizontal_flip_in_place(Image& image);
 /// Resamples `box` of `image` (which must lie inside it) to out_height x out_width with a
 /// triangle (bilinear) filter whose support widens by the downscale factor, as PIL's bilinear
 /// resize does, so downscaling antialiases. Pixels outside `box` but inside the image may

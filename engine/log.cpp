@@ -28,7 +28,9 @@ void log_message(LogLevel level, const std::string& message) {
   if (level == LogLevel::Warning) g_warnings.fetch_add(1);
   if (level < threshold()) return;
   static std::mutex mutex;
-  const char* tag = level == LogLevel::Warning ? "warning: " : level == LogLevel::Error ? "error: " : "";
+  const char* tag = level == LogLevel::Warning ? "warning: "
+                    : level == LogLevel::Error ? "error: "
+                                               : "";
   std::lock_guard<std::mutex> lock(mutex);
   std::cerr << "[shears] " << tag << message << "\n";
 }

@@ -20,14 +20,18 @@ Tensor fill_host(const Shape& shape, DType dtype, Device device, Draw draw) {
 }
 }  // namespace
 
+// One distribution object per fill: normal_distribution caches its second Box-Muller value, so
+// reusing it halves the cost of initialising large layers.
 Tensor rand_uniform(const Shape& shape, double lo, double hi, Generator& gen, DType dtype,
                     Device device) {
-  return fill_host(shape, dtype, device, [&] { return gen.uniform(lo, hi); });
+  std::uniform_real_distribution<double> dist(lo, hi);
+  return fill_host(shape, dtype, device, [&] { return dist(gen.engine()); });
 }
 
 Tensor randn(const Shape& shape, Generator& gen, double mean, double stddev, DType dtype,
              Device device) {
-  return fill_host(shape, dtype, device, [&] { return gen.normal(mean, stddev); });
+  std::normal_distribution<double> dist(mean, stddev);
+  return fill_host(shape, dtype, device, [&] { return dist(gen.engine()); });
 }
 
 }  // namespace shears

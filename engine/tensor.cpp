@@ -19,9 +19,8 @@ std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device de
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->dtype = dtype;
-  impl->storage =
-      std::make_shared<Storage>(static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype),
-                                device);
+  impl->storage = std::make_shared<Storage>(
+      static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype), device);
   return impl;
 }
 }  // namespace
@@ -80,11 +79,10 @@ Tensor Tensor::arange(std::int64_t n, Device device) {
 }
 
 Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype) {
-  SHEARS_CHECK_AS(ShapeError,
-                  static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype) <=
-                      storage->bytes(),
-                  "shape ", shape_str(shape), " does not fit a storage of ", storage->bytes(),
-                  " bytes");
+  SHEARS_CHECK_AS(
+      ShapeError,
+      static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype) <= storage->bytes(),
+      "shape ", shape_str(shape), " does not fit a storage of ", storage->bytes(), " bytes");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::move(storage);
   impl->shape = shape;
@@ -102,9 +100,7 @@ std::int64_t Tensor::size(int d) const {
 
 std::vector<std::int64_t> Tensor::strides() const { return contiguous_strides(shape()); }
 
-TensorView Tensor::view() const {
-  return TensorView{raw_data(), shape(), dtype(), device()};
-}
+TensorView Tensor::view() const { return TensorView{raw_data(), shape(), dtype(), device()}; }
 
 Tensor Tensor::to(Device device) const {
   if (device == this->device()) return *this;
@@ -123,8 +119,7 @@ Tensor Tensor::to(DType dtype) const {
 Tensor Tensor::clone() const {
   Tensor out = empty(shape(), dtype(), device());
   if (nbytes() > 0) backend_for(device()).copy(out.raw_data(), raw_data(), nbytes());
-  record_op(out, "clone", {*this},
-            [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
+  record_op(out, "clone", {*this}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
   return out;
 }
 
@@ -224,7 +219,8 @@ std::string Tensor::to_string(std::int64_t max_values) const {
     std::vector<double> values = to_vector<double>();
     out << " {";
     out << std::setprecision(6);
-    for (std::int64_t i = 0; i < n; ++i) out << (i ? ", " : "") << values[static_cast<std::size_t>(i)];
+    for (std::int64_t i = 0; i < n; ++i)
+      out << (i ? ", " : "") << values[static_cast<std::size_t>(i)];
     if (numel() > n) out << ", ... (" << numel() << " values)";
     out << "}";
   }

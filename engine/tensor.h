@@ -23,10 +23,10 @@ struct TensorImpl {
   DType dtype = DType::F32;
   bool requires_grad = false;
   bool retains_grad = false;
-  std::shared_ptr<TensorImpl> grad;          // accumulated gradient (leaves, or retain_grad)
-  std::shared_ptr<Node> grad_fn;             // the op that produced this tensor (non-leaf)
-  std::weak_ptr<Node> grad_accumulator;      // leaf: the node that accumulates into `grad`
-  std::string name;                          // optional, e.g. a parameter's dotted name
+  std::shared_ptr<TensorImpl> grad;      // accumulated gradient (leaves, or retain_grad)
+  std::shared_ptr<Node> grad_fn;         // the op that produced this tensor (non-leaf)
+  std::weak_ptr<Node> grad_accumulator;  // leaf: the node that accumulates into `grad`
+  std::string name;                      // optional, e.g. a parameter's dotted name
 };
 
 /// A dense, contiguous, row-major (NCHW) n-dimensional array on one device, with reverse-mode
@@ -137,8 +137,8 @@ std::vector<std::int64_t> contiguous_strides(const Shape& shape);
 
 template <typename T>
 T* Tensor::data() const {
-  SHEARS_CHECK(dtype() == DTypeOf<T>::value, "tensor dtype is ", dtype_name(dtype()),
-               " but data<", dtype_name(DTypeOf<T>::value), ">() was asked");
+  SHEARS_CHECK(dtype() == DTypeOf<T>::value, "tensor dtype is ", dtype_name(dtype()), " but data<",
+               dtype_name(DTypeOf<T>::value), ">() was asked");
   SHEARS_CHECK(device().is_cpu(), "data() needs a CPU tensor, this one is on ", device().str());
   return static_cast<T*>(raw_data());
 }

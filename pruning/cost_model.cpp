@@ -38,7 +38,8 @@ CostReport count_cost(nn::Module& model, const Shape& input_chw) {
     LayerCost layer;
     layer.op = r.name;
     auto it = names.find(w.id());
-    layer.name = it != names.end() ? it->second : r.name + "#" + std::to_string(report.layers.size());
+    layer.name =
+        it != names.end() ? it->second : r.name + "#" + std::to_string(report.layers.size());
     layer.weight_shape = w.shape();
     layer.output_shape.assign(r.output.shape().begin() + 1, r.output.shape().end());
     const bool has_bias = r.inputs.size() > 2 && r.inputs[2].defined();

@@ -10,10 +10,10 @@ namespace shears::pruning {
 
 /// The cost of one conv or linear layer for a single input sample.
 struct LayerCost {
-  std::string name;     // the weight's parameter name, e.g. "layer1.0.conv1.weight"
-  std::string op;       // "conv2d" or "linear"
+  std::string name;  // the weight's parameter name, e.g. "layer1.0.conv1.weight"
+  std::string op;    // "conv2d" or "linear"
   Shape weight_shape;
-  Shape output_shape;   // per sample (batch dimension dropped)
+  Shape output_shape;  // per sample (batch dimension dropped)
   std::int64_t macs = 0;
   std::int64_t params = 0;  // weight + bias
 };

@@ -109,9 +109,7 @@ class Builder {
   }
   std::int64_t size(int n) const { return nodes_[static_cast<std::size_t>(n)].size; }
 
-  void block(int n, const std::string& why) {
-    blocked_nodes_.emplace_back(n, why);
-  }
+  void block(int n, const std::string& why) { blocked_nodes_.emplace_back(n, why); }
   void produced(const Tensor& t) { produced_.insert(t.id()); }
   void mark(int n, Kind k) { nodes_[static_cast<std::size_t>(n)].kind = k; }
 
@@ -207,10 +205,18 @@ std::int64_t attr(const OpRecord& r, const char* key, std::int64_t fallback) {
 }
 
 bool is_unary(const std::string& op) {
-  static const std::set<std::string> ops = {
-      "relu",       "leaky_relu", "sigmoid",    "tanh",       "exp",
-      "clone",      "scale",      "add_scalar", "max_pool2d", "avg_pool2d",
-      "global_avg_pool2d", "dropout"};
+  static const std::set<std::string> ops = {"relu",
+                                            "leaky_relu",
+                                            "sigmoid",
+                                            "tanh",
+                                            "exp",
+                                            "clone",
+                                            "scale",
+                                            "add_scalar",
+                                            "max_pool2d",
+                                            "avg_pool2d",
+                                            "global_avg_pool2d",
+                                            "dropout"};
   return ops.count(op) > 0;
 }
 
@@ -233,8 +239,8 @@ DependencyGraph DependencyGraph::build(nn::Module& model, const Shape& input_chw
   {
     NoGrad no_grad;
     TraceScope trace;
-    input = Tensor::zeros({1, input_chw.at(0), input_chw.at(1), input_chw.at(2)}, DType::F32,
-                          device);
+    input =
+        Tensor::zeros({1, input_chw.at(0), input_chw.at(1), input_chw.at(2)}, DType::F32, device);
     output = model.forward(input);
     records = trace.records();
   }
@@ -298,8 +304,8 @@ DependencyGraph DependencyGraph::build(nn::Module& model, const Shape& input_chw
         for (std::int64_t c = 0; c < t.size(1); ++c) b.link(n, c, o, offset + c);
         offset += t.size(1);
       }
-    } else if (op == "concat" || ((op == "narrow" || op == "index_select") &&
-                                  attr(r, "dim", 1) != 1)) {
+    } else if (op == "concat" ||
+               ((op == "narrow" || op == "index_select") && attr(r, "dim", 1) != 1)) {
       for (const Tensor& t : r.inputs)
         if (t.defined() && t.dim() == out.dim()) b.link_all(b.act(t), b.act(out));
     } else if (op == "narrow") {
@@ -310,7 +316,8 @@ DependencyGraph DependencyGraph::build(nn::Module& model, const Shape& input_chw
       const Tensor& x = in(0);
       if (x.dim() >= 2 && out.dim() >= 2 && x.size(1) == out.size(1) && x.size(0) == out.size(0)) {
         b.link_all(b.act(x), b.act(out));
-      } else if (x.dim() == 4 && out.dim() == 2 && out.size(1) == x.size(1) * x.size(2) * x.size(3)) {
+      } else if (x.dim() == 4 && out.dim() == 2 &&
+                 out.size(1) == x.size(1) * x.size(2) * x.size(3)) {
         // flatten: feature f of the output is channel f / (H*W) of the input.
         std::int64_t hw = x.size(2) * x.size(3);
         int n = b.act(x), o = b.act(out);
@@ -342,8 +349,7 @@ DependencyGraph DependencyGraph::build(nn::Module& model, const Shape& input_chw
       const Tensor& t = model.tensor_at(m.name);
       if (m.dim == 0 && weight && t.dim() >= 2) g.producers.push_back(m.name);
     }
-    std::int64_t shortcut_constants =
-        std::count(g.constant.begin(), g.constant.end(), true);
+    std::int64_t shortcut_constants = std::count(g.constant.begin(), g.constant.end(), true);
     g.residual = g.producers.size() > 1 || shortcut_constants > 0;
   }
   std::stable_sort(graph.groups_.begin(), graph.groups_.end(), [&](const Group& a, const Group& c) {
@@ -387,10 +393,10 @@ KeepMap keep_map(const DependencyGraph& graph, const PrunePlan& plan, const nn::
     const Group& g = graph.groups()[static_cast<std::size_t>(gid)];
     std::vector<bool> drop(static_cast<std::size_t>(g.size), false);
     for (std::int64_t k : removed) {
-      SHEARS_CHECK(k >= 0 && k < g.size, "prune plan: channel ", k, " out of range for group ",
-                   gid, " of ", g.size, " channels");
-      SHEARS_CHECK(!g.blocked[static_cast<std::size_t>(k)], "prune plan: channel ", k,
-                   " of group ", gid, " cannot be removed (", g.blocked_reason, ")");
+      SHEARS_CHECK(k >= 0 && k < g.size, "prune plan: channel ", k, " out of range for group ", gid,
+                   " of ", g.size, " channels");
+      SHEARS_CHECK(!g.blocked[static_cast<std::size_t>(k)], "prune plan: channel ", k, " of group ",
+                   gid, " cannot be removed (", g.blocked_reason, ")");
       drop[static_cast<std::size_t>(k)] = true;
     }
     SHEARS_CHECK(static_cast<std::int64_t>(std::count(drop.begin(), drop.end(), true)) < g.size,

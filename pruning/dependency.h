@@ -25,10 +25,10 @@ struct Member {
 /// the next layer's input channels, a linear layer after flatten or global pooling).
 struct Group {
   int id = 0;
-  std::int64_t size = 0;                 // number of channels
+  std::int64_t size = 0;  // number of channels
   std::vector<Member> members;
   /// Members along dim 0 of conv/linear weights: the layers whose filters make the channels.
-  std::vector<std::string> producers;    // weight names, network order
+  std::vector<std::string> producers;  // weight names, network order
   /// Channels joined by a residual add (several producers, or a producer plus a shortcut).
   bool residual = false;
   /// Channels k that cannot be removed: they reach the network input or output, or pass
@@ -67,7 +67,6 @@ using KeepMap = std::map<std::string, std::map<int, std::vector<std::int64_t>>>;
 
 /// The kept positions of every member dimension touched by `plan`. Throws Error naming the group
 /// when a plan removes a blocked channel, an index out of range, or every channel of a group.
-KeepMap keep_map(const DependencyGraph& graph, const PrunePlan& plan,
-                 const nn::Module& model);
+KeepMap keep_map(const DependencyGraph& graph, const PrunePlan& plan, const nn::Module& model);
 
 }  // namespace shears::pruning

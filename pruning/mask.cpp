@@ -23,7 +23,8 @@ void mask_dim0(const Tensor& t, const std::vector<std::int64_t>& zeros) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 }  // namespace
 
@@ -50,8 +51,8 @@ void mask_channels(nn::Module& model, const Group& group, const std::vector<std:
     std::string layer = m.name.substr(0, m.name.rfind('.'));
     bool producer = producers.count(m.name) > 0;
     bool producer_bias = ends_with(m.name, ".bias") && producers.count(layer + ".weight") > 0;
-    bool bn_affine = !producer && !producer_bias &&
-                     (ends_with(m.name, ".weight") || ends_with(m.name, ".bias"));
+    bool bn_affine =
+        !producer && !producer_bias && (ends_with(m.name, ".weight") || ends_with(m.name, ".bias"));
     if (!(producer || producer_bias || (zero_bn && bn_affine))) continue;
     std::vector<std::int64_t> positions;
     for (std::int64_t k : channels) {

@@ -173,8 +173,9 @@ AnalyticFlops analytic_sfp_flops(const CostReport& dense, double keep_ratio) {
 
 double analytic_sfp_flops_reduction(const models::Arch& arch, double keep_ratio) {
   if (models::resnet_cifar_depth(arch.name) == 0) {
-    throw ConfigError("analytic SFP FLOPs: '" + arch.name +
-                      "' is not a CIFAR ResNet (resnet20, resnet32, resnet44, resnet56, resnet110)");
+    throw ConfigError(
+        "analytic SFP FLOPs: '" + arch.name +
+        "' is not a CIFAR ResNet (resnet20, resnet32, resnet44, resnet56, resnet110)");
   }
   // Building draws initial weights from the default generator; the count must not change what a
   // later seeded build produces.

@@ -46,8 +46,8 @@ bool imagenet_name(const std::string& name) {
 }  // namespace
 
 int command_flops(const std::vector<std::string>& args) {
-  Args a(args, {"--model", "--checkpoint", "--input", "--classes"}, {"--help", "--json", "--layers"},
-         "flops");
+  Args a(args, {"--model", "--checkpoint", "--input", "--classes"},
+         {"--help", "--json", "--layers"}, "flops");
   if (a.has("--help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -77,15 +77,17 @@ int command_flops(const std::vector<std::string>& args) {
   }
   pruning::CostReport cost = pruning::count_cost(*model.module, input);
   if (a.has("--json")) {
-    nlohmann::json j = {{"model", model.name},
-                        {"input", input},
-                        {"params", cost.params},
-                        {"flops", cost.macs}};
+    nlohmann::json j = {
+        {"model", model.name}, {"input", input}, {"params", cost.params}, {"flops", cost.macs}};
     if (a.has("--layers")) {
       nlohmann::json layers = nlohmann::json::array();
       for (auto& l : cost.layers) {
-        layers.push_back({{"name", l.name}, {"op", l.op}, {"weight", l.weight_shape},
-                          {"output", l.output_shape}, {"flops", l.macs}, {"params", l.params}});
+        layers.push_back({{"name", l.name},
+                          {"op", l.op},
+                          {"weight", l.weight_shape},
+                          {"output", l.output_shape},
+                          {"flops", l.macs},
+                          {"params", l.params}});
       }
       j["layers"] = layers;
     }

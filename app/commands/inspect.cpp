@@ -34,8 +34,8 @@ int command_inspect(const std::vector<std::string>& args) {
     tensors.push_back({{"name", name}, {"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}});
   }
   if (a.has("--json")) {
-    nlohmann::json j = {{"file", path}, {"metadata", c.metadata}, {"tensors", tensors},
-                        {"params", total}};
+    nlohmann::json j = {
+        {"file", path}, {"metadata", c.metadata}, {"tensors", tensors}, {"params", total}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -46,7 +46,8 @@ int command_inspect(const std::vector<std::string>& args) {
   }
   std::printf("\n%-48s %-5s %s\n", "tensor", "dtype", "shape (out, in, ...)");
   for (auto& [name, t] : c.tensors) {
-    std::printf("%-48s %-5s %s\n", name.c_str(), dtype_name(t.dtype()), shape_str(t.shape()).c_str());
+    std::printf("%-48s %-5s %s\n", name.c_str(), dtype_name(t.dtype()),
+                shape_str(t.shape()).c_str());
   }
   std::printf("\n%lld parameters (%.3f M), %zu tensors\n", static_cast<long long>(total),
               total / 1e6, c.tensors.size());

@@ -403,6 +403,14 @@ struct Lookup {
 Lookup lookup(const ConfigDocument& doc, const NodePtr& start, const std::string& start_path,
               const std::string& key, bool mark) {
   Lookup result{nullptr, start.get(), start_path};
+  // A map key that itself contains dots (a layer path such as "features.0") is found literally
+  // before the key is read as a dotted path.
+  if (start->kind == Kind::Map && key.find('.') != std::string::npos) {
+    if (NodePtr literal = start->find(key)) {
+      if (mark) literal->read = true;
+      return Lookup{literal, start.get(), join_key(start_path, key)};
+    }
+  }
   NodePtr current = start;
   for (const std::string& part : split_key(key, location(doc, *start))) {
     // An empty section (`optim:` with nothing under it) holds no keys.

@@ -50,7 +50,8 @@ class Config {
   /// along the path holds no keys; any other non-map section along the path throws.
   bool has(const std::string& key) const;
 
-  /// The value at `key` (dotted), marked as read. Throws ConfigError
+  /// The value at `key` (dotted; a key of this map that itself contains dots, such as a layer
+  /// path "features.0", is matched literally first), marked as read. Throws ConfigError
   /// "file:line: missing key 'train.lr'" when it is absent and
   /// "file:line: key 'train.lr' must be a number, got 'abc'" when it has the wrong type.
   template <typename T>

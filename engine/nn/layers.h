@@ -39,7 +39,9 @@ class Identity : public Module {
 class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(int kernel, int stride = -1, int padding = 0, bool ceil_mode = false)
-      : kernel_(kernel), stride_(stride <= 0 ? kernel : stride), padding_(padding),
+      : kernel_(kernel),
+        stride_(stride <= 0 ? kernel : stride),
+        padding_(padding),
         ceil_mode_(ceil_mode) {}
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "MaxPool2d"; }
@@ -54,8 +56,11 @@ class AvgPool2d : public Module {
  public:
   explicit AvgPool2d(int kernel, int stride = -1, int padding = 0, bool ceil_mode = false,
                      bool count_include_pad = true)
-      : kernel_(kernel), stride_(stride <= 0 ? kernel : stride), padding_(padding),
-        ceil_mode_(ceil_mode), count_include_pad_(count_include_pad) {}
+      : kernel_(kernel),
+        stride_(stride <= 0 ? kernel : stride),
+        padding_(padding),
+        ceil_mode_(ceil_mode),
+        count_include_pad_(count_include_pad) {}
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "AvgPool2d"; }
   std::string extra_repr() const override;

@@ -27,9 +27,9 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
                   shape_str(x_in.shape()));
   // (N,C) is normalised as (N,C,1,1): same memory, so the kernels see one layout.
   Shape out_shape = x_in.shape();
-  Tensor x = x_in.dim() == 2 ? Tensor::from_storage(x_in.storage(), {x_in.size(0), c, 1, 1},
-                                                    x_in.dtype())
-                             : x_in;
+  Tensor x = x_in.dim() == 2
+                 ? Tensor::from_storage(x_in.storage(), {x_in.size(0), c, 1, 1}, x_in.dtype())
+                 : x_in;
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor save_mean = Tensor::empty({c}, x.dtype(), x.device());
   Tensor save_invstd = Tensor::empty({c}, x.dtype(), x.device());

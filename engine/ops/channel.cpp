@@ -56,9 +56,9 @@ void channel_scatter(const Tensor& src, int dim_in, const std::vector<std::int64
 
 void channel_mask_(const Tensor& x, int dim_in, const Tensor& mask) {
   int dim = normalize_dim(dim_in, x.dim(), "channel_mask_");
-  SHEARS_CHECK_AS(ShapeError, mask.dim() == 1 && mask.size(0) == x.size(dim), "channel_mask_: mask ",
-                  shape_str(mask.shape()), " does not match dimension ", dim, " of ",
-                  shape_str(x.shape()));
+  SHEARS_CHECK_AS(ShapeError, mask.dim() == 1 && mask.size(0) == x.size(dim),
+                  "channel_mask_: mask ", shape_str(mask.shape()), " does not match dimension ",
+                  dim, " of ", shape_str(x.shape()));
   Tensor m = mask.device() == x.device() && mask.dtype() == x.dtype()
                  ? mask
                  : mask.to(x.dtype()).to(x.device());

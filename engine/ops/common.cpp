@@ -9,9 +9,9 @@ Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }
 void check_same(const char* op, const Tensor& ref, std::initializer_list<Tensor> others) {
   for (const Tensor& t : others) {
     if (!t.defined()) continue;
-    SHEARS_CHECK_AS(ShapeError, t.device() == ref.device(), op, ": tensors on ",
-                    ref.device().str(), " and ", t.device().str(), " (shapes ",
-                    shape_str(ref.shape()), ", ", shape_str(t.shape()), ")");
+    SHEARS_CHECK_AS(ShapeError, t.device() == ref.device(), op, ": tensors on ", ref.device().str(),
+                    " and ", t.device().str(), " (shapes ", shape_str(ref.shape()), ", ",
+                    shape_str(t.shape()), ")");
     SHEARS_CHECK_AS(ShapeError, t.dtype() == ref.dtype(), op, ": dtypes ", dtype_name(ref.dtype()),
                     " and ", dtype_name(t.dtype()), " (shapes ", shape_str(ref.shape()), ", ",
                     shape_str(t.shape()), ")");

@@ -23,20 +23,21 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                   shape_str(x.shape()), " has ", cin, " channels but weight ",
                   shape_str(weight.shape()), " with groups=", p.groups, " expects ",
                   weight.size(1) * p.groups);
-  SHEARS_CHECK_AS(ShapeError, p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 &&
-                                  p.dilation_w > 0 && p.pad_h >= 0 && p.pad_w >= 0,
+  SHEARS_CHECK_AS(ShapeError,
+                  p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0 &&
+                      p.pad_h >= 0 && p.pad_w >= 0,
                   "conv2d: stride and dilation must be positive and padding non-negative");
   if (bias.defined()) {
     SHEARS_CHECK_AS(ShapeError, bias.dim() == 1 && bias.size(0) == cout, "conv2d: bias ",
                     shape_str(bias.shape()), " does not match ", cout, " output channels");
   }
-  const std::int64_t ho = conv_out_size(x.size(2), static_cast<int>(weight.size(2)), p.stride_h,
-                                        p.pad_h, p.dilation_h);
-  const std::int64_t wo = conv_out_size(x.size(3), static_cast<int>(weight.size(3)), p.stride_w,
-                                        p.pad_w, p.dilation_w);
+  const std::int64_t ho =
+      conv_out_size(x.size(2), static_cast<int>(weight.size(2)), p.stride_h, p.pad_h, p.dilation_h);
+  const std::int64_t wo =
+      conv_out_size(x.size(3), static_cast<int>(weight.size(3)), p.stride_w, p.pad_w, p.dilation_w);
   SHEARS_CHECK_AS(ShapeError, ho > 0 && wo > 0, "conv2d: input ", shape_str(x.shape()),
-                  " is too small for weight ", shape_str(weight.shape()), " (output ", ho, "x",
-                  wo, ")");
+                  " is too small for weight ", shape_str(weight.shape()), " (output ", ho, "x", wo,
+                  ")");
   Tensor y = Tensor::empty({x.size(0), cout, ho, wo}, x.dtype(), x.device());
   ops_detail::OptView b(bias);
   if (y.numel() > 0) {

@@ -68,10 +68,9 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     Tensor keep_a = gb ? a.detach() : Tensor(), keep_b = ga ? b.detach() : Tensor();
     Shape sa = a.shape(), sb = b.shape();
     record_op(out, "mul", {a, b}, [keep_a, keep_b, sa, sb, ga, gb](const Tensor& g) {
-      return std::vector<Tensor>{ga ? reduce_grad(binary_raw(BinaryOp::Mul, g, keep_b), sa)
-                                    : Tensor(),
-                                 gb ? reduce_grad(binary_raw(BinaryOp::Mul, g, keep_a), sb)
-                                    : Tensor()};
+      return std::vector<Tensor>{
+          ga ? reduce_grad(binary_raw(BinaryOp::Mul, g, keep_b), sa) : Tensor(),
+          gb ? reduce_grad(binary_raw(BinaryOp::Mul, g, keep_a), sb) : Tensor()};
     });
   } else {
     record_op(out, "mul", {a, b}, nullptr);

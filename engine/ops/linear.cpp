@@ -50,8 +50,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                   " expects ", weight.size(1));
   if (bias.defined()) {
     SHEARS_CHECK_AS(ShapeError, bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias ",
-                    shape_str(bias.shape()), " does not match weight ",
-                    shape_str(weight.shape()));
+                    shape_str(bias.shape()), " does not match weight ", shape_str(weight.shape()));
   }
   Tensor y = gemm(x, false, weight, true);
   if (bias.defined() && y.numel() > 0) {

@@ -32,11 +32,11 @@ Tensor log_softmax(const Tensor& x) { return softmax_impl("log_softmax", x, true
 Tensor nll_loss(const Tensor& logp, const Tensor& labels, double label_smoothing) {
   ops_detail::check_floating("nll_loss", logp);
   ops_detail::check_dim("nll_loss", logp, 2, "log-probabilities");
-  SHEARS_CHECK_AS(ShapeError,
-                  labels.dim() == 1 && labels.dtype() == DType::I64 &&
-                      labels.size(0) == logp.size(0),
-                  "nll_loss: labels must be I64 of shape [", logp.size(0), "], got ",
-                  dtype_name(labels.dtype()), " ", shape_str(labels.shape()));
+  SHEARS_CHECK_AS(
+      ShapeError,
+      labels.dim() == 1 && labels.dtype() == DType::I64 && labels.size(0) == logp.size(0),
+      "nll_loss: labels must be I64 of shape [", logp.size(0), "], got ",
+      dtype_name(labels.dtype()), " ", shape_str(labels.shape()));
   SHEARS_CHECK_AS(ShapeError, logp.size(0) > 0, "nll_loss: empty batch");
   SHEARS_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
                "label_smoothing must be in [0, 1], got ", label_smoothing);

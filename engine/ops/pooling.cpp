@@ -65,9 +65,8 @@ Tensor avg_pool_impl(const char* name, const Tensor& x, const Pool2dParams& p) {
 
 Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding, bool ceil_mode) {
   if (stride <= 0) stride = kernel;
-  Pool2dParams p =
-      make_params("max_pool2d", x, kernel, kernel, stride, stride, padding, padding, ceil_mode,
-                  true);
+  Pool2dParams p = make_params("max_pool2d", x, kernel, kernel, stride, stride, padding, padding,
+                               ceil_mode, true);
   Shape shape = out_shape("max_pool2d", x, p);
   Tensor y = Tensor::empty(shape, x.dtype(), x.device());
   Tensor indices = Tensor::empty(shape, DType::I64, x.device());

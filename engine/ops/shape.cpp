@@ -73,22 +73,21 @@ Tensor concat(const std::vector<Tensor>& xs, int dim_in) {
   }
   std::vector<Shape> shapes;
   for (const Tensor& t : xs) shapes.push_back(t.shape());
-  record_op(
-      y, "concat", xs,
-      [dim, shapes, sizes](const Tensor& g) -> std::vector<Tensor> {
-        std::vector<Tensor> grads;
-        std::int64_t off = 0;
-        for (std::size_t i = 0; i < shapes.size(); ++i) {
-          Tensor gi = Tensor::empty(shapes[i], g.dtype(), g.device());
-          if (gi.numel() > 0) {
-            ops_detail::backend_of(g).slice_copy(g.view(), dim, off, gi.view(), 0, sizes[i]);
-          }
-          off += sizes[i];
-          grads.push_back(gi);
-        }
-        return grads;
-      },
-      {{"dim", dim}});
+  record_op(y, "concat", xs,
+            [dim, shapes, sizes](const Tensor& g) -> std::vector<Tensor> {
+              std::vector<Tensor> grads;
+              std::int64_t off = 0;
+              for (std::size_t i = 0; i < shapes.size(); ++i) {
+                Tensor gi = Tensor::empty(shapes[i], g.dtype(), g.device());
+                if (gi.numel() > 0) {
+                  ops_detail::backend_of(g).slice_copy(g.view(), dim, off, gi.view(), 0, sizes[i]);
+                }
+                off += sizes[i];
+                grads.push_back(gi);
+              }
+              return grads;
+            },
+            {{"dim", dim}});
   return y;
 }
 
@@ -100,16 +99,17 @@ Tensor narrow(const Tensor& x, int dim_in, std::int64_t start, std::int64_t leng
   Shape shape = x.shape();
   shape[static_cast<std::size_t>(dim)] = length;
   Tensor y = Tensor::empty(shape, x.dtype(), x.device());
-  if (y.numel() > 0) ops_detail::backend_of(x).slice_copy(x.view(), dim, start, y.view(), 0, length);
+  if (y.numel() > 0)
+    ops_detail::backend_of(x).slice_copy(x.view(), dim, start, y.view(), 0, length);
   Shape x_shape = x.shape();
-  record_op(
-      y, "narrow", {x},
-      [=](const Tensor& g) -> std::vector<Tensor> {
-        Tensor gx = Tensor::zeros(x_shape, g.dtype(), g.device());
-        if (g.numel() > 0) ops_detail::backend_of(g).slice_copy(g.view(), dim, 0, gx.view(), start, length);
-        return {gx};
-      },
-      {{"dim", dim}, {"start", start}, {"length", length}});
+  record_op(y, "narrow", {x},
+            [=](const Tensor& g) -> std::vector<Tensor> {
+              Tensor gx = Tensor::zeros(x_shape, g.dtype(), g.device());
+              if (g.numel() > 0)
+                ops_detail::backend_of(g).slice_copy(g.view(), dim, 0, gx.view(), start, length);
+              return {gx};
+            },
+            {{"dim", dim}, {"start", start}, {"length", length}});
   return y;
 }
 
@@ -127,14 +127,14 @@ Tensor index_select(const Tensor& x, int dim_in, const Tensor& index) {
     ops_detail::backend_of(x).index_select(x.view(), dim, index.view(), y.view());
   }
   Shape x_shape = x.shape();
-  record_op(
-      y, "index_select", {x},
-      [=](const Tensor& g) -> std::vector<Tensor> {
-        Tensor gx = Tensor::zeros(x_shape, g.dtype(), g.device());
-        if (g.numel() > 0) ops_detail::backend_of(g).index_add(g.view(), dim, index.view(), gx.view());
-        return {gx};
-      },
-      {{"dim", dim}});
+  record_op(y, "index_select", {x},
+            [=](const Tensor& g) -> std::vector<Tensor> {
+              Tensor gx = Tensor::zeros(x_shape, g.dtype(), g.device());
+              if (g.numel() > 0)
+                ops_detail::backend_of(g).index_add(g.view(), dim, index.view(), gx.view());
+              return {gx};
+            },
+            {{"dim", dim}});
   return y;
 }
 

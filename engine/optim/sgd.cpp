@@ -17,9 +17,9 @@ void Sgd::rebind(const TensorList& named_parameters) {
   std::vector<Slot> slots;
   for (const auto& [name, param] : named_parameters) {
     const Slot* old = find(name);
-    double wd = old ? old->weight_decay
-                    : (options_.no_decay_bn_and_bias && param.dim() <= 1 ? 0.0
-                                                                        : options_.weight_decay);
+    double wd =
+        old ? old->weight_decay
+            : (options_.no_decay_bn_and_bias && param.dim() <= 1 ? 0.0 : options_.weight_decay);
     slots.push_back(Slot{name, param, old ? old->buffer : Tensor(), wd});
   }
   slots_ = std::move(slots);

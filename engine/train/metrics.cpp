@@ -3,8 +3,8 @@
 namespace shears {
 
 std::int64_t count_topk_correct(const Tensor& logits, const Tensor& labels, int k) {
-  SHEARS_CHECK_AS(ShapeError, logits.dim() == 2 && labels.dim() == 1 &&
-                                  labels.size(0) == logits.size(0),
+  SHEARS_CHECK_AS(ShapeError,
+                  logits.dim() == 2 && labels.dim() == 1 && labels.size(0) == logits.size(0),
                   "top-k: logits ", shape_str(logits.shape()), " and labels ",
                   shape_str(labels.shape()), " do not match");
   const std::int64_t n = logits.size(0), c = logits.size(1);

@@ -108,9 +108,8 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
                              : "last good checkpoint: " + options_.checkpoint_dir +
                                    "/last.safetensors (epoch " + std::to_string(epoch_) + ")";
       throw Error("loss is " + std::to_string(loss_value) + " at epoch " +
-                  std::to_string(epoch_ + 1) + " step " + std::to_string(step) +
-                  " (global step " + std::to_string(global_step_) + "); training stopped; " +
-                  last);
+                  std::to_string(epoch_ + 1) + " step " + std::to_string(step) + " (global step " +
+                  std::to_string(global_step_) + "); training stopped; " + last);
     }
     optimizer_.zero_grad();
     loss.backward();
@@ -136,7 +135,8 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
       if (tty) {
         int width = 24;
         int filled = static_cast<int>(width * step / batches);
-        std::fprintf(stderr, "\r[%s%s] %s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+        std::fprintf(stderr, "\r[%s%s] %s",
+                     std::string(static_cast<std::size_t>(filled), '#').c_str(),
                      std::string(static_cast<std::size_t>(width - filled), '.').c_str(), line);
         if (step == batches) std::fprintf(stderr, "\n");
       } else {
@@ -214,10 +214,14 @@ std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
         best_top1_ = m.val_top1;
         save_checkpoint(dir + "/best.safetensors");
       }
-      nlohmann::json j = {{"epoch", m.epoch},           {"lr", m.lr},
-                          {"train_loss", m.train_loss}, {"train_top1", m.train_top1},
-                          {"val_loss", m.val_loss},     {"val_top1", m.val_top1},
-                          {"val_top5", m.val_top5},     {"seconds", m.seconds},
+      nlohmann::json j = {{"epoch", m.epoch},
+                          {"lr", m.lr},
+                          {"train_loss", m.train_loss},
+                          {"train_top1", m.train_top1},
+                          {"val_loss", m.val_loss},
+                          {"val_top1", m.val_top1},
+                          {"val_top5", m.val_top5},
+                          {"seconds", m.seconds},
                           {"images_per_second", m.images_per_second}};
       std::ofstream(dir + "/metrics.jsonl", std::ios::app) << j.dump() << "\n";
     } else if (val != nullptr && m.val_top1 > best_top1_) {

@@ -73,12 +73,12 @@ std::string cat(Parts&&... parts) {
 }  // namespace shears
 
 /// Throws shears::Error with file:line and a message built from the (non-empty) parts `...`.
-#define SHEARS_CHECK(cond, ...)                                                        \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      ::shears::detail::throw_check_failure(__FILE__, __LINE__, #cond,                \
-                                            ::shears::detail::cat(__VA_ARGS__));      \
-    }                                                                                 \
+#define SHEARS_CHECK(cond, ...)                                                  \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      ::shears::detail::throw_check_failure(__FILE__, __LINE__, #cond,           \
+                                            ::shears::detail::cat(__VA_ARGS__)); \
+    }                                                                            \
   } while (0)
 
 /// Throws `ErrorType` (a shears::Error kind) with a message built from `...` when cond fails.

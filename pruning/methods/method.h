@@ -19,8 +19,7 @@ namespace shears::pruning {
 struct TrainRecipe {
   std::int64_t epochs = 0;
   optim::SgdOptions sgd;
-  std::function<std::unique_ptr<optim::LrSchedule>(double base_lr, std::int64_t epochs)>
-      schedule;
+  std::function<std::unique_ptr<optim::LrSchedule>(double base_lr, std::int64_t epochs)> schedule;
   double label_smoothing = 0.0;
 };
 
@@ -30,9 +29,9 @@ struct PruneContext {
   std::shared_ptr<nn::Module> model;  // the dense model (a models::Model), possibly pre-trained
   Shape input;                        // (C, H, W)
   Device device = Device::cpu();
-  BatchSource* train = nullptr;       // augmented training batches
-  BatchSource* val = nullptr;         // held-out validation (or test when none is held out)
-  TrainRecipe recipe;                 // the fine-tuning / training recipe of the experiment
+  BatchSource* train = nullptr;  // augmented training batches
+  BatchSource* val = nullptr;    // held-out validation (or test when none is held out)
+  TrainRecipe recipe;            // the fine-tuning / training recipe of the experiment
   std::uint64_t seed = 1;
   /// Trains `model` with `recipe`, optional `hooks` (not owned) and an optimiser it creates;
   /// checkpoints into stage `stage` of the run directory and resumes from it. `on_optimizer`

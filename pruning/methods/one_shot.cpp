@@ -19,18 +19,17 @@ PrunePlan plan_by_criterion(const nn::Module& model, const DependencyGraph& grap
   for (const SelectedGroup& s : select_groups(graph, model, spec)) {
     const Group& g = *s.group;
     std::int64_t free = std::count(g.blocked.begin(), g.blocked.end(), false);
-    std::int64_t n = floor_count ? pruned_count_floor(g.size, s.ratio)
-                                 : pruned_count_keep(g.size, s.ratio);
+    std::int64_t n =
+        floor_count ? pruned_count_floor(g.size, s.ratio) : pruned_count_keep(g.size, s.ratio);
     n = std::min(n, free - (free == g.size ? 1 : 0));
     if (n <= 0) continue;
-    plan[g.id] = smallest(group_scores(model, g, criterion, gen), n);
+    plan[g.id] = choose_channels(g, group_scores(model, g, criterion, gen), n);
   }
   return plan;
 }
 
 OneShotMethod::OneShotMethod(const Config& section, Criterion criterion)
-    : criterion_(criterion),
-      spec_(SelectionSpec::parse(section, {"skip", "group"}, "skip")) {
+    : criterion_(criterion), spec_(SelectionSpec::parse(section, {"skip", "group"}, "skip")) {
   flops_target_ = section.get<double>("flops_target", 0.0);
   if (flops_target_ < 0 || flops_target_ >= 1) {
     throw ConfigError(section.file() + ":" + std::to_string(section.line()) + ": key '" +
@@ -42,7 +41,9 @@ OneShotMethod::OneShotMethod(const Config& section, Criterion criterion)
   }
 }
 
-std::string OneShotMethod::name() const { return criterion_ == Criterion::Random ? "random" : "l1"; }
+std::string OneShotMethod::name() const {
+  return criterion_ == Criterion::Random ? "random" : "l1";
+}
 
 PrunePlan OneShotMethod::plan(const nn::Module& model, const DependencyGraph& graph,
                               const Shape& input, std::uint64_t seed, double* rate_used) const {

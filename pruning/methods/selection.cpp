@@ -1,6 +1,7 @@
 #include "pruning/methods/selection.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace shears::pruning {
 
@@ -38,7 +39,7 @@ SelectionSpec SelectionSpec::parse(const Config& s, const std::vector<std::strin
     throw ConfigError(s.file() + ":" + std::to_string(s.line()) + ": key '" + s.path() +
                       ".residual' must be one of " + list + ", got '" + mode + "'");
   }
-  spec.residual = mode == "skip" ? ResidualMode::Skip
+  spec.residual = mode == "skip"   ? ResidualMode::Skip
                   : mode == "mask" ? ResidualMode::Mask
                                    : ResidualMode::Group;
   return spec;
@@ -46,16 +47,16 @@ SelectionSpec SelectionSpec::parse(const Config& s, const std::vector<std::strin
 
 double SelectionSpec::ratio_for(const std::string& layer, int conv_index) const {
   if (std::find(skip.begin(), skip.end(), layer) != skip.end()) return -1;
-  if (conv_index > 0 &&
-      std::find(skip_conv_index.begin(), skip_conv_index.end(), conv_index) != skip_conv_index.end()) {
+  if (conv_index > 0 && std::find(skip_conv_index.begin(), skip_conv_index.end(), conv_index) !=
+                            skip_conv_index.end()) {
     return -1;
   }
   double r = rate;
   std::size_t best = 0;
   for (const auto& [prefix, v] : rates) {
-    bool match = layer == prefix || (layer.size() > prefix.size() &&
-                                     layer.compare(0, prefix.size(), prefix) == 0 &&
-                                     layer[prefix.size()] == '.');
+    bool match = layer == prefix ||
+                 (layer.size() > prefix.size() && layer.compare(0, prefix.size(), prefix) == 0 &&
+                  layer[prefix.size()] == '.');
     if (match && prefix.size() >= best) {
       best = prefix.size();
       r = v;
@@ -96,6 +97,37 @@ std::vector<SelectedGroup> select_groups(const DependencyGraph& graph, const nn:
   return out;
 }
 
+std::vector<std::int64_t> choose_channels(const Group& group, const std::vector<double>& scores,
+                                          std::int64_t n) {
+  std::vector<std::int64_t> order(scores.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    return scores[static_cast<std::size_t>(a)] < scores[static_cast<std::size_t>(b)];
+  });
+  // Positions each member still has.
+  std::vector<std::int64_t> left(group.members.size(), 0);
+  for (std::size_t m = 0; m < group.members.size(); ++m)
+    for (const auto& p : group.members[m].positions) left[m] += static_cast<std::int64_t>(p.size());
+  std::vector<std::int64_t> chosen;
+  for (std::int64_t k : order) {
+    if (static_cast<std::int64_t>(chosen.size()) >= n) break;
+    if (group.blocked[static_cast<std::size_t>(k)]) continue;
+    bool ok = true;
+    for (std::size_t m = 0; m < group.members.size() && ok; ++m) {
+      auto c =
+          static_cast<std::int64_t>(group.members[m].positions[static_cast<std::size_t>(k)].size());
+      ok = c == 0 || left[m] > c;
+    }
+    if (!ok) continue;
+    for (std::size_t m = 0; m < group.members.size(); ++m)
+      left[m] -=
+          static_cast<std::int64_t>(group.members[m].positions[static_cast<std::size_t>(k)].size());
+    chosen.push_back(k);
+  }
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
+}
+
 std::vector<double> group_scores(const nn::Module& model, const Group& group, Criterion criterion,
                                  Generator& gen) {
   std::vector<double> scores(static_cast<std::size_t>(group.size), 0.0);
@@ -103,6 +135,9 @@ std::vector<double> group_scores(const nn::Module& model, const Group& group, Cr
     for (double& s : scores) s = gen.uniform();
     return scores;
   }
+  // Each channel's score is the mean over the producers that make it: in a residual group with
+  // zero-padded shortcuts, later stages' channels have more producers than earlier ones.
+  std::vector<int> makers(scores.size(), 0);
   for (const std::string& producer : group.producers) {
     const Member* m = group.member(producer, 0);
     Tensor w = const_cast<nn::Module&>(model).tensor_at(producer);
@@ -118,8 +153,11 @@ std::vector<double> group_scores(const nn::Module& model, const Group& group, Cr
     }
     for (std::size_t k = 0; k < scores.size(); ++k) {
       for (std::int64_t p : m->positions[k]) scores[k] += filter[static_cast<std::size_t>(p)];
+      makers[k] += m->positions[k].empty() ? 0 : 1;
     }
   }
+  for (std::size_t k = 0; k < scores.size(); ++k)
+    if (makers[k] > 1) scores[k] /= makers[k];
   // Blocked channels can never be chosen.
   for (std::size_t k = 0; k < scores.size(); ++k) {
     if (group.blocked[k]) scores[k] = std::numeric_limits<double>::infinity();

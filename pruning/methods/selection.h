@@ -34,7 +34,8 @@ struct SelectionSpec {
   bool include_linear = false;
 
   /// Parses the keys above from `section`; `allowed_residual` lists the modes the method accepts.
-  static SelectionSpec parse(const Config& section, const std::vector<std::string>& allowed_residual,
+  static SelectionSpec parse(const Config& section,
+                             const std::vector<std::string>& allowed_residual,
                              const std::string& default_residual);
   /// The ratio for a producer layer path ("layer1.0.conv1"), or a negative value when skipped.
   double ratio_for(const std::string& layer, int conv_index) const;
@@ -55,10 +56,17 @@ std::vector<SelectedGroup> select_groups(const DependencyGraph& graph, const nn:
 /// Every conv weight (rank-4 parameter named "*.weight") in network order with its 1-based index.
 std::vector<std::string> conv_weights(const nn::Module& model);
 
-/// Per-channel importance of a group: the criterion summed over its producers' filters at each
-/// channel's positions (for a one-producer group, exactly the per-filter criterion).
+/// Per-channel importance of a group: the criterion of its producers' filters at each channel's
+/// positions, averaged over the producers that make the channel (for a one-producer group,
+/// exactly the per-filter criterion).
 std::vector<double> group_scores(const nn::Module& model, const Group& group, Criterion criterion,
                                  Generator& gen);
+
+/// The `n` lowest-scoring channels of `group` among `candidates` (all when empty), skipping any
+/// channel whose removal would leave a member with no position at all (in a residual group with
+/// zero-padded shortcuts, a stage's producers own only part of the channels). Sorted by index.
+std::vector<std::int64_t> choose_channels(const Group& group, const std::vector<double>& scores,
+                                          std::int64_t n);
 
 /// The layer path of a parameter name ("layer1.0.conv1.weight" -> "layer1.0.conv1").
 std::string layer_of(const std::string& param);

@@ -1,6 +1,7 @@
 #include "pruning/methods/soft.h"
 
 #include <algorithm>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -34,7 +35,8 @@ std::vector<double> unit_scores(nn::Module& model, const Unit& u, Criterion c,
     for (const std::string& p : u.group->producers) {
       const Member* m = u.group->member(p, 0);
       std::vector<std::int64_t> filters;
-      for (std::int64_t k : subset) filters.push_back(m->positions[static_cast<std::size_t>(k)].front());
+      for (std::int64_t k : subset)
+        filters.push_back(m->positions[static_cast<std::size_t>(k)].front());
       std::vector<double> g = geometric_median_distance(model.tensor_at(p), filters);
       for (std::size_t i = 0; i < g.size(); ++i) sum[i] += g[i];
     }
@@ -50,10 +52,15 @@ std::vector<double> unit_scores(nn::Module& model, const Unit& u, Criterion c,
 
 class SoftHooks : public TrainerHooks {
  public:
-  SoftHooks(std::vector<Unit>& units, bool fpgm, double norm_rate, double dist_rate,
-            bool grad_mask, int interval, std::int64_t epochs)
-      : units_(units), fpgm_(fpgm), norm_rate_(norm_rate), dist_rate_(dist_rate),
-        grad_mask_(grad_mask), interval_(interval), epochs_(epochs) {}
+  SoftHooks(std::vector<Unit>& units, bool fpgm, double norm_rate, double dist_rate, bool grad_mask,
+            int interval, std::int64_t epochs)
+      : units_(units),
+        fpgm_(fpgm),
+        norm_rate_(norm_rate),
+        dist_rate_(dist_rate),
+        grad_mask_(grad_mask),
+        interval_(interval),
+        epochs_(epochs) {}
 
   void remask(nn::Module& model) {
     Generator gen(1);
@@ -62,6 +69,8 @@ class SoftHooks : public TrainerHooks {
       std::vector<std::int64_t> all;
       for (std::int64_t k = 0; k < n; ++k)
         if (!u.group || !u.group->blocked[static_cast<std::size_t>(k)]) all.push_back(k);
+      auto pick = [&](const std::vector<double>& scores, const std::vector<std::int64_t>& ids,
+                      std::int64_t k) { return pick_for(u, scores, ids, k); };
       std::vector<std::int64_t> chosen;
       if (!fpgm_) {
         chosen = pick(unit_scores(model, u, Criterion::L2, all, gen), all,
@@ -99,7 +108,8 @@ class SoftHooks : public TrainerHooks {
           const Member* m = u.group->member(p, 0);
           std::vector<std::int64_t> filters;
           for (std::int64_t k : u.masked)
-            for (std::int64_t pos : m->positions[static_cast<std::size_t>(k)]) filters.push_back(pos);
+            for (std::int64_t pos : m->positions[static_cast<std::size_t>(k)])
+              filters.push_back(pos);
           mask_gradient(t.model(), p, filters);
         }
       } else {
@@ -112,10 +122,20 @@ class SoftHooks : public TrainerHooks {
   }
 
  private:
-  static std::vector<std::int64_t> pick(const std::vector<double>& scores,
-                                        const std::vector<std::int64_t>& ids, std::int64_t k) {
+  /// The k lowest-scoring of `ids` (scores aligned with ids); never all of a unit's channels.
+  static std::vector<std::int64_t> pick_for(const Unit& u, const std::vector<double>& scores,
+                                            const std::vector<std::int64_t>& ids, std::int64_t k) {
+    if (u.group != nullptr) {
+      std::vector<double> full(static_cast<std::size_t>(u.group->size),
+                               std::numeric_limits<double>::infinity());
+      for (std::size_t i = 0; i < ids.size(); ++i)
+        full[static_cast<std::size_t>(ids[i])] = scores[i];
+      return choose_channels(*u.group, full,
+                             std::min<std::int64_t>(k, static_cast<std::int64_t>(ids.size()) - 1));
+    }
     std::vector<std::int64_t> out;
-    for (std::int64_t i : smallest(scores, std::min<std::int64_t>(k, static_cast<std::int64_t>(ids.size()) - 1)))
+    for (std::int64_t i :
+         smallest(scores, std::min<std::int64_t>(k, static_cast<std::int64_t>(ids.size()) - 1)))
       out.push_back(ids[static_cast<std::size_t>(i)]);
     std::sort(out.begin(), out.end());
     return out;

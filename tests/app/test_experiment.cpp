@@ -97,9 +97,9 @@ TEST(Experiment, WrongTypeAndBadEnumAreNamed) {
 
 TEST(Experiment, MissingDatasetFileIsNamed) {
   TempDir dir;
-  std::string cfg = write(dir, "c.yaml",
-                          "data:\n  dataset: cifar10\n  root: " + dir.path() +
-                              "\nmodel:\n  arch: resnet20\n");
+  std::string cfg =
+      write(dir, "c.yaml",
+            "data:\n  dataset: cifar10\n  root: " + dir.path() + "\nmodel:\n  arch: resnet20\n");
   std::string m = error_of({"run", cfg, "--out", dir.file("r")});
   EXPECT_NE(m.find("data_batch_1.bin"), std::string::npos) << m;
 }
@@ -117,6 +117,29 @@ TEST(Cli, FlopsJsonOfResNet56MatchesThePapers) {
   nlohmann::json j = nlohmann::json::parse(::testing::internal::GetCapturedStdout());
   EXPECT_NEAR(j["flops"].get<double>() / 1e6, 125.5, 0.5);
   EXPECT_NEAR(j["params"].get<double>() / 1e6, 0.85, 0.01);
+}
+
+}  // namespace
+}  // namespace shears::testing
+
+namespace shears::testing {
+namespace {
+
+// Every shipped config is valid: it parses, its pruning method accepts its keys, and no key is
+// left unread.
+TEST(Configs, EveryShippedConfigValidates) {
+  int checked = 0;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(std::string(SHEARS_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    Config config = Config::load_file(entry.path().string());
+    app::ExperimentSpec spec = app::parse_experiment(config);
+    app::Experiment experiment(spec, config, app::RunOptions{});
+    EXPECT_NO_THROW(config.check_all_read());
+    ++checked;
+  }
+  EXPECT_GE(checked, 20);
 }
 
 }  // namespace

@@ -1,0 +1,147 @@
+// Whole-network benchmarks, dense vs pruned in one run: inference and one SGD training step of
+// ResNet-56 (CIFAR, 32x32) and ResNet-50 (ImageNet, 224x224), and the same networks after L1
+// pruning of half of every block's inner channels. Report images/s; the pruned/dense ratio is
+// printed at the end. `--peak-memory MODEL:VARIANT:BATCH:STEPS` instead runs training steps
+// only and prints the process's peak resident memory (compared against PyTorch by
+// scripts/bench-network).
+#include <sys/resource.h>
+
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/ops/loss.h"
+#include "engine/optim/sgd.h"
+#include "engine/rng.h"
+#include "kernels/common/registry.h"
+#include "models/registry.h"
+#include "pruning/dependency.h"
+#include "pruning/methods/one_shot.h"
+#include "pruning/methods/selection.h"
+#include "pruning/surgery.h"
+
+namespace {
+
+using namespace shears;
+
+struct Net {
+  std::shared_ptr<nn::Module> model;
+  Shape input;
+};
+
+/// The dense network, or its L1-pruned version (block-internal groups at ratio 0.5).
+Net make_net(const std::string& name, bool pruned) {
+  manual_seed(1);
+  models::Arch arch = models::default_arch(name);
+  Net net{models::build_model(arch), arch.input};
+  if (pruned) {
+    pruning::DependencyGraph graph = pruning::DependencyGraph::build(*net.model, net.input);
+    pruning::SelectionSpec spec;
+    spec.rate = 0.5;
+    Generator gen(1);
+    pruning::PrunePlan plan =
+        pruning::plan_by_criterion(*net.model, graph, spec, pruning::Criterion::L1, false, gen);
+    net.model = pruning::apply_surgery(*net.model, graph, plan).model;
+  }
+  return net;
+}
+
+void inference(benchmark::State& state, const std::string& name, bool pruned, std::int64_t batch) {
+  Net net = make_net(name, pruned);
+  net.model->eval();
+  NoGrad no_grad;
+  Tensor x = Tensor::ones({batch, net.input[0], net.input[1], net.input[2]});
+  for (auto _ : state) {
+    Tensor y = net.model->forward(x);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+
+void train_step(benchmark::State& state, const std::string& name, bool pruned, std::int64_t batch) {
+  Net net = make_net(name, pruned);
+  net.model->train();
+  optim::SgdOptions o;
+  o.lr = 0.01;
+  o.momentum = 0.9;
+  o.weight_decay = 5e-4;
+  optim::Sgd sgd(net.model->named_parameters(), o);
+  Generator gen(3);
+  Tensor x = rand_uniform({batch, net.input[0], net.input[1], net.input[2]}, -1, 1, gen);
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(batch));
+  for (std::int64_t i = 0; i < batch; ++i) labels[static_cast<std::size_t>(i)] = i % 10;
+  Tensor y = Tensor::from_vector(labels, {batch});
+  for (auto _ : state) {
+    sgd.zero_grad();
+    Tensor loss = cross_entropy(net.model->forward(x), y);
+    loss.backward();
+    sgd.step();
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+
+int peak_memory(const std::string& spec) {
+  char model[64] = {0}, variant[16] = {0};
+  int batch = 0, steps = 0;
+  if (std::sscanf(spec.c_str(), "%63[^:]:%15[^:]:%d:%d", model, variant, &batch, &steps) != 4) {
+    std::fprintf(stderr, "--peak-memory expects MODEL:dense|pruned:BATCH:STEPS\n");
+    return 2;
+  }
+  Net net = make_net(model, std::strcmp(variant, "pruned") == 0);
+  optim::SgdOptions o;
+  o.lr = 0.01;
+  o.momentum = 0.9;
+  optim::Sgd sgd(net.model->named_parameters(), o);
+  Tensor x = Tensor::ones({batch, net.input[0], net.input[1], net.input[2]});
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(batch), 1);
+  Tensor y = Tensor::from_vector(labels, {batch});
+  for (int s = 0; s < steps; ++s) {
+    sgd.zero_grad();
+    Tensor loss = cross_entropy(net.model->forward(x), y);
+    loss.backward();
+    sgd.step();
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf(
+      "{\"engine\": \"shears\", \"model\": \"%s\", \"variant\": \"%s\", \"batch\": %d, "
+      "\"peak_rss_mb\": %.1f}\n",
+      model, variant, batch, usage.ru_maxrss / 1024.0);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--peak-memory") == 0) return peak_memory(argv[i + 1]);
+  }
+  struct Case {
+    const char* model;
+    std::int64_t infer_batch, train_batch;
+  };
+  for (Case c : {Case{"resnet56", 128, 128}, Case{"resnet50", 8, 8}}) {
+    for (bool pruned : {false, true}) {
+      std::string tag = std::string(c.model) + (pruned ? "/pruned" : "/dense");
+      benchmark::RegisterBenchmark(("Inference/" + tag).c_str(), inference, c.model, pruned,
+                                   c.infer_batch)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+      benchmark::RegisterBenchmark(("TrainStep/" + tag).c_str(), train_step, c.model, pruned,
+                                   c.train_batch)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  }
+  benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("backend", shears::backend_for(shears::Device::cpu()).name());
+  benchmark::AddCustomContext("pruning", "L1, ratio 0.5 of every block's inner channels");
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""PyTorch side of scripts/bench-network: peak memory (and step time) of the same training step.
+
+Builds ResNet-56 (CIFAR, option-A shortcut) or torchvision-layout ResNet-50 in PyTorch, dense or
+with the same L1-pruned widths as bench_network (half of every block's inner channels), runs
+STEPS SGD steps at BATCH and prints one JSON line with the process's peak resident memory.
+Usage: torch_network.py MODEL dense|pruned BATCH STEPS [--device cpu|cuda]
+"""
+import json
+import resource
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, mid, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, mid, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid)
+        self.conv2 = nn.Conv2d(mid, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.stride, self.extra = stride, cout - cin
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        short = x
+        if self.stride != 1 or self.extra:
+            short = F.avg_pool2d(x, 1, self.stride)
+            if self.extra:
+                short = torch.cat([short, short.new_zeros(short.size(0), self.extra,
+                                                          short.size(2), short.size(3))], 1)
+        return F.relu(out + short)
+
+
+class ResNetCifar(nn.Module):
+    def __init__(self, depth, keep):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        blocks, cin = [], 16
+        for stage, width in enumerate([16, 32, 64]):
+            for b in range(n):
+                stride = 2 if stage > 0 and b == 0 else 1
+                blocks.append(BasicBlock(cin, int(width * keep), width, stride))
+                cin = width
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.bn1(self.conv1(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def resnet50(keep):
+    import torchvision
+    model = torchvision.models.resnet50()
+    if keep < 1:
+        for layer in [model.layer1, model.layer2, model.layer3, model.layer4]:
+            for block in layer:
+                c1, c2 = block.conv1.out_channels, block.conv2.out_channels
+                k1, k2 = int(c1 * keep), int(c2 * keep)
+                block.conv1 = nn.Conv2d(block.conv1.in_channels, k1, 1, bias=False)
+                block.bn1 = nn.BatchNorm2d(k1)
+                block.conv2 = nn.Conv2d(k1, k2, 3, block.conv2.stride, 1, bias=False)
+                block.bn2 = nn.BatchNorm2d(k2)
+                block.conv3 = nn.Conv2d(k2, block.conv3.out_channels, 1, bias=False)
+    return model
+
+
+def main():
+    name, variant, batch, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    device = sys.argv[6] if len(sys.argv) > 6 and sys.argv[5] == "--device" else "cpu"
+    torch.set_num_threads(2)
+    keep = 0.5 if variant == "pruned" else 1.0
+    if name == "resnet56":
+        model, shape = ResNetCifar(56, keep), (3, 32, 32)
+    else:
+        model, shape = resnet50(keep), (3, 224, 224)
+    model = model.to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.ones(batch, *shape, device=device)
+    y = torch.ones(batch, dtype=torch.long, device=device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / steps
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps({"engine": "pytorch " + torch.__version__, "model": name, "variant": variant,
+                      "batch": batch, "peak_rss_mb": round(peak, 1),
+                      "step_ms": round(seconds * 1000, 1)}))
+
+
+if __name__ == "__main__":
+    main()
