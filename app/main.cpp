@@ -1,4 +1,7 @@
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <vector>
@@ -8,6 +11,13 @@
 #include "kernels/common/error.h"
 
 int main(int argc, char** argv) {
+  // OpenMP threads that spin at barriers waste whole time slices when the cores are shared
+  // (data-loader threads, other processes): wait passively unless the user chose otherwise. The
+  // OpenMP runtime reads its environment when it loads, so the process restarts itself once.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);
+  }
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
     return shears::app::run_cli(args);

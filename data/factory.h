@@ -46,8 +46,8 @@ std::shared_ptr<Dataset> make_dataset(const DatasetOptions& options);
 
 /// The usual pipeline of a dataset kind and split: CIFAR train random crop 32 (padding 4) +
 /// flip; ImageNet train random-resized-crop 224 + flip, test resize 256 + center crop 224; each
-/// normalized with the dataset's customary per-channel mean and std (synthetic: 0.5 and 0.25; MNIST-format and synthetic
-/// sets: no augmentation).
+/// normalized with the dataset's customary per-channel mean and std (synthetic: 0.5 and 0.25;
+/// MNIST-format and synthetic sets: no augmentation).
 TransformOptions default_transform(DatasetKind kind, Split split);
 
 }  // namespace shears::data
