@@ -5,21 +5,38 @@
 #include "app/cli.h"
 #include "app/experiment.h"
 #include "engine/io/safetensors.h"
+#include "models/arch.h"
+#include "models/registry.h"
+#include "pruning/dependency.h"
 
 namespace shears::app {
 
 namespace {
 const char* kHelp =
-    "usage: shears inspect FILE [--json]\n"
+    "usage: shears inspect FILE [--json] [--groups]\n"
+    "       shears inspect --model NAME --groups\n"
     "\n"
     "Shows a checkpoint's metadata (architecture, epoch), its tensors with shapes, and per-layer\n"
-    "channel counts and parameter totals.\n";
+    "channel counts and parameter totals. --groups lists the groups of coupled channels that\n"
+    "pruning decides on (traced from the architecture the checkpoint records, or from --model).\n";
+
+void print_groups(const BuiltModel& model) {
+  models::Arch arch = models::arch_from_json(model.arch_json);
+  pruning::DependencyGraph graph = pruning::DependencyGraph::build(*model.module, arch.input);
+  std::printf("%s", graph.to_string().c_str());
 }
+}  // namespace
 
 int command_inspect(const std::vector<std::string>& args) {
-  Args a(args, {}, {"--help", "--json"}, "inspect");
+  Args a(args, {"--model"}, {"--help", "--json", "--groups"}, "inspect");
   if (a.has("--help")) {
     std::fputs(kHelp, stdout);
+    return 0;
+  }
+  if (a.has("--model")) {
+    if (!a.has("--groups")) throw Error("shears inspect --model NAME needs --groups");
+    models::Arch arch = models::default_arch(a.value("--model"));
+    print_groups(BuiltModel{models::build_model(arch), models::arch_to_json(arch), arch.name});
     return 0;
   }
   if (a.positional().size() != 1) throw Error("shears inspect: expected one FILE (see --help)");
@@ -51,6 +68,14 @@ int command_inspect(const std::vector<std::string>& args) {
   }
   std::printf("\n%lld parameters (%.3f M), %zu tensors\n", static_cast<long long>(total),
               total / 1e6, c.tensors.size());
+  if (a.has("--groups")) {
+    auto arch = c.metadata.find("arch");
+    if (arch == c.metadata.end()) throw Error(path + ": records no architecture (metadata 'arch')");
+    BuiltModel model = build_model_from_arch(arch->second);
+    load_weights(*model.module, path);
+    std::printf("\n");
+    print_groups(model);
+  }
   return 0;
 }
 
