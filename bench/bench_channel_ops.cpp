@@ -209,8 +209,8 @@ void register_all() {
   benchmark::AddCustomContext("bytes_counted",
                               "each byte read once plus each byte written once; compare with "
                               "the copy benchmark of the same shape");
-  const Op ops[] = {Op::Copy, Op::Gather, Op::Scatter, Op::Mask, Op::SoftMaskForward,
-                    Op::SoftMaskBackward};
+  const Op ops[] = {Op::Copy, Op::Gather,          Op::Scatter,
+                    Op::Mask, Op::SoftMaskForward, Op::SoftMaskBackward};
   for (const Device device : {Device::cpu(), Device::cuda(0)}) {
     const std::string backend = device.is_cpu() ? "cpu" : "cuda";
     for (const ChannelCase& cc : cases()) {
@@ -219,9 +219,8 @@ void register_all() {
         const bool soft = op == Op::SoftMaskForward || op == Op::SoftMaskBackward;
         if (soft && cc.dim != 1) continue;
         const std::string name = std::string(op_name(op)) + "/" + backend + "/" + cc.name;
-        auto* b = benchmark::RegisterBenchmark(name.c_str(), [device, op, &cc](benchmark::State& st) {
-          run(st, device, op, cc);
-        });
+        auto* b = benchmark::RegisterBenchmark(
+            name.c_str(), [device, op, &cc](benchmark::State& st) { run(st, device, op, cc); });
         b->Unit(benchmark::kMicrosecond)->MinTime(device.is_cuda() ? 0.05 : 0.1);
         if (device.is_cuda()) {
           b->UseManualTime();

@@ -135,7 +135,9 @@ ImageFolderDataset::ImageFolderDataset(const ImageFolderOptions& options) : opti
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       std::error_code file_ec;
       if (it->is_regular_file(file_ec) && is_image_name(it->path().filename().string())) {
-        found.push_back(fs::relative(it->path(), directory_, file_ec).string());
+        // The iterator builds paths as folder + "/" + …, so the part after `folder` is the
+        // relative path; fs::relative would canonicalise (several syscalls) per file.
+        found.push_back(folders_[i] + it->path().string().substr(folder.size()));
       }
     }
     SHEARS_CHECK_AS(DataError, !ec, "image folder: cannot list ", folder, ": ", ec.message());

@@ -30,7 +30,9 @@ std::pair<int, int> jpeg_scaled_size(int height, int width, int min_side) {
   int best_shorter = shorter;
   for (int i = 0; i < count; ++i) {
     const tjscalingfactor f = factors[i];
-    if (f.num > f.denom) continue;
+    // Only 1/2, 1/4 and 1/8 have SIMD inverse DCTs in libjpeg-turbo; the other k/8 factors
+    // decode slower than full size, so they are never worth taking.
+    if (f.num != 1 || f.denom > 8) continue;
     const int h = TJSCALED(height, f);
     const int w = TJSCALED(width, f);
     const int s = std::min(h, w);

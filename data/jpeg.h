@@ -17,9 +17,10 @@ struct JpegHeader {
   int colorspace = 0;   // a TJCS value (RGB, YCbCr, GRAY, CMYK, YCCK)
 };
 
-/// The size a scaled decode produces: among libjpeg-turbo's DCT scaling factors (k/8) no larger
-/// than 1, the smallest whose scaled shorter side is still >= `min_side`. `min_side` <= 0, or an
-/// image already at most that size, gives the full size. Returned as {height, width}.
+/// The size a scaled decode produces: among the DCT scaling factors 1/2, 1/4 and 1/8 (the ones
+/// libjpeg-turbo accelerates), the smallest whose scaled shorter side is still >= `min_side`.
+/// `min_side` <= 0, or an image already at most that size, gives the full size. Returned as
+/// {height, width}.
 std::pair<int, int> jpeg_scaled_size(int height, int width, int min_side);
 
 /// Owns one TurboJPEG decompressor (RAII). A handle is not thread-safe: use one per thread.

@@ -1,9 +1,9 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """PyTorch side of scripts/bench-network: peak memory (and step time) of the same training step.
 
 Builds ResNet-56 (CIFAR, option-A shortcut) or torchvision-layout ResNet-50 in PyTorch, dense or
 with the same L1-pruned widths as bench_network (half of every block's inner channels), runs
-STEPS SGD steps at BATCH and prints one JSON line with the process's peak resident memory.
+STEPS SGD steps at BATCH (the first untimed) and prints one JSON line with the process's peak resident memory.
 Usage: torch_network.py MODEL dense|pruned BATCH STEPS [--device cpu|cuda]
 """
 import json
@@ -86,14 +86,20 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.ones(batch, *shape, device=device)
     y = torch.ones(batch, dtype=torch.long, device=device)
-    start = time.perf_counter()
-    for _ in range(steps):
+    def step():
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
         opt.step()
+
+    step()  # the first step allocates and selects kernels: not timed
     if device == "cuda":
         torch.cuda.synchronize()
-    seconds = (time.perf_counter() - start) / steps
+    start = time.perf_counter()
+    for _ in range(max(steps - 1, 1)):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / max(steps - 1, 1)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"engine": "pytorch " + torch.__version__, "model": name, "variant": variant,
                       "batch": batch, "peak_rss_mb": round(peak, 1),

@@ -51,8 +51,8 @@ void check_channel(CudaBackend::State& s, const char* op, const char* what, cons
                    std::int64_t c) {
   if (t == nullptr) return;
   check_device(op, what, *t, s.device);
-  SHEARS_CHECK_AS(ShapeError, t->dtype == DType::F32 && t->dim() == 1 && t->shape[0] == c, op,
-                  ": ", what, " ", view_str(*t), " must be F32 [", c, "]");
+  SHEARS_CHECK_AS(ShapeError, t->dtype == DType::F32 && t->dim() == 1 && t->shape[0] == c, op, ": ",
+                  what, " ", view_str(*t), " must be F32 [", c, "]");
 }
 
 // A (C) f32 buffer filled with `value`, for a missing weight (1) or bias (0).
@@ -114,15 +114,14 @@ void CudaBackend::batch_norm_forward(const TensorView& x, const TensorView* weig
   const float one = 1.0f, zero = 0.0f;
   if (p.training) {
     SHEARS_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
-        s.cudnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, xd.get(), x.data, xd.get(), y.data,
-        pd.get(), scale, shift, p.momentum,
-        running_mean != nullptr ? running_mean->data : nullptr,
+        s.cudnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, xd.get(), x.data, xd.get(), y.data, pd.get(),
+        scale, shift, p.momentum, running_mean != nullptr ? running_mean->data : nullptr,
         running_var != nullptr ? running_var->data : nullptr, p.eps, save_mean.data,
         save_invstd.data));
   } else {
     SHEARS_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(
-        s.cudnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, xd.get(), x.data, xd.get(), y.data,
-        pd.get(), scale, shift, running_mean->data, running_var->data, p.eps));
+        s.cudnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, xd.get(), x.data, xd.get(), y.data, pd.get(),
+        scale, shift, running_mean->data, running_var->data, p.eps));
   }
 }
 
@@ -155,8 +154,8 @@ void CudaBackend::batch_norm_backward(const TensorView& x, const TensorView& gra
       launch_channel_scale_f32(s, grad_y.as<const float>(), grad_x->as<float>(), b.n, b.c,
                                b.h * b.w, invstd, w);
     }
-    launch_channel_reduce_f32(s, grad_y.as<const float>(), x.as<const float>(), b.n, b.c,
-                              b.h * b.w, mean, invstd,
+    launch_channel_reduce_f32(s, grad_y.as<const float>(), x.as<const float>(), b.n, b.c, b.h * b.w,
+                              mean, invstd,
                               grad_weight != nullptr ? grad_weight->as<float>() : nullptr,
                               grad_bias != nullptr ? grad_bias->as<float>() : nullptr);
     return;

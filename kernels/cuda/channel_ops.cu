@@ -61,7 +61,8 @@ __global__ void __launch_bounds__(kBlock)
         const Index row = row_units.div(v);
         const Index col = v - row * static_cast<Index>(row_units.divisor);
         const Index outer = count.div(row);
-        const Index entry = static_cast<Index>(keep[row - outer * static_cast<Index>(count.divisor)]);
+        const Index entry =
+            static_cast<Index>(keep[row - outer * static_cast<Index>(count.divisor)]);
         const Index indexed = (outer * size + entry) * static_cast<Index>(row_units.divisor) + col;
         values[u] = __ldg(src + (Gather ? indexed : v));
         targets[u] = Gather ? v : indexed;
@@ -136,8 +137,8 @@ bool check_keep(CudaBackend::State& s, const char* op, const TensorView& keep, i
     if (i == 0) continue;
     SHEARS_CHECK_AS(ShapeError, k[i] != k[i - 1], op, ": keep has a duplicate: keep[", i,
                     "] = ", k[i], " repeats keep[", i - 1, "]");
-    SHEARS_CHECK_AS(ShapeError, k[i] > k[i - 1], op, ": keep is not sorted: keep[", i, "] = ",
-                    k[i], " comes after keep[", i - 1, "] = ", k[i - 1]);
+    SHEARS_CHECK_AS(ShapeError, k[i] > k[i - 1], op, ": keep is not sorted: keep[", i, "] = ", k[i],
+                    " comes after keep[", i - 1, "] = ", k[i - 1]);
   }
   // Sorted, unique and in range: keep-all exactly when the count is the size.
   return static_cast<std::int64_t>(k.size()) == size;
@@ -228,8 +229,7 @@ __global__ void __launch_bounds__(kBlock)
 
 template <int V, typename Scale>
 void launch_scale_vec(CudaBackend::State& s, const float* src, float* dst, std::int64_t outer,
-                      std::int64_t c, std::int64_t inner, const Scale* scale,
-                      const float* scale2) {
+                      std::int64_t c, std::int64_t inner, const Scale* scale, const float* scale2) {
   const std::int64_t row_vecs = inner / V;
   const std::int64_t total = outer * c * row_vecs;
   const unsigned grid = grid_for(ceil_div(total, kUnroll), s.sm_count);
@@ -362,8 +362,8 @@ void launch_reduce_rows(CudaBackend::State& s, const float* g, const float* x, c
   const dim3 grid(static_cast<unsigned>(c), static_cast<unsigned>(slices));
   channel_reduce_rows_kernel<V, Index><<<grid, kBlock, 0, s.stream>>>(
       g, x, shift, static_cast<Index>(c), static_cast<Index>(outer * row_vecs),
-      static_cast<Index>(per_slice), typename IndexTraits<Index>::Divmod(static_cast<Index>(row_vecs)),
-      pdot, psum);
+      static_cast<Index>(per_slice),
+      typename IndexTraits<Index>::Divmod(static_cast<Index>(row_vecs)), pdot, psum);
   SHEARS_CUDA_CHECK_LAUNCH();
 }
 
@@ -387,8 +387,8 @@ void launch_reduce_columns(CudaBackend::State& s, const float* g, const float* x
 __global__ void channel_broadcast_kernel(float* y, std::int64_t total, std::int64_t c,
                                          std::int64_t inner, const float* value) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-       i < total; i += stride) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += stride) {
     y[i] = value != nullptr ? value[(i / inner) % c] : 0.0f;
   }
 }
@@ -401,8 +401,7 @@ __global__ void bn_eval_stats_kernel(const float* running_mean, const float* run
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < c;
        i += stride) {
     save_mean[i] = running_mean[i];
-    save_invstd[i] =
-        static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[i]) + eps));
+    save_invstd[i] = static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[i]) + eps));
   }
 }
 
@@ -425,8 +424,8 @@ void launch_channel_broadcast_f32(CudaBackend::State& s, float* y, std::int64_t 
                                   std::int64_t c, std::int64_t inner, const float* value) {
   const std::int64_t total = outer * c * inner;
   if (total == 0) return;
-  channel_broadcast_kernel<<<grid_for(total, s.sm_count), kBlock, 0, s.stream>>>(y, total, c,
-                                                                                 inner, value);
+  channel_broadcast_kernel<<<grid_for(total, s.sm_count), kBlock, 0, s.stream>>>(y, total, c, inner,
+                                                                                 value);
   SHEARS_CUDA_CHECK_LAUNCH();
 }
 
@@ -446,7 +445,8 @@ void launch_channel_reduce_f32(CudaBackend::State& s, const float* g, const floa
     return;
   }
   const bool rows = inner >= kMinRowInner;
-  const int v = rows && inner % 4 == 0 && copy_unit_bytes(16, g, x != nullptr ? x : g) == 16 ? 4 : 1;
+  const int v =
+      rows && inner % 4 == 0 && copy_unit_bytes(16, g, x != nullptr ? x : g) == 16 ? 4 : 1;
   const std::int64_t wave_threads = static_cast<std::int64_t>(s.sm_count) * kThreadsPerSm;
   // Slices of the reduced range, so that the launch fills at least one wave.
   std::int64_t slices, per_slice, per_channel;
@@ -497,9 +497,9 @@ void launch_channel_reduce_f32(CudaBackend::State& s, const float* g, const floa
   SHEARS_CUDA_CHECK_LAUNCH();
 }
 
-void launch_row_gather(CudaBackend::State& s, const void* src, void* dst,
-                       const std::int64_t* index, std::int64_t outer, std::int64_t count,
-                       std::int64_t size, std::int64_t row_bytes) {
+void launch_row_gather(CudaBackend::State& s, const void* src, void* dst, const std::int64_t* index,
+                       std::int64_t outer, std::int64_t count, std::int64_t size,
+                       std::int64_t row_bytes) {
   if (outer * count * row_bytes == 0) return;
   launch_channel_copy<true>(s, src, dst, index, outer, count, size, row_bytes);
 }
@@ -574,8 +574,8 @@ void CudaBackend::channel_mask(const TensorView& x, int dim, const TensorView& m
   float* px = x.as<float>();
   // An F64 mask is rounded to f32 per channel inside the kernel, as the CPU backend does.
   if (mask.dtype == DType::F64) {
-    launch_scale<double>(s, px, px, split.outer, split.size, split.inner,
-                         mask.as<const double>(), nullptr);
+    launch_scale<double>(s, px, px, split.outer, split.size, split.inner, mask.as<const double>(),
+                         nullptr);
   } else {
     launch_scale<float>(s, px, px, split.outer, split.size, split.inner, mask.as<const float>(),
                         nullptr);

@@ -105,10 +105,10 @@ constexpr const char* kBackwardWeightNames[3] = {"x", "grad_weight", "grad_y"};
 
 ConvKey make_key(Direction dir, const ConvGeometry& g, bool tf32) {
   const Conv2dParams& p = g.p;
-  return ConvKey{dir,          g.n,          g.c,          g.h,       g.w,       g.k,
-                 g.kh,         g.kw,         p.stride_h,   p.stride_w, p.pad_h,   p.pad_w,
-                 p.dilation_h, p.dilation_w, p.groups,     tf32 ? 1 : 0, 0,      0,
-                 0,            0};
+  return ConvKey{
+      dir,        g.n,        g.c,     g.h,     g.w,          g.k,          g.kh,     g.kw,
+      p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups, tf32 ? 1 : 0,
+      0,          0,          0,       0};
 }
 
 // The convolution's descriptors, with the descriptor's math type set for the TF32 setting.
@@ -160,10 +160,10 @@ ConvChoice pick(const char* op, const ConvGeometry& g, ConvDescs& d, bool tf32, 
     choice.workspace = bytes;
     return choice;
   }
-  throw CudaError(detail::cat(op, ": cuDNN offers no usable algorithm for x ", shape_str({g.n, g.c, g.h, g.w}),
-                              ", weight ", shape_str({g.k, g.c / g.p.groups, g.kh, g.kw}), " with ",
-                              params_str(g.p), tf32 ? " (TF32 allowed)" : " (TF32 off)",
-                              rejected.empty() ? "" : ";", rejected));
+  throw CudaError(detail::cat(
+      op, ": cuDNN offers no usable algorithm for x ", shape_str({g.n, g.c, g.h, g.w}), ", weight ",
+      shape_str({g.k, g.c / g.p.groups, g.kh, g.kw}), " with ", params_str(g.p),
+      tf32 ? " (TF32 allowed)" : " (TF32 off)", rejected.empty() ? "" : ";", rejected));
 }
 
 // The cached choice for `key`, or a new one from the heuristics. Called with s.library_mutex held.
@@ -198,8 +198,7 @@ ConvChoice choose(CudaBackend::State& s, const char* op, Direction dir, const Co
         },
         [&](cudnnConvolutionBwdDataAlgo_t algo, std::size_t* bytes) {
           return cudnnGetConvolutionBackwardDataWorkspaceSize(s.cudnn, d.w.get(), d.y.get(),
-                                                              d.conv.get(), d.x.get(), algo,
-                                                              bytes);
+                                                              d.conv.get(), d.x.get(), algo, bytes);
         });
   } else {
     int count = 0;
@@ -211,9 +210,8 @@ ConvChoice choose(CudaBackend::State& s, const char* op, Direction dir, const Co
               s.cudnn, d.x.get(), d.y.get(), d.conv.get(), d.w.get(), requested, returned, perf));
         },
         [&](cudnnConvolutionBwdFilterAlgo_t algo, std::size_t* bytes) {
-          return cudnnGetConvolutionBackwardFilterWorkspaceSize(s.cudnn, d.x.get(), d.y.get(),
-                                                                d.conv.get(), d.w.get(), algo,
-                                                                bytes);
+          return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+              s.cudnn, d.x.get(), d.y.get(), d.conv.get(), d.w.get(), algo, bytes);
         });
   }
   s.conv_cache.emplace(key, choice);
@@ -248,14 +246,13 @@ void CudaBackend::conv2d_forward(const TensorView& x, const TensorView& w, const
   d.conv.set_math(choice.math);
   DeviceBuffer workspace(s, choice.workspace, "the cuDNN forward-convolution workspace");
   const float one = 1.0f, zero = 0.0f;
-  SHEARS_CUDNN_CHECK(cudnnConvolutionForward(
-      s.cudnn, &one, d.x.get(), x.data, d.w.get(), w.data, d.conv.get(),
-      static_cast<cudnnConvolutionFwdAlgo_t>(choice.algo), workspace.get(), choice.workspace,
-      &zero, d.y.get(), y.data));
+  SHEARS_CUDNN_CHECK(
+      cudnnConvolutionForward(s.cudnn, &one, d.x.get(), x.data, d.w.get(), w.data, d.conv.get(),
+                              static_cast<cudnnConvolutionFwdAlgo_t>(choice.algo), workspace.get(),
+                              choice.workspace, &zero, d.y.get(), y.data));
   if (pb != nullptr) {
     const TensorDesc bias_desc(op, 1, g.k, 1, 1);
-    SHEARS_CUDNN_CHECK(
-        cudnnAddTensor(s.cudnn, &one, bias_desc.get(), pb, &one, d.y.get(), y.data));
+    SHEARS_CUDNN_CHECK(cudnnAddTensor(s.cudnn, &one, bias_desc.get(), pb, &one, d.y.get(), y.data));
   }
 }
 
@@ -303,8 +300,8 @@ void CudaBackend::conv2d_backward_weight(const TensorView& x, const TensorView& 
   const float one = 1.0f, zero = 0.0f;
   SHEARS_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
       s.cudnn, &one, d.x.get(), x.data, d.y.get(), grad_y.data, d.conv.get(),
-      static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice.algo), workspace.get(),
-      choice.workspace, &zero, d.w.get(), grad_w.data));
+      static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice.algo), workspace.get(), choice.workspace,
+      &zero, d.w.get(), grad_w.data));
 }
 
 }  // namespace shears::kernels::cuda

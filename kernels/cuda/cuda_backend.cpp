@@ -46,8 +46,8 @@ Backend& backend(int index) {
   }
   const int count = device_count();
   if (index < 0 || index >= count || index >= kMaxDevices) {
-    throw Error(detail::cat("device cuda:", index, " is not available (", count,
-                            " CUDA device(s) found)"));
+    throw Error(
+        detail::cat("device cuda:", index, " is not available (", count, " CUDA device(s) found)"));
   }
   std::lock_guard<std::mutex> lock(g_backends_mutex);
   auto& slot = g_backends[static_cast<std::size_t>(index)];
@@ -128,7 +128,7 @@ void* pool_allocate(CudaBackend::State& s, std::size_t bytes, const char* what) 
   }
   if (status != cudaSuccess) {
     check_detail::throw_cuda_error(status, "cudaMallocFromPoolAsync(&ptr, size, s.pool, s.stream)",
-                             __FILE__, __LINE__);
+                                   __FILE__, __LINE__);
   }
   return ptr;
 }
@@ -203,24 +203,21 @@ void CudaBackend::deallocate(void* ptr, std::size_t /*bytes*/) noexcept {
 void CudaBackend::copy_from_host(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
   DeviceGuard guard(state_->device);
-  SHEARS_CUDA_CHECK(
-      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, state_->stream));
+  SHEARS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, state_->stream));
   SHEARS_CUDA_CHECK(cudaStreamSynchronize(state_->stream));
 }
 
 void CudaBackend::copy_to_host(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
   DeviceGuard guard(state_->device);
-  SHEARS_CUDA_CHECK(
-      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state_->stream));
+  SHEARS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state_->stream));
   SHEARS_CUDA_CHECK(cudaStreamSynchronize(state_->stream));
 }
 
 void CudaBackend::copy(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
   DeviceGuard guard(state_->device);
-  SHEARS_CUDA_CHECK(
-      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, state_->stream));
+  SHEARS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, state_->stream));
 }
 
 void CudaBackend::synchronize() {

@@ -50,9 +50,9 @@ FilterDesc::~FilterDesc() {
 
 ConvDesc::ConvDesc(const Conv2dParams& p, cudnnMathType_t math) {
   SHEARS_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&desc_));
-  cudnnStatus_t status = cudnnSetConvolution2dDescriptor(
-      desc_, p.pad_h, p.pad_w, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w,
-      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
+  cudnnStatus_t status =
+      cudnnSetConvolution2dDescriptor(desc_, p.pad_h, p.pad_w, p.stride_h, p.stride_w, p.dilation_h,
+                                      p.dilation_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
   const char* call = "cudnnSetConvolution2dDescriptor";
   if (status == CUDNN_STATUS_SUCCESS) {
     status = cudnnSetConvolutionGroupCount(desc_, p.groups);

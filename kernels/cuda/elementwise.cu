@@ -204,9 +204,9 @@ BroadcastPlan make_plan(const TensorView& a, const TensorView& b, const TensorVi
       const int td = d - (rank - t.dim());
       const std::int64_t extent = td >= 0 ? t.shape[static_cast<std::size_t>(td)] : 1;
       const std::int64_t want = out.shape[static_cast<std::size_t>(d)];
-      SHEARS_CHECK_AS(ShapeError, extent == want || extent == 1, describe(),
-                      ": dimension ", d, " of the output has size ", want, ", an input has ",
-                      extent, " (broadcasting needs equal sizes or 1)");
+      SHEARS_CHECK_AS(ShapeError, extent == want || extent == 1, describe(), ": dimension ", d,
+                      " of the output has size ", want, ", an input has ", extent,
+                      " (broadcasting needs equal sizes or 1)");
       s[d] = extent == 1 ? 0 : step;
       step *= extent;
     }
@@ -384,14 +384,14 @@ void CudaBackend::fill(const TensorView& x, double value) {
   if (n == 0) return;
   // Zero is all-zero bits in every dtype: a memset runs at copy-engine speed.
   if (value == 0.0 && !std::signbit(value)) {
-    SHEARS_CUDA_CHECK(cudaMemsetAsync(x.data, 0, static_cast<std::size_t>(n) * dtype_size(x.dtype),
-                                      s.stream));
+    SHEARS_CUDA_CHECK(
+        cudaMemsetAsync(x.data, 0, static_cast<std::size_t>(n) * dtype_size(x.dtype), s.stream));
     return;
   }
   dispatch_all(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    fill_kernel<T><<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(x.as<T>(), n,
-                                                                      static_cast<T>(value));
+    fill_kernel<T>
+        <<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(x.as<T>(), n, static_cast<T>(value));
   });
   SHEARS_CUDA_CHECK_LAUNCH();
 }
@@ -413,8 +413,8 @@ void CudaBackend::convert(const TensorView& x, const TensorView& out) {
     using From = decltype(from_tag);
     dispatch_all(out.dtype, [&](auto to_tag) {
       using To = decltype(to_tag);
-      convert_kernel<From, To><<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(
-          x.as<const From>(), out.as<To>(), n);
+      convert_kernel<From, To>
+          <<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(x.as<const From>(), out.as<To>(), n);
     });
   });
   SHEARS_CUDA_CHECK_LAUNCH();

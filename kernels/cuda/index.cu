@@ -35,13 +35,13 @@ void check_index(CudaBackend::State& s, const char* op, const TensorView& index,
 }
 
 // Throws ShapeError unless `b` has `a`'s shape except along `dim`, where it has `b_size`.
-void check_shape_along(const char* op, const char* a_name, const TensorView& a,
-                       const char* b_name, const TensorView& b, int dim, std::int64_t b_size) {
+void check_shape_along(const char* op, const char* a_name, const TensorView& a, const char* b_name,
+                       const TensorView& b, int dim, std::int64_t b_size) {
   Shape want = a.shape;
   want[static_cast<std::size_t>(dim)] = b_size;
   SHEARS_CHECK_AS(ShapeError, b.shape == want && b.dtype == a.dtype, op, ": ", b_name, " ",
-                  view_str(b), " does not fit ", a_name, " ", view_str(a), " along dimension ",
-                  dim, " (expected ", dtype_name(a.dtype), " ", shape_str(want), ")");
+                  view_str(b), " does not fit ", a_name, " ", view_str(a), " along dimension ", dim,
+                  " (expected ", dtype_name(a.dtype), " ", shape_str(want), ")");
 }
 
 // src: (outer, count, inner) f32, `total` elements; out: (outer, size, inner) f32. Each src
@@ -145,8 +145,7 @@ void CudaBackend::slice_copy(const TensorView& src, int dim, std::int64_t src_st
   const std::size_t dpitch = static_cast<std::size_t>(dst_size) * row;
   const auto outer = static_cast<std::size_t>(split.outer);
   if (outer == 1 || (spitch == width && dpitch == width)) {
-    SHEARS_CUDA_CHECK(
-        cudaMemcpyAsync(to, from, width * outer, cudaMemcpyDeviceToDevice, s.stream));
+    SHEARS_CUDA_CHECK(cudaMemcpyAsync(to, from, width * outer, cudaMemcpyDeviceToDevice, s.stream));
     return;
   }
   int max_pitch = 0;

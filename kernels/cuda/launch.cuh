@@ -30,8 +30,8 @@ __host__ __device__ constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t
 /// thread, capped at one full wave of the device.
 inline unsigned grid_for(std::int64_t n, int sm_count, int block = kBlock) {
   const std::int64_t wanted = ceil_div(std::max<std::int64_t>(n, 1), block);
-  const std::int64_t wave = static_cast<std::int64_t>(std::max(sm_count, 1)) *
-                            (kThreadsPerSm / block);
+  const std::int64_t wave =
+      static_cast<std::int64_t>(std::max(sm_count, 1)) * (kThreadsPerSm / block);
   return static_cast<unsigned>(std::min(wanted, wave));
 }
 
@@ -49,8 +49,7 @@ struct FastDivmod {
     shift = 0;
     while ((std::uint64_t{1} << shift) < d) ++shift;
     const std::uint64_t one = 1;
-    multiplier =
-        static_cast<std::uint32_t>(((one << 32) * ((one << shift) - d)) / d + 1);
+    multiplier = static_cast<std::uint32_t>(((one << 32) * ((one << shift) - d)) / d + 1);
   }
   __device__ __forceinline__ std::uint32_t div(std::uint32_t n) const {
     return (__umulhi(n, multiplier) + n) >> shift;

@@ -37,9 +37,9 @@ void launch_channel_reduce_f32(CudaBackend::State& s, const float* g, const floa
 /// Row gather: dst (outer, count, row_bytes) row (o, i) = src (outer, size, row_bytes) row
 /// (o, index[i]), index holding `count` device I64 values in [0, size) (any order, repeats
 /// allowed; checked by the caller). Moves whole rows in the widest aligned unit. (channel_ops.cu)
-void launch_row_gather(CudaBackend::State& s, const void* src, void* dst,
-                       const std::int64_t* index, std::int64_t outer, std::int64_t count,
-                       std::int64_t size, std::int64_t row_bytes);
+void launch_row_gather(CudaBackend::State& s, const void* src, void* dst, const std::int64_t* index,
+                       std::int64_t outer, std::int64_t count, std::int64_t size,
+                       std::int64_t row_bytes);
 
 /// save_mean[ch] = running_mean[ch]; save_invstd[ch] = 1 / sqrt(running_var[ch] + eps), for
 /// ch < c. (channel_ops.cu)

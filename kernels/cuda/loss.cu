@@ -78,8 +78,8 @@ __global__ void nll_backward_kernel(const std::int64_t* __restrict__ labels, std
   const auto on = static_cast<float>(-scale * (1.0 - s) - scale * s / static_cast<double>(c));
   const std::int64_t total = n * c;
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t v = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-       v < total; v += stride) {
+  for (std::int64_t v = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; v < total;
+       v += stride) {
     const std::int64_t i = v / c;
     grad[v] = labels[i] == v - i * c ? on : off;
   }
@@ -122,8 +122,7 @@ void check_scalar(CudaBackend::State& s, const char* op, const char* what, const
                   what, " must be a ", dtype_name(ref.dtype), " scalar, got ", view_str(t));
 }
 
-void check_labels(CudaBackend::State& s, const char* op, const TensorView& labels,
-                  std::int64_t n) {
+void check_labels(CudaBackend::State& s, const char* op, const TensorView& labels, std::int64_t n) {
   check_device(op, "labels", labels, s.device);
   SHEARS_CHECK_AS(ShapeError,
                   labels.dtype == DType::I64 && labels.dim() == 1 && labels.shape[0] == n, op,
@@ -161,8 +160,7 @@ void CudaBackend::nll_loss_forward(const TensorView& logp, const TensorView& lab
   const unsigned grid = grid_for(n * 32, s.sm_count);
   nll_rows_kernel<<<grid, kBlock, 0, s.stream>>>(logp.as<const float>(),
                                                  labels.as<const std::int64_t>(), n, c, smoothing,
-                                                 terms.as<double>(),
-                                                 flag.as<unsigned long long>());
+                                                 terms.as<double>(), flag.as<unsigned long long>());
   SHEARS_CUDA_CHECK_LAUNCH();
   mean_kernel<<<1, 1024, 0, s.stream>>>(terms.as<const double>(), n, static_cast<double>(n),
                                         loss.as<float>());
@@ -173,8 +171,8 @@ void CudaBackend::nll_loss_forward(const TensorView& logp, const TensorView& lab
     const auto row = static_cast<std::int64_t>(bad);
     const std::int64_t label =
         copy_to_host_vector(s, labels.as<const std::int64_t>() + row, 1).front();
-    throw ShapeError(detail::cat(op, ": label ", label, " at row ", row,
-                                 " is out of range for ", c, " classes"));
+    throw ShapeError(detail::cat(op, ": label ", label, " at row ", row, " is out of range for ", c,
+                                 " classes"));
   }
 }
 
@@ -217,14 +215,13 @@ void CudaBackend::bce_with_logits_forward(const TensorView& x, const TensorView&
   bce_partial_kernel<<<grid, kBlock, 0, s.stream>>>(x.as<const float>(), target.as<const float>(),
                                                     n, partial.as<double>());
   SHEARS_CUDA_CHECK_LAUNCH();
-  mean_kernel<<<1, 1024, 0, s.stream>>>(partial.as<const double>(), grid,
-                                        static_cast<double>(n), loss.as<float>());
+  mean_kernel<<<1, 1024, 0, s.stream>>>(partial.as<const double>(), grid, static_cast<double>(n),
+                                        loss.as<float>());
   SHEARS_CUDA_CHECK_LAUNCH();
 }
 
 void CudaBackend::bce_with_logits_backward(const TensorView& x, const TensorView& target,
-                                           const TensorView& grad_loss,
-                                           const TensorView& grad_x) {
+                                           const TensorView& grad_loss, const TensorView& grad_x) {
   State& s = *state_;
   DeviceGuard guard(s.device);
   const char* op = "bce_with_logits_backward";

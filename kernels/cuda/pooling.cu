@@ -68,9 +68,9 @@ PoolGeometry make_geometry(CudaBackend::State& s, const char* op, const char* x_
   const std::int64_t ho = pool_out_size(x.shape[2], p.kernel_h, p.stride_h, p.pad_h, p.ceil_mode);
   const std::int64_t wo = pool_out_size(x.shape[3], p.kernel_w, p.stride_w, p.pad_w, p.ceil_mode);
   const Shape want{x.shape[0], x.shape[1], ho, wo};
-  SHEARS_CHECK_AS(ShapeError, y.shape == want, op, ": ", y_name, " ", view_str(y),
-                  " does not fit ", x_name, " ", view_str(x), " with ", params_str(p),
-                  " (expected ", shape_str(want), ")");
+  SHEARS_CHECK_AS(ShapeError, y.shape == want, op, ": ", y_name, " ", view_str(y), " does not fit ",
+                  x_name, " ", view_str(x), " with ", params_str(p), " (expected ", shape_str(want),
+                  ")");
   PoolGeometry g;
   g.h = checked_int(op, "input height", x.shape[2]);
   g.w = checked_int(op, "input width", x.shape[3]);
@@ -91,8 +91,8 @@ __global__ void max_pool_forward_kernel(const float* __restrict__ x, float* __re
                                         std::int64_t* __restrict__ indices, std::int64_t total,
                                         PoolGeometry g) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t v = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-       v < total; v += stride) {
+  for (std::int64_t v = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; v < total;
+       v += stride) {
     const int ow = static_cast<int>(v % g.wo);
     const int oh = static_cast<int>((v / g.wo) % g.ho);
     const std::int64_t plane = v / (static_cast<std::int64_t>(g.wo) * g.ho);
@@ -129,8 +129,8 @@ __global__ void max_pool_backward_kernel(const float* __restrict__ grad_y,
                                          float* __restrict__ grad_x, std::int64_t total,
                                          std::int64_t out_plane, std::int64_t in_plane) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t v = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-       v < total; v += stride) {
+  for (std::int64_t v = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; v < total;
+       v += stride) {
     const std::int64_t at = indices[v];
     if (at >= 0 && at < in_plane) atomicAdd(grad_x + (v / out_plane) * in_plane + at, grad_y[v]);
   }
@@ -163,8 +163,8 @@ __device__ __forceinline__ AvgWindow avg_window(const PoolGeometry& g, int oh, i
 __global__ void avg_pool_forward_kernel(const float* __restrict__ x, float* __restrict__ y,
                                         std::int64_t total, PoolGeometry g) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t v = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-       v < total; v += stride) {
+  for (std::int64_t v = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; v < total;
+       v += stride) {
     const int ow = static_cast<int>(v % g.wo);
     const int oh = static_cast<int>((v / g.wo) % g.ho);
     const std::int64_t plane = v / (static_cast<std::int64_t>(g.wo) * g.ho);
@@ -185,8 +185,8 @@ __global__ void avg_pool_backward_kernel(const float* __restrict__ grad_y,
                                          float* __restrict__ grad_x, std::int64_t total,
                                          PoolGeometry g) {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t v = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-       v < total; v += stride) {
+  for (std::int64_t v = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; v < total;
+       v += stride) {
     const int iw = static_cast<int>(v % g.w);
     const int ih = static_cast<int>((v / g.w) % g.h);
     const std::int64_t plane = v / (static_cast<std::int64_t>(g.w) * g.h);
@@ -240,10 +240,9 @@ void CudaBackend::max_pool2d_backward(const TensorView& grad_y, const TensorView
   check_dim(op, "grad_x", grad_x, 4);
   SHEARS_CHECK_AS(ShapeError, indices.dtype == DType::I64 && indices.shape == grad_y.shape, op,
                   ": indices ", view_str(indices), " must be I64 ", shape_str(grad_y.shape));
-  SHEARS_CHECK_AS(ShapeError,
-                  grad_x.shape[0] == grad_y.shape[0] && grad_x.shape[1] == grad_y.shape[1], op,
-                  ": grad_x ", view_str(grad_x), " and grad_y ", view_str(grad_y),
-                  " must share N and C");
+  SHEARS_CHECK_AS(
+      ShapeError, grad_x.shape[0] == grad_y.shape[0] && grad_x.shape[1] == grad_y.shape[1], op,
+      ": grad_x ", view_str(grad_x), " and grad_y ", view_str(grad_y), " must share N and C");
   if (grad_x.numel() == 0) return;
   fill(grad_x, 0.0);
   const std::int64_t total = grad_y.numel();

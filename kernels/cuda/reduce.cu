@@ -219,8 +219,8 @@ void CudaBackend::sum_to(const TensorView& x, const TensorView& out) {
   }
   int kept_groups = 0, reduced_groups = 0;
   for (const Group& g : groups) (g.kept ? kept_groups : reduced_groups)++;
-  SHEARS_CHECK_AS(ShapeError, kept_groups <= kMaxGroups && reduced_groups <= kMaxGroups, op,
-                  ": x ", view_str(x), " to out ", view_str(out),
+  SHEARS_CHECK_AS(ShapeError, kept_groups <= kMaxGroups && reduced_groups <= kMaxGroups, op, ": x ",
+                  view_str(x), " to out ", view_str(out),
                   " alternates between kept and summed dimensions more often than the kernel ",
                   "handles (", kMaxGroups, " groups of each)");
   SHEARS_CHECK_AS(ShapeError, kept < (std::int64_t{1} << 31), op, ": out ", view_str(out),

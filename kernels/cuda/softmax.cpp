@@ -32,8 +32,8 @@ void CudaBackend::softmax_forward(const TensorView& x, const TensorView& y, bool
   const TensorDesc d(op, x.shape[0], x.shape[1], 1, 1);
   const float one = 1.0f, zero = 0.0f;
   SHEARS_CUDNN_CHECK(cudnnSoftmaxForward(s.cudnn, log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE,
-                                         CUDNN_SOFTMAX_MODE_INSTANCE, &one, d.get(), x.data,
-                                         &zero, d.get(), y.data));
+                                         CUDNN_SOFTMAX_MODE_INSTANCE, &one, d.get(), x.data, &zero,
+                                         d.get(), y.data));
 }
 
 void CudaBackend::softmax_backward(const TensorView& y, const TensorView& grad_y,

@@ -89,7 +89,8 @@ class DeviceBuffer {
     if (state_) pool_free(*state_, ptr_);
   }
   DeviceBuffer(DeviceBuffer&& o) noexcept
-      : state_(std::exchange(o.state_, nullptr)), ptr_(std::exchange(o.ptr_, nullptr)),
+      : state_(std::exchange(o.state_, nullptr)),
+        ptr_(std::exchange(o.ptr_, nullptr)),
         bytes_(std::exchange(o.bytes_, 0)) {}
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     if (this != &o) {
@@ -122,8 +123,8 @@ template <typename T>
 std::vector<T> copy_to_host_vector(CudaBackend::State& s, const T* src, std::int64_t count) {
   std::vector<T> out(static_cast<std::size_t>(count));
   if (count > 0) {
-    SHEARS_CUDA_CHECK(cudaMemcpyAsync(out.data(), src, out.size() * sizeof(T),
-                                      cudaMemcpyDeviceToHost, s.stream));
+    SHEARS_CUDA_CHECK(
+        cudaMemcpyAsync(out.data(), src, out.size() * sizeof(T), cudaMemcpyDeviceToHost, s.stream));
     SHEARS_CUDA_CHECK(cudaStreamSynchronize(s.stream));
   }
   return out;

@@ -38,8 +38,8 @@ inline void check_f32(const char* op, const char* what, const TensorView& t) {
 }
 
 /// Throws ShapeError unless `a` and `b` have the same shape and dtype.
-inline void check_same(const char* op, const char* a_name, const TensorView& a,
-                       const char* b_name, const TensorView& b) {
+inline void check_same(const char* op, const char* a_name, const TensorView& a, const char* b_name,
+                       const TensorView& b) {
   SHEARS_CHECK_AS(ShapeError, a.shape == b.shape && a.dtype == b.dtype, op, ": ", a_name, " ",
                   view_str(a), " and ", b_name, " ", view_str(b),
                   " must have the same shape and dtype");
@@ -61,9 +61,8 @@ inline int normalise_dim(const char* op, const TensorView& t, int dim) {
 
 /// Throws ShapeError unless `value` fits a C int (cuDNN and cuBLAS take int sizes).
 inline int checked_int(const char* op, const char* what, std::int64_t value) {
-  SHEARS_CHECK_AS(ShapeError,
-                  value >= 0 && value <= std::numeric_limits<int>::max(), op, ": ", what, " ",
-                  value, " does not fit the 32-bit sizes the CUDA libraries take");
+  SHEARS_CHECK_AS(ShapeError, value >= 0 && value <= std::numeric_limits<int>::max(), op, ": ",
+                  what, " ", value, " does not fit the 32-bit sizes the CUDA libraries take");
   return static_cast<int>(value);
 }
 

@@ -35,8 +35,11 @@ class Buffer {
     if (backend_ != nullptr) backend_->deallocate(data_, bytes_);
   }
   Buffer(Buffer&& o) noexcept
-      : backend_(std::exchange(o.backend_, nullptr)), device_(o.device_),
-        shape_(std::move(o.shape_)), dtype_(o.dtype_), data_(std::exchange(o.data_, nullptr)),
+      : backend_(std::exchange(o.backend_, nullptr)),
+        device_(o.device_),
+        shape_(std::move(o.shape_)),
+        dtype_(o.dtype_),
+        data_(std::exchange(o.data_, nullptr)),
         bytes_(o.bytes_) {}
   Buffer& operator=(Buffer&&) = delete;
   Buffer(const Buffer&) = delete;
@@ -184,9 +187,9 @@ inline ::testing::AssertionResult same_bytes(const Buffer& got, const Buffer& wa
     }
   }
   if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << bad << " of " << g.size() / elem
-                                       << " elements differ; first at "
-                                       << multi_index(got.shape(), first);
+  return ::testing::AssertionFailure()
+         << bad << " of " << g.size() / elem << " elements differ; first at "
+         << multi_index(got.shape(), first);
 }
 
 /// Fixture of the parity tests: a CPU reference backend, the cuda:0 backend, TF32 off.

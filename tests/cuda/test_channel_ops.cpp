@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <ostream>
 #include <random>
 #include <string>
 #include <tuple>
@@ -68,9 +69,12 @@ std::vector<std::int64_t> make_keep(KeepKind kind, std::int64_t size) {
   return keep;
 }
 
-class ChannelCopyParity
-    : public CudaParity,
-      public ::testing::WithParamInterface<std::tuple<TensorCase, KeepKind>> {
+// Test names and ctest show the cases by name.
+void PrintTo(const TensorCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(KeepKind k, std::ostream* os) { *os << keep_name(k); }
+
+class ChannelCopyParity : public CudaParity,
+                          public ::testing::WithParamInterface<std::tuple<TensorCase, KeepKind>> {
  protected:
   // The shape with dimension `dim` cut to `count` entries.
   static Shape kept_shape(const TensorCase& tc, std::int64_t count) {
@@ -118,23 +122,23 @@ TEST_P(ChannelCopyParity, ScatterIsExactAndLeavesTheRest) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, ChannelCopyParity,
-    ::testing::Combine(
-        ::testing::Values(TensorCase{"Nchw13", {2, 13, 5, 7}, 1, DType::F32},
-                          TensorCase{"Nchw27Vector", {4, 27, 8, 8}, 1, DType::F32},
-                          TensorCase{"ConvWeightOut", {27, 13, 3, 3}, 0, DType::F32},
-                          TensorCase{"ConvWeightIn", {27, 13, 3, 3}, 1, DType::F32},
-                          TensorCase{"LastDim", {4, 27}, -1, DType::F32},
-                          TensorCase{"Bytes", {3, 13, 5}, 1, DType::U8},
-                          TensorCase{"BytePairs", {2, 13, 6}, 1, DType::U8},
-                          TensorCase{"Int64", {2, 27, 2}, 1, DType::I64},
-                          TensorCase{"Large", {16, 64, 32, 32}, 1, DType::F32}),
-        ::testing::Values(KeepKind::Empty, KeepKind::All, KeepKind::EveryOther, KeepKind::Last,
-                          KeepKind::RandomSubset)),
+    ::testing::Combine(::testing::Values(TensorCase{"Nchw13", {2, 13, 5, 7}, 1, DType::F32},
+                                         TensorCase{"Nchw27Vector", {4, 27, 8, 8}, 1, DType::F32},
+                                         TensorCase{"ConvWeightOut", {27, 13, 3, 3}, 0, DType::F32},
+                                         TensorCase{"ConvWeightIn", {27, 13, 3, 3}, 1, DType::F32},
+                                         TensorCase{"LastDim", {4, 27}, -1, DType::F32},
+                                         TensorCase{"Bytes", {3, 13, 5}, 1, DType::U8},
+                                         TensorCase{"BytePairs", {2, 13, 6}, 1, DType::U8},
+                                         TensorCase{"Int64", {2, 27, 2}, 1, DType::I64},
+                                         TensorCase{"Large", {16, 64, 32, 32}, 1, DType::F32}),
+                       ::testing::Values(KeepKind::Empty, KeepKind::All, KeepKind::EveryOther,
+                                         KeepKind::Last, KeepKind::RandomSubset)),
     [](const ::testing::TestParamInfo<std::tuple<TensorCase, KeepKind>>& info) {
       return std::string(std::get<0>(info.param).name) + keep_name(std::get<1>(info.param));
     });
 
-// ---- keep validation -----------------------------------------------------------------------------
+// ---- keep validation
+// -----------------------------------------------------------------------------
 
 class ChannelKeepErrors : public CudaParity {
  protected:
@@ -154,8 +158,7 @@ class ChannelKeepErrors : public CudaParity {
 
 TEST_F(ChannelKeepErrors, UnsortedKeepIsRejected) {
   const std::string msg = gather_error({0, 5, 1});
-  EXPECT_NE(msg.find("keep is not sorted: keep[2] = 1 comes after keep[1] = 5"),
-            std::string::npos)
+  EXPECT_NE(msg.find("keep is not sorted: keep[2] = 1 comes after keep[1] = 5"), std::string::npos)
       << msg;
 }
 
@@ -167,8 +170,7 @@ TEST_F(ChannelKeepErrors, DuplicateKeepIsRejected) {
 
 TEST_F(ChannelKeepErrors, OutOfRangeKeepIsRejected) {
   const std::string msg = gather_error({3, 13});
-  EXPECT_NE(msg.find("keep[1] = 13 is out of range for dimension 1 of size 13"),
-            std::string::npos)
+  EXPECT_NE(msg.find("keep[1] = 13 is out of range for dimension 1 of size 13"), std::string::npos)
       << msg;
   const std::string negative = gather_error({-1});
   EXPECT_NE(negative.find("keep[0] = -1 is out of range"), std::string::npos) << negative;
@@ -188,7 +190,8 @@ TEST_F(ChannelKeepErrors, ScatterChecksTheSourceShape) {
   }
 }
 
-// ---- masks ---------------------------------------------------------------------------------------
+// ---- masks
+// ---------------------------------------------------------------------------------------
 
 TEST_F(CudaParity, ChannelMaskIsExact) {
   struct MaskCase {
@@ -207,9 +210,8 @@ TEST_F(CudaParity, ChannelMaskIsExact) {
       for (std::int64_t c = 0; c < size; ++c) {
         m[static_cast<std::size_t>(c)] = c % 3 == 0 ? 0.0 : 0.1 * static_cast<double>(c) + 0.3;
       }
-      Twin mask = mask_dtype == DType::F64
-                      ? twin({size}, m)
-                      : twin({size}, std::vector<float>(m.begin(), m.end()));
+      Twin mask = mask_dtype == DType::F64 ? twin({size}, m)
+                                           : twin({size}, std::vector<float>(m.begin(), m.end()));
       cpu_.channel_mask(x.c(), mc.dim, mask.c());
       gpu_->channel_mask(x.g(), mc.dim, mask.g());
       EXPECT_TRUE(same_bytes(x.gpu, x.cpu));
@@ -253,14 +255,15 @@ TEST_P(SoftMaskParity, ForwardAndBackward) {
   EXPECT_TRUE(same_bytes(gx2.gpu, gx.cpu)) << "grad_x alone";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, SoftMaskParity,
-    ::testing::Values(TensorCase{"Nchw13", {2, 13, 5, 7}, 1, DType::F32},
-                      TensorCase{"Vectors27", {1024, 27}, 1, DType::F32},
-                      TensorCase{"TwoByTwo", {256, 27, 2, 2}, 1, DType::F32},
-                      TensorCase{"Large", {64, 13, 32, 32}, 1, DType::F32},
-                      TensorCase{"EmptyBatch", {0, 13, 4, 4}, 1, DType::F32}),
-    [](const ::testing::TestParamInfo<TensorCase>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Shapes, SoftMaskParity,
+                         ::testing::Values(TensorCase{"Nchw13", {2, 13, 5, 7}, 1, DType::F32},
+                                           TensorCase{"Vectors27", {1024, 27}, 1, DType::F32},
+                                           TensorCase{"TwoByTwo", {256, 27, 2, 2}, 1, DType::F32},
+                                           TensorCase{"Large", {64, 13, 32, 32}, 1, DType::F32},
+                                           TensorCase{"EmptyBatch", {0, 13, 4, 4}, 1, DType::F32}),
+                         [](const ::testing::TestParamInfo<TensorCase>& info) {
+                           return std::string(info.param.name);
+                         });
 
 }  // namespace
 }  // namespace shears::testing

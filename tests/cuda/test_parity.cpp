@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,8 @@
 namespace shears::testing {
 namespace {
 
-// ---- elementwise ---------------------------------------------------------------------------------
+// ---- elementwise
+// ---------------------------------------------------------------------------------
 
 TEST_F(CudaParity, FillEveryDtype) {
   for (DType dtype : {DType::F32, DType::F64, DType::I32, DType::I64, DType::U8}) {
@@ -143,7 +145,8 @@ TEST_F(CudaParity, ActivationsForwardAndBackward) {
   }
 }
 
-// ---- reductions ----------------------------------------------------------------------------------
+// ---- reductions
+// ----------------------------------------------------------------------------------
 
 struct SumCase {
   Shape x, out;
@@ -151,10 +154,18 @@ struct SumCase {
 
 TEST_F(CudaParity, SumTo) {
   const std::vector<SumCase> cases = {
-      {{2, 13, 5, 7}, {13, 1, 1}},     {{2, 13, 5, 7}, {}},         {{2, 13, 5, 7}, {1}},
-      {{64, 27}, {27}},                {{3, 4, 5}, {3, 1, 5}},      {{5, 1, 7}, {1, 1, 7}},
-      {{300000, 3}, {3}},              {{3, 200000}, {3, 1}},       {{4, 27}, {4, 27}},
-      {{1000, 2}, {1000, 1}},          {{0, 13}, {13}},             {{2, 3, 4, 5, 6}, {3, 1, 5, 1}},
+      {{2, 13, 5, 7}, {13, 1, 1}},
+      {{2, 13, 5, 7}, {}},
+      {{2, 13, 5, 7}, {1}},
+      {{64, 27}, {27}},
+      {{3, 4, 5}, {3, 1, 5}},
+      {{5, 1, 7}, {1, 1, 7}},
+      {{300000, 3}, {3}},
+      {{3, 200000}, {3, 1}},
+      {{4, 27}, {4, 27}},
+      {{1000, 2}, {1000, 1}},
+      {{0, 13}, {13}},
+      {{2, 3, 4, 5, 6}, {3, 1, 5, 1}},
   };
   std::uint32_t seed = 11;
   for (const SumCase& sc : cases) {
@@ -168,7 +179,8 @@ TEST_F(CudaParity, SumTo) {
   }
 }
 
-// ---- GEMM ----------------------------------------------------------------------------------------
+// ---- GEMM
+// ----------------------------------------------------------------------------------------
 
 TEST_F(CudaParity, GemmAllTransposes) {
   struct Dims {
@@ -213,7 +225,8 @@ TEST_F(CudaParity, GemmRejectsF64) {
   }
 }
 
-// ---- convolution ---------------------------------------------------------------------------------
+// ---- convolution
+// ---------------------------------------------------------------------------------
 
 struct ConvCase {
   const char* name;
@@ -235,12 +248,16 @@ std::int64_t conv_out(std::int64_t in, std::int64_t k, int stride, int pad, int 
   return (in + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
 }
 
+// Test names and ctest show the case by its name.
+void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
+
 class ConvParity : public CudaParity, public ::testing::WithParamInterface<ConvCase> {};
 
 TEST_P(ConvParity, ForwardAndBothBackwards) {
   const ConvCase& cc = GetParam();
   const Conv2dParams& p = cc.p;
-  const Shape y_shape{cc.x[0], cc.w[0], conv_out(cc.x[2], cc.w[2], p.stride_h, p.pad_h, p.dilation_h),
+  const Shape y_shape{cc.x[0], cc.w[0],
+                      conv_out(cc.x[2], cc.w[2], p.stride_h, p.pad_h, p.dilation_h),
                       conv_out(cc.x[3], cc.w[3], p.stride_w, p.pad_w, p.dilation_w)};
   Twin x = random_twin(cc.x, 31), w = random_twin(cc.w, 32), bias = random_twin({cc.w[0]}, 33);
   const TensorView bc = bias.c(), bg = bias.g();
@@ -269,14 +286,13 @@ TEST_P(ConvParity, ForwardAndBothBackwards) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, ConvParity,
-    ::testing::Values(ConvCase{"Plain3x3", {2, 3, 8, 8}, {13, 3, 3, 3}, conv_params(1, 1), false},
-                      ConvCase{"Stride2Bias", {2, 13, 9, 9}, {27, 13, 3, 3}, conv_params(2, 1), true},
-                      ConvCase{"Depthwise", {2, 27, 7, 7}, {27, 1, 3, 3}, conv_params(1, 1, 1, 27),
-                               true},
-                      ConvCase{"Grouped1x1", {1, 12, 5, 5}, {6, 4, 1, 1}, conv_params(1, 0, 1, 3),
-                               false},
-                      ConvCase{"Dilated", {2, 5, 11, 11}, {7, 5, 3, 3}, conv_params(1, 2, 2), true},
-                      ConvCase{"Wide", {4, 64, 16, 16}, {27, 64, 3, 3}, conv_params(1, 1), true}),
+    ::testing::Values(
+        ConvCase{"Plain3x3", {2, 3, 8, 8}, {13, 3, 3, 3}, conv_params(1, 1), false},
+        ConvCase{"Stride2Bias", {2, 13, 9, 9}, {27, 13, 3, 3}, conv_params(2, 1), true},
+        ConvCase{"Depthwise", {2, 27, 7, 7}, {27, 1, 3, 3}, conv_params(1, 1, 1, 27), true},
+        ConvCase{"Grouped1x1", {1, 12, 5, 5}, {6, 4, 1, 1}, conv_params(1, 0, 1, 3), false},
+        ConvCase{"Dilated", {2, 5, 11, 11}, {7, 5, 3, 3}, conv_params(1, 2, 2), true},
+        ConvCase{"Wide", {4, 64, 16, 16}, {27, 64, 3, 3}, conv_params(1, 1), true}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return std::string(info.param.name); });
 
 // A convolution over zero input channels (every channel pruned) is its bias; cuDNN never sees it.
@@ -304,13 +320,17 @@ TEST_F(CudaParity, ConvWithTf32AllowedStaysClose) {
   EXPECT_TRUE(close_f32(y.gpu, y.cpu, 2e-3 * 27 * 9, 0));
 }
 
-// ---- batch norm ----------------------------------------------------------------------------------
+// ---- batch norm
+// ----------------------------------------------------------------------------------
 
 struct BnCase {
   const char* name;
   Shape x;
   bool affine, running, training;
 };
+
+// Test names and ctest show the case by its name.
+void PrintTo(const BnCase& c, std::ostream* os) { *os << c.name; }
 
 class BatchNormParity : public CudaParity, public ::testing::WithParamInterface<BnCase> {};
 
@@ -328,8 +348,8 @@ TEST_P(BatchNormParity, ForwardAndBackward) {
   const TensorView wc = w.c(), wg = w.g(), bcv = b.c(), bg = b.g();
   const TensorView rmc = rm.c(), rmg = rm.g(), rvc = rv.c(), rvg = rv.g();
   cpu_.batch_norm_forward(x.c(), bc.affine ? &wc : nullptr, bc.affine ? &bcv : nullptr,
-                          bc.running ? &rmc : nullptr, bc.running ? &rvc : nullptr, y.c(),
-                          mean.c(), invstd.c(), p);
+                          bc.running ? &rmc : nullptr, bc.running ? &rvc : nullptr, y.c(), mean.c(),
+                          invstd.c(), p);
   gpu_->batch_norm_forward(x.g(), bc.affine ? &wg : nullptr, bc.affine ? &bg : nullptr,
                            bc.running ? &rmg : nullptr, bc.running ? &rvg : nullptr, y.g(),
                            mean.g(), invstd.g(), p);
@@ -357,8 +377,8 @@ TEST_P(BatchNormParity, ForwardAndBackward) {
   // Only some gradients asked for.
   Twin gx2 = output_twin(bc.x);
   const TensorView gx2c = gx2.c(), gx2g = gx2.g();
-  cpu_.batch_norm_backward(x.c(), gy.c(), bc.affine ? &wc : nullptr, sm.c(), si.c(), &gx2c,
-                           nullptr, nullptr, bc.training);
+  cpu_.batch_norm_backward(x.c(), gy.c(), bc.affine ? &wc : nullptr, sm.c(), si.c(), &gx2c, nullptr,
+                           nullptr, bc.training);
   gpu_->batch_norm_backward(x.g(), gy.g(), bc.affine ? &wg : nullptr, sm.g(), si.g(), &gx2g,
                             nullptr, nullptr, bc.training);
   EXPECT_TRUE(close_f32(gx2.gpu, gx2.cpu, 1e-5, 256)) << "grad_x alone";
@@ -375,7 +395,8 @@ INSTANTIATE_TEST_SUITE_P(
                       BnCase{"EvalLarge", {32, 64, 16, 16}, true, true, false}),
     [](const ::testing::TestParamInfo<BnCase>& info) { return std::string(info.param.name); });
 
-// ---- pooling -------------------------------------------------------------------------------------
+// ---- pooling
+// -------------------------------------------------------------------------------------
 
 struct PoolCase {
   const char* name;
@@ -383,6 +404,9 @@ struct PoolCase {
   int kernel, stride, pad;
   bool ceil_mode, count_include_pad;
 };
+
+// Test names and ctest show the case by its name.
+void PrintTo(const PoolCase& c, std::ostream* os) { *os << c.name; }
 
 class PoolParity : public CudaParity, public ::testing::WithParamInterface<PoolCase> {};
 
@@ -401,7 +425,8 @@ TEST_P(PoolParity, MaxAndAverage) {
   p.pad_h = p.pad_w = pc.pad;
   p.ceil_mode = pc.ceil_mode;
   p.count_include_pad = pc.count_include_pad;
-  const Shape y_shape{pc.x[0], pc.x[1], pool_out(pc.x[2], pc.kernel, pc.stride, pc.pad, pc.ceil_mode),
+  const Shape y_shape{pc.x[0], pc.x[1],
+                      pool_out(pc.x[2], pc.kernel, pc.stride, pc.pad, pc.ceil_mode),
                       pool_out(pc.x[3], pc.kernel, pc.stride, pc.pad, pc.ceil_mode)};
   Twin x = random_twin(pc.x, 61);
   Twin y = output_twin(y_shape), idx = output_twin(y_shape, DType::I64);
@@ -435,7 +460,8 @@ INSTANTIATE_TEST_SUITE_P(
                       PoolCase{"Global", {4, 27, 7, 7}, 7, 7, 0, false, true}),
     [](const ::testing::TestParamInfo<PoolCase>& info) { return std::string(info.param.name); });
 
-// ---- softmax and losses --------------------------------------------------------------------------
+// ---- softmax and losses
+// --------------------------------------------------------------------------
 
 TEST_F(CudaParity, SoftmaxAndLogSoftmax) {
   for (const Shape& shape : {Shape{8, 13}, Shape{3, 1000}, Shape{1, 1}}) {
@@ -509,7 +535,8 @@ TEST_F(CudaParity, BceWithLogits) {
   }
 }
 
-// ---- random --------------------------------------------------------------------------------------
+// ---- random
+// --------------------------------------------------------------------------------------
 
 TEST_F(CudaParity, DropoutMaskIsBitIdentical) {
   for (double p : {0.0, 0.3, 0.5, 0.9}) {
@@ -523,7 +550,8 @@ TEST_F(CudaParity, DropoutMaskIsBitIdentical) {
   }
 }
 
-// ---- indexing ------------------------------------------------------------------------------------
+// ---- indexing
+// ------------------------------------------------------------------------------------
 
 TEST_F(CudaParity, IndexSelectIsExact) {
   const std::vector<std::int64_t> index = {4, 0, 4, 12, 7};
@@ -588,7 +616,8 @@ TEST_F(CudaParity, SliceCopyIsExact) {
   }
 }
 
-// ---- optimiser -----------------------------------------------------------------------------------
+// ---- optimiser
+// -----------------------------------------------------------------------------------
 
 TEST_F(CudaParity, SgdUpdate) {
   struct SgdCase {

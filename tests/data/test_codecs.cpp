@@ -87,9 +87,9 @@ TEST(Jpeg, ScaledDecodeKeepsShorterSideAtLeastTarget) {
   EXPECT_EQ(jpeg_scaled_size(400, 600, 500), std::make_pair(400, 600));
   EXPECT_EQ(jpeg_scaled_size(400, 600, 200), std::make_pair(200, 300));
   EXPECT_EQ(jpeg_scaled_size(400, 600, 100), std::make_pair(100, 150));
-  const auto [h, w] = jpeg_scaled_size(500, 375, 224);
-  EXPECT_GE(std::min(h, w), 224);
-  EXPECT_LT(std::min(h, w), 375);
+  EXPECT_EQ(jpeg_scaled_size(1000, 750, 224), std::make_pair(500, 375));
+  EXPECT_EQ(jpeg_scaled_size(500, 375, 224), std::make_pair(500, 375));   // 1/2 is too small
+  EXPECT_EQ(jpeg_scaled_size(4000, 3000, 10), std::make_pair(500, 375));  // at most 1/8
 
   const Image src = smooth_image(400, 600, 3);
   const auto bytes = encode_jpeg(src, 90, 420);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "data/synthetic.h"
+#include "kernels/common/registry.h"
 #include "tests/support/expect_error.h"
 
 namespace shears::data {
@@ -279,6 +280,26 @@ TEST(Loader, BadOptionsAndMisuse) {
   Loader loader(ds, o);
   Batch b;
   EXPECT_THROW_MSG(loader.next(b), Error, "before start_epoch");
+}
+
+TEST(Loader, DeliversToTheTargetDevice) {
+  auto ds = synthetic(8);
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.num_workers = 1;
+  o.device = Device::cuda();
+  Loader loader(ds, o);
+  loader.start_epoch(0);
+  Batch b;
+  if (cuda_device_count() == 0) {
+    // Without a GPU the copy to CUDA fails with the backend's error, not a crash.
+    EXPECT_THROW(loader.next(b), Error);
+    return;
+  }
+  ASSERT_TRUE(loader.next(b));
+  EXPECT_TRUE(b.images.device().is_cuda());
+  EXPECT_TRUE(b.labels.device().is_cuda());
+  EXPECT_EQ(b.images.shape(), (Shape{4, 3, 12, 12}));
 }
 
 }  // namespace
