@@ -8,9 +8,8 @@
 namespace shears::kernels::cpu {
 
 enum class ConvLibrary {
-  OneDnn,  ///< oneDNN convolution primitives, cached per shape (the default: faster, see
-           ///< conv2d.cpp)
-  Blas,    ///< im2col / col2im with OpenBLAS sgemm
+  OneDnn,  ///< oneDNN convolution primitives, cached per shape
+  Blas,    ///< im2col / col2im with OpenBLAS sgemm (the default: faster here, see conv2d.cpp)
 };
 
 /// The library f32 convolution uses now. Unless set_conv_library was called, it is read once from
