@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# device-check: resnet56 dense 128 3
 """PyTorch side of scripts/bench-network: peak memory (and step time) of the same training step.
 
 Builds ResNet-56 (CIFAR, option-A shortcut) or torchvision-layout ResNet-50 in PyTorch, dense or
