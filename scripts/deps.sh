@@ -10,9 +10,15 @@ SHEARS_APT_PACKAGES=(
   dataset-fashion-mnist
 )
 
+# What the benchmark scripts need besides: Python with venv, for the PyTorch reference that
+# scripts/torch-venv installs from PyPI under the build folder.
+SHEARS_BENCH_APT_PACKAGES=(python3 python3-venv)
+
+# Installs the given packages (default: SHEARS_APT_PACKAGES) that are not installed yet.
 shears_install_deps() {
-  local missing=()
-  for pkg in "${SHEARS_APT_PACKAGES[@]}"; do
+  local wanted=("$@") missing=()
+  ((${#wanted[@]})) || wanted=("${SHEARS_APT_PACKAGES[@]}")
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
       || missing+=("$pkg")
   done
