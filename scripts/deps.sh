@@ -32,3 +32,14 @@ shears_build() {
   cmake -S "$SHEARS_ROOT" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "$@"
   cmake --build "$build_dir" -j "$(nproc)"
 }
+
+# ---- fuzz job only (scripts/test; see docs/reliability.md) -----------------------------------
+# Debian's clang and the compiler-rt package that holds libFuzzer and the sanitizer runtimes.
+SHEARS_FUZZ_APT_PACKAGES=(clang libclang-rt-14-dev)
+
+shears_install_fuzz_deps() {
+  local saved=("${SHEARS_APT_PACKAGES[@]}")
+  SHEARS_APT_PACKAGES=("${SHEARS_FUZZ_APT_PACKAGES[@]}")
+  shears_install_deps
+  SHEARS_APT_PACKAGES=("${saved[@]}")
+}
