@@ -34,6 +34,7 @@ void make_run_directory(const std::string& dir) {
   }
   std::filesystem::create_directories(dir, ec);
   if (ec) throw Error("cannot create run directory '" + dir + "' (--out): " + ec.message());
+  remove_stale_temporaries(dir);
 }
 }  // namespace
 

@@ -195,25 +195,15 @@ void crash_point(const char* point, std::int64_t epoch) {
   }
 }
 
-/// Removes what write_file_atomic leaves behind when the process is killed mid-write
-/// (`<name>.tmp.<pid>`); nothing else in `dir` is touched.
-void remove_stale_temporaries(const std::string& dir) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    const std::size_t tmp = name.rfind(".tmp.");
-    if (tmp == std::string::npos || tmp + 5 == name.size()) continue;
-    if (name.find_first_not_of("0123456789", tmp + 5) != std::string::npos) continue;
-    std::filesystem::remove(entry.path(), ec);
-  }
-}
-
 /// Keeps the records of metrics.jsonl for epochs 1..`epochs` (those a checkpoint at `epochs`
 /// has committed) and drops the rest: records of an epoch that a crash cut off before its
 /// last.safetensors was written, which the resumed run writes again, and a torn last line.
 void keep_committed_metrics(const std::string& path, std::int64_t epochs) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw Error("cannot use '" + path + "' for the metrics records: it is not a regular file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot read '" + path + "' to resume: " + std::strerror(errno));
   std::string kept, line;

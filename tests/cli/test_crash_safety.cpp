@@ -91,8 +91,10 @@ class CrashSafety : public ::testing::Test {
     }
     EXPECT_EQ(deterministic_metrics(out + "/train/metrics.jsonl"),
               deterministic_metrics(reference_ + "/train/metrics.jsonl"));
-    for (const auto& e : fs::directory_iterator(out + "/train")) {
-      EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+    for (const std::string& d : {out, out + "/train"}) {
+      for (const auto& e : fs::directory_iterator(d)) {
+        EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+      }
     }
   }
 
