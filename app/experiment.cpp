@@ -94,8 +94,14 @@ Experiment::Experiment(ExperimentSpec spec, Config resolved, RunOptions options)
 
 void Experiment::ensure_data() {
   if (train_set_) return;
+  // An empty split would train on nothing or report an accuracy of nothing as 0.00.
+  auto nonempty = [](const data::Dataset& set, const std::string& what) {
+    if (set.size() == 0) throw DataError(what + " is empty: " + set.describe());
+  };
   std::shared_ptr<data::Dataset> full = data::make_dataset(spec_.data.train);
+  nonempty(*full, "the training split");
   test_set_ = data::make_dataset(spec_.data.test);
+  nonempty(*test_set_, "the test split");
   if (spec_.data.test_size > 0 && spec_.data.test_size < test_set_->size()) {
     std::vector<std::int64_t> idx(static_cast<std::size_t>(spec_.data.test_size));
     for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>(i);
@@ -121,13 +127,7 @@ void Experiment::ensure_data() {
                   std::to_string(full->size()) + " images, seed " + std::to_string(spec_.seed) +
                   (spec_.data.val_size == 0 ? ", the default 10 % capped at 5,000)" : ")");
   }
-  // An empty split would train on nothing or report an accuracy of nothing as 0.00.
-  auto nonempty = [](const data::Dataset& set, const std::string& what) {
-    if (set.size() == 0) throw DataError(what + " is empty: " + set.describe());
-  };
-  nonempty(*test_set_, "the test split");
-  nonempty(*train_set_, spec_.data.val_size > 0 ? "the training split (after data.val_size)"
-                                                : "the training split");
+  nonempty(*train_set_, "the training split (after holding out validation)");
   if (val_set_ != test_set_) nonempty(*val_set_, "the validation split");
   num_classes_ = spec_.model.num_classes > 0 ? spec_.model.num_classes : full->num_classes();
   if (spec_.data.train.kind == data::DatasetKind::ImageFolder) {

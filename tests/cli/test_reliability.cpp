@@ -256,11 +256,13 @@ TEST_F(Reliability, CorruptImageInAFolderDatasetIsNamed) {
   const std::string root = dir_.file("images");
   for (const char* split : {"train", "val"}) {
     fs::create_directories(root + "/" + split + "/cat");
-    write_text(root + "/" + split + "/cat/a.jpg", "\xff\xd8\xff garbage");
+    for (const char* name : {"a.jpg", "b.jpg"}) {
+      write_text(root + "/" + split + "/cat/" + name, "\xff\xd8\xff garbage");
+    }
   }
   std::string data = "  dataset: imagenet_folder\n  root: " + root + "\n";
   CliResult r = run_config("i.yaml", tiny_config("", 1, "  arch: resnet18\n", data));
-  expect_user_error(r, {root + "/", "a.jpg", "JPEG"});
+  expect_user_error(r, {root + "/train/cat/", ".jpg: not a decodable JPEG"});
 }
 
 // ---- checkpoints -----------------------------------------------------------------------------
