@@ -25,6 +25,19 @@
 
 namespace shears::app {
 
+namespace {
+/// Creates the run directory `dir` (and its parents); an Error saying what is in the way.
+void make_run_directory(const std::string& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec)) {
+    throw Error("run directory '" + dir + "' (--out) exists and is not a directory");
+  }
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error("cannot create run directory '" + dir + "' (--out): " + ec.message());
+  remove_stale_temporaries(dir);
+}
+}  // namespace
+
 void load_weights(nn::Module& model, const std::string& path) {
   SafetensorsContents c = load_safetensors(path);
   TensorList state;
@@ -81,8 +94,14 @@ Experiment::Experiment(ExperimentSpec spec, Config resolved, RunOptions options)
 
 void Experiment::ensure_data() {
   if (train_set_) return;
+  // An empty split would train on nothing or report an accuracy of nothing as 0.00.
+  auto nonempty = [](const data::Dataset& set, const std::string& what) {
+    if (set.size() == 0) throw DataError(what + " is empty: " + set.describe());
+  };
   std::shared_ptr<data::Dataset> full = data::make_dataset(spec_.data.train);
+  nonempty(*full, "the training split");
   test_set_ = data::make_dataset(spec_.data.test);
+  nonempty(*test_set_, "the test split");
   if (spec_.data.test_size > 0 && spec_.data.test_size < test_set_->size()) {
     std::vector<std::int64_t> idx(static_cast<std::size_t>(spec_.data.test_size));
     for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>(i);
@@ -108,6 +127,8 @@ void Experiment::ensure_data() {
                   std::to_string(full->size()) + " images, seed " + std::to_string(spec_.seed) +
                   (spec_.data.val_size == 0 ? ", the default 10 % capped at 5,000)" : ")");
   }
+  nonempty(*train_set_, "the training split (after holding out validation)");
+  if (val_set_ != test_set_) nonempty(*val_set_, "the validation split");
   num_classes_ = spec_.model.num_classes > 0 ? spec_.model.num_classes : full->num_classes();
   if (spec_.data.train.kind == data::DatasetKind::ImageFolder) {
     input_ = {3, 224, 224};
@@ -177,6 +198,15 @@ BuiltModel Experiment::make_model() {
   std::string arch = spec_.model.checkpoint.empty() ? "" : checkpoint_arch(spec_.model.checkpoint);
   if (!arch.empty()) {
     model = build_model_from_arch(arch);
+    if (spec_.model.arch != kArchFromCheckpoint && spec_.model.arch != model.name) {
+      throw ConfigError(
+          spec_.model.arch_location + " is '" + spec_.model.arch + "' but " +
+          spec_.model.checkpoint + " holds a '" + model.name +
+          "' model; name the checkpoint's architecture or write arch: " + kArchFromCheckpoint);
+    }
+  } else if (spec_.model.arch == kArchFromCheckpoint) {
+    throw ConfigError(spec_.model.arch_location + " is '" + kArchFromCheckpoint + "' but " +
+                      spec_.model.checkpoint + " records no architecture (a plain state dict)");
   } else {
     model = build_model(spec_.model, num_classes_, input_);
   }
@@ -219,6 +249,7 @@ pruning::TrainRecipe Experiment::recipe_of(const TrainSpec& t) {
 std::vector<EpochMetrics> Experiment::train(nn::Module& model, const pruning::TrainRecipe& recipe,
                                             TrainerHooks* hooks, const std::string& stage,
                                             const std::function<void(optim::Sgd&)>& on_optimizer) {
+  make_run_directory(out_dir_);
   optim::Sgd sgd(model.named_parameters(), recipe.sgd);
   if (on_optimizer) on_optimizer(sgd);
   std::unique_ptr<optim::LrSchedule> schedule = recipe.schedule(recipe.sgd.lr, recipe.epochs);
@@ -281,7 +312,7 @@ double ratio_or_zero(double a, double b) { return b > 0 ? a / b : 0.0; }
 }  // namespace
 
 std::string Experiment::run() {
-  std::filesystem::create_directories(out_dir_);
+  make_run_directory(out_dir_);
   write_file_atomic(out_dir_ + "/config.yaml", [&](std::ostream& out) { out << resolved_.dump(); });
   manual_seed(spec_.seed);
   BuiltModel model = make_model();

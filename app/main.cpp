@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shears: %s\n", e.what());
     return 130;
   } catch (const shears::Error& e) {
+    std::fprintf(stderr, "shears: error: %s\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path that cannot be created or read is the user's to fix, not a bug.
     std::fprintf(stderr, "shears: error: %s\n", e.what());
     return 1;
   } catch (const std::exception& e) {

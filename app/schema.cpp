@@ -1,8 +1,10 @@
 #include "app/schema.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "kernels/common/error.h"
+#include "models/registry.h"
 
 namespace shears::app {
 
@@ -24,7 +26,9 @@ std::string one_of(const std::vector<std::string>& options) {
 
 std::string pick(const Config& section, const std::string& key, const std::string& fallback,
                  const std::vector<std::string>& options) {
-  std::string v = section.get<std::string>(key, fallback);
+  // An empty fallback makes the key required ("missing key" rather than "must be one of").
+  std::string v =
+      fallback.empty() ? section.get<std::string>(key) : section.get<std::string>(key, fallback);
   if (std::find(options.begin(), options.end(), v) == options.end()) {
     bad_value(section, key, "must be one of " + one_of(options) + ", got '" + v + "'");
   }
@@ -98,11 +102,19 @@ DataSpec parse_data(const Config& d) {
 
 ModelSpec parse_model(const Config& m) {
   ModelSpec spec;
-  spec.arch = m.get<std::string>("arch");
+  std::vector<std::string> archs = models::model_names();
+  archs.emplace_back(kArchFromCheckpoint);
+  spec.arch = pick(m, "arch", "", archs);
+  spec.arch_location = m.file() + ":" + std::to_string(m.line()) + ": key '" +
+                       (m.path().empty() ? "arch" : m.path() + ".arch") + "'";
   spec.num_classes = non_negative<int>(m, "num_classes", 0);
   spec.shortcut = pick(m, "shortcut", "a-avgpool", {"a-avgpool", "a-subsample", "b-conv"});
   spec.width = positive<double>(m, "width", 1.0);
   spec.checkpoint = m.get<std::string>("checkpoint", "");
+  if (spec.arch == kArchFromCheckpoint && spec.checkpoint.empty()) {
+    bad_value(m, "arch",
+              std::string("is '") + kArchFromCheckpoint + "' but no model.checkpoint is given");
+  }
   return spec;
 }
 

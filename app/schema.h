@@ -38,9 +38,16 @@ struct DataSpec {
   bool augment = true;
 };
 
+/// `model.arch` value that takes the architecture a checkpoint records, whatever it is.
+inline constexpr const char* kArchFromCheckpoint = "from_checkpoint";
+
 /// The `model:` section.
 struct ModelSpec {
+  /// A registry name, or kArchFromCheckpoint. With a checkpoint that records an architecture,
+  /// a registry name must be the recorded one's name (a pruned model keeps its family's name).
   std::string arch;
+  /// "exp.yaml:12: key 'model.arch'", for errors found once the checkpoint is read.
+  std::string arch_location;
   int num_classes = 0;  // 0: the dataset's
   /// CIFAR ResNets: a-avgpool (option A, avg-pool + zeros appended; the default), a-subsample
   /// (option A, stride-2 subsample + zeros both sides) or b-conv (1x1 conv + BN).

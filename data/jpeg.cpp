@@ -84,6 +84,10 @@ Image JpegDecoder::decode(const std::uint8_t* data, std::size_t size, const std:
                           int min_side) {
   auto h = static_cast<tjhandle>(handle_);
   const JpegHeader hdr = header(data, size, name);
+  SHEARS_CHECK_AS(DataError, std::int64_t{hdr.width} * std::int64_t{hdr.height} <= kMaxImagePixels,
+                  name, ": JPEG header claims ", hdr.width, "x", hdr.height,
+                  " pixels, more than the ", kMaxImagePixels,
+                  " a decode may allocate (damaged header?)");
   const auto [out_h, out_w] = jpeg_scaled_size(hdr.height, hdr.width, min_side);
   const bool cmyk = hdr.colorspace == TJCS_CMYK || hdr.colorspace == TJCS_YCCK;
   // libjpeg-turbo converts greyscale to RGB itself; CMYK it can only hand out as CMYK.

@@ -9,6 +9,11 @@
 
 namespace shears::data {
 
+/// The most pixels a decoder allocates for one image (2^27, 134 megapixels, 400 MB as RGB): a
+/// header that claims more is rejected before any allocation, so a small damaged or hostile file
+/// cannot exhaust memory. Far above any training image (ImageNet's largest is ~50 megapixels).
+inline constexpr std::int64_t kMaxImagePixels = std::int64_t{1} << 27;
+
 /// Size and colour layout of a JPEG stream, read from its header only.
 struct JpegHeader {
   int width = 0;

@@ -43,11 +43,25 @@ std::vector<std::uint32_t> parse_idx(const std::vector<std::uint8_t>& bytes,
                   " of ", header, " bytes)");
   std::vector<std::uint32_t> dims;
   std::uint64_t payload = 1;
+  bool overflow = false;
   for (int d = 0; d < rank; ++d) {
     dims.push_back(read_be32(bytes.data() + 4 + 4 * d));
-    payload *= dims.back();
+    overflow |= __builtin_mul_overflow(payload, std::uint64_t{dims.back()}, &payload);
   }
-  const std::uint64_t expected = header + payload;
+  std::uint64_t expected = 0;
+  overflow |= __builtin_add_overflow(payload, std::uint64_t{header}, &expected);
+  if (overflow) {
+    std::string shape;
+    for (std::uint32_t d : dims) shape += (shape.empty() ? "" : " x ") + std::to_string(d);
+    throw DataError(detail::cat(path, ": idx header dimensions ", shape,
+                                " overflow a 64-bit byte count (damaged header)"));
+  }
+  // Each image's side must fit the int the dataset stores it in.
+  for (int d = 1; d < rank; ++d) {
+    SHEARS_CHECK_AS(DataError, dims[static_cast<std::size_t>(d)] <= 65536, path, ": idx dimension ",
+                    d, " is ", dims[static_cast<std::size_t>(d)],
+                    ", more than 65536 (damaged header)");
+  }
   SHEARS_CHECK_AS(DataError, bytes.size() >= expected, path, ": truncated: header promises ",
                   expected, " bytes, file has ", bytes.size());
   SHEARS_CHECK_AS(DataError, bytes.size() == expected, path, ": ", bytes.size() - expected,

@@ -18,6 +18,17 @@ Image decode_png(const std::uint8_t* data, std::size_t size, const std::string& 
     throw DataError(detail::cat(name, ": not a decodable PNG: ", message));
   }
   img.format = PNG_FORMAT_RGB;
+  // Deflate expands at most ~1032:1 and a 1-bit grey pixel becomes 3 output bytes, so an honest
+  // stream of `size` bytes decodes to well under 2^15 * size output bytes; a header that claims
+  // more (or more than kMaxImagePixels) is damaged or hostile and is rejected before allocating.
+  const std::uint64_t pixels = std::uint64_t{img.width} * std::uint64_t{img.height};
+  if (pixels > static_cast<std::uint64_t>(kMaxImagePixels) ||
+      3 * pixels > (std::uint64_t{1} << 15) * static_cast<std::uint64_t>(size)) {
+    png_image_free(&img);
+    throw DataError(detail::cat(name, ": PNG header claims ", img.width, "x", img.height,
+                                " pixels, more than its ", size,
+                                " bytes can hold or a decode may allocate (damaged header?)"));
+  }
   // The zero-filled buffer is the compositing background for images with alpha.
   Image out(static_cast<int>(img.height), static_cast<int>(img.width), 3);
   if (png_image_finish_read(&img, nullptr, out.pixels.data(), 0, nullptr) == 0) {

@@ -44,3 +44,14 @@ shears_build() {
   shears_configure "$@"
   cmake --build "$1" -j "$(nproc)"
 }
+
+# ---- fuzz job only (scripts/test; see docs/reliability.md) -----------------------------------
+# Debian's clang and the compiler-rt package that holds libFuzzer and the sanitizer runtimes.
+SHEARS_FUZZ_APT_PACKAGES=(clang libclang-rt-14-dev)
+
+shears_install_fuzz_deps() {
+  local saved=("${SHEARS_APT_PACKAGES[@]}")
+  SHEARS_APT_PACKAGES=("${SHEARS_FUZZ_APT_PACKAGES[@]}")
+  shears_install_deps
+  SHEARS_APT_PACKAGES=("${saved[@]}")
+}

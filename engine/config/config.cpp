@@ -1,10 +1,12 @@
 #include "engine/config/config.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -162,6 +164,50 @@ class Converter {
   std::size_t count_ = 0;
 };
 
+/// Walks the parser's event stream, without building any node, and throws at the first event
+/// past kMaxNodes or deeper than kMaxDepth: a huge or deeply nested document is rejected before
+/// yaml-cpp builds its node graph (which costs about 100 bytes per node) or recurses into it.
+class LimitScanner : public YAML::EventHandler {
+ public:
+  explicit LimitScanner(std::string source) : source_(std::move(source)) {}
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { count(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { count(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    count(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    open(mark);
+  }
+  void OnSequenceEnd() override { --depth_; }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    open(mark);
+  }
+  void OnMapEnd() override { --depth_; }
+
+ private:
+  void count(const YAML::Mark& mark) {
+    if (++nodes_ > 2 * kMaxNodes) {  // keys and values are both events
+      throw ConfigError(detail::cat(source_, ":", mark.line + 1, ": the document has more than ",
+                                    kMaxNodes, " nodes"));
+    }
+  }
+  void open(const YAML::Mark& mark) {
+    count(mark);
+    if (++depth_ > kMaxDepth) {
+      throw ConfigError(detail::cat(source_, ":", mark.line + 1, ":", mark.column + 1,
+                                    ": the document nests deeper than ", kMaxDepth, " levels"));
+    }
+  }
+  std::string source_;
+  std::size_t nodes_ = 0;
+  int depth_ = 0;
+};
+
 [[noreturn]] void throw_yaml_error(const std::string& where, const YAML::Exception& e) {
   if (e.mark.is_null()) throw ConfigError(where + ": malformed YAML: " + e.msg);
   throw ConfigError(detail::cat(where, ":", e.mark.line + 1, ":", e.mark.column + 1,
@@ -302,6 +348,11 @@ struct Decoder {
     if (!parse_double(plain_scalar(node, key, "a number"), out)) {
       fail_at(doc, node, "key '", key, "' must be a number, got ", describe(node));
     }
+    // No setting of an experiment means anything as NaN or infinity: rejecting them here keeps
+    // them out of every range check downstream (NaN passes `v < 0`).
+    if (!std::isfinite(out)) {
+      fail_at(doc, node, "key '", key, "' must be a finite number, got ", describe(node));
+    }
   }
   void operator()(const ConfigNode& node, const std::string& key, std::string& out) const {
     if (node.kind != Kind::Scalar) {
@@ -351,6 +402,11 @@ Config Config::parse(const std::string& text, const std::string& source_name) {
   doc->source = source_name;
   std::vector<YAML::Node> documents;
   try {
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    LimitScanner scanner(source_name);
+    while (parser.HandleNextDocument(scanner)) {
+    }
     documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     throw_yaml_error(source_name, e);

@@ -148,4 +148,24 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
   }
 }
 
+void remove_stale_temporaries(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const std::size_t tmp = name.rfind(".tmp.");
+    if (tmp == std::string::npos || tmp == 0 || tmp + 5 == name.size()) continue;
+    if (name.find_first_not_of("0123456789", tmp + 5) != std::string::npos) continue;
+    std::filesystem::remove(entry.path(), ec);
+  }
+}
+
+void append_file_durable(const std::string& path, const std::string& text) {
+  SHEARS_CHECK(!path.empty(), "append_file_durable needs a file path");
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666));
+  if (fd.get() < 0) throw_io(path, "cannot open for appending", errno);
+  if (int err = write_all(fd.get(), text.data(), text.size())) throw_io(path, "append failed", err);
+  if (int err = fsync_retry(fd.get())) throw_io(path, "fsync failed", err);
+  if (int err = fd.close()) throw_io(path, "close failed", err);
+}
+
 }  // namespace shears

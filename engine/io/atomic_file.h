@@ -21,4 +21,15 @@ namespace shears {
 /// Two threads of one process must not write the same `path` at once (they share the temporary).
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& writer);
 
+/// Removes the temporaries write_file_atomic leaves when the process is killed mid-write
+/// (`<name>.tmp.<digits>` directly in `dir`); nothing else is touched, and errors are ignored.
+void remove_stale_temporaries(const std::string& dir);
+
+/// Appends `text` to the file at `path` (created when absent) and fsyncs it, so that a record
+/// appended before a crash survives it. A crash during the append can leave a torn last line;
+/// readers that need whole records (Trainer's metrics.jsonl on resume) drop it. Throws
+/// shears::Error naming `path`, the step that failed and the system's errno text (a full disk, a
+/// directory in the file's place, a file size limit).
+void append_file_durable(const std::string& path, const std::string& text);
+
 }  // namespace shears

@@ -3,10 +3,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -14,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/log.h"
 #include "engine/ops/loss.h"
@@ -178,14 +182,63 @@ EpochMetrics Trainer::evaluate(BatchSource& data) {
   return m;
 }
 
+namespace {
+
+/// Fault injection for the crash-safety tests: with SHEARS_CRASH_AT=<point>:<epoch> in the
+/// environment the process kills itself (SIGKILL, as a power cut or the OOM killer would) when it
+/// reaches `point` at the end of epoch `epoch`. Unset, this costs one getenv per call.
+void crash_point(const char* point, std::int64_t epoch) {
+  const char* spec = std::getenv("SHEARS_CRASH_AT");
+  if (spec == nullptr) return;
+  if (std::string(spec) == std::string(point) + ":" + std::to_string(epoch)) {
+    std::raise(SIGKILL);
+  }
+}
+
+/// Keeps the records of metrics.jsonl for epochs 1..`epochs` (those a checkpoint at `epochs`
+/// has committed) and drops the rest: records of an epoch that a crash cut off before its
+/// last.safetensors was written, which the resumed run writes again, and a torn last line.
+void keep_committed_metrics(const std::string& path, std::int64_t epochs) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw Error("cannot use '" + path + "' for the metrics records: it is not a regular file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read '" + path + "' to resume: " + std::strerror(errno));
+  std::string kept, line;
+  bool dropped = false;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    const bool whole = !in.eof();  // the last line of a torn append has no newline
+    if (!whole || j.is_discarded() || !j.is_object() || !j.contains("epoch") ||
+        !j["epoch"].is_number_integer() || j["epoch"].get<std::int64_t>() > epochs) {
+      dropped = true;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  if (in.bad()) throw Error("cannot read '" + path + "' to resume");
+  if (dropped) write_file_atomic(path, [&](std::ostream& out) { out << kept; });
+}
+
+}  // namespace
+
 std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
   const std::string& dir = options_.checkpoint_dir;
   if (!dir.empty()) {
-    std::filesystem::create_directories(dir);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec || !std::filesystem::is_directory(dir)) {
+      throw Error("cannot create checkpoint directory '" + dir +
+                  "': " + (ec ? ec.message() : std::string("a file is in the way")));
+    }
+    remove_stale_temporaries(dir);
     if (options_.resume && std::filesystem::exists(dir + "/last.safetensors")) {
       load_checkpoint(dir + "/last.safetensors");
       log_info("resumed from " + dir + "/last.safetensors at epoch " + std::to_string(epoch_));
     }
+    keep_committed_metrics(dir + "/metrics.jsonl", epoch_);
   }
   SigintGuard sigint;
   for (TrainerHooks* h : hooks_) h->on_train_begin(*this);
@@ -208,12 +261,16 @@ std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
                   static_cast<long long>(m.epoch), static_cast<long long>(options_.epochs),
                   m.train_loss, m.train_top1, m.val_loss, m.val_top1, m.val_top5, m.lr, m.seconds);
     log_info(line);
+    const bool improved = val != nullptr && m.val_top1 > best_top1_;
+    if (improved) best_top1_ = m.val_top1;
     if (!dir.empty()) {
-      save_checkpoint(dir + "/last.safetensors");
-      if (val != nullptr && m.val_top1 > best_top1_) {
-        best_top1_ = m.val_top1;
-        save_checkpoint(dir + "/best.safetensors");
-      }
+      // Every field of the epoch is final here. last.safetensors is the commit: best and the
+      // metrics record go first, so a crash before the commit resumes from the previous epoch,
+      // which repeats this one exactly, rewrites best identically and drops the uncommitted
+      // metrics record (keep_committed_metrics); a crash after it has nothing left to redo.
+      crash_point("before_best", m.epoch);
+      if (improved) save_checkpoint(dir + "/best.safetensors");
+      crash_point("before_metrics", m.epoch);
       nlohmann::json j = {{"epoch", m.epoch},
                           {"lr", m.lr},
                           {"train_loss", m.train_loss},
@@ -223,9 +280,10 @@ std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
                           {"val_top5", m.val_top5},
                           {"seconds", m.seconds},
                           {"images_per_second", m.images_per_second}};
-      std::ofstream(dir + "/metrics.jsonl", std::ios::app) << j.dump() << "\n";
-    } else if (val != nullptr && m.val_top1 > best_top1_) {
-      best_top1_ = m.val_top1;
+      append_file_durable(dir + "/metrics.jsonl", j.dump() + "\n");
+      crash_point("before_last", m.epoch);
+      save_checkpoint(dir + "/last.safetensors");
+      crash_point("after_last", m.epoch);
     }
     history.push_back(m);
   }

@@ -90,6 +90,24 @@ TEST(MnistErrors, TruncatedNamesFile) {
                    dir.file("train-images-idx3-ubyte") + ": truncated: header promises 3152");
 }
 
+TEST(MnistErrors, HeaderDimensionsThatOverflowAreRejected) {
+  // 4 x 2^31 x 2^31 = 2^66 bytes: wrapped to a small count, this once passed the size check.
+  shears::testing::TempDir dir;
+  write_set(dir, "train", 4, false);
+  std::vector<std::uint8_t> bytes = {0, 0, 8, 3, 0, 0, 0, 4, 0x80, 0, 0, 0, 0x80, 0, 0, 0};
+  write_file(dir.file("train-images-idx3-ubyte"), bytes);
+  MnistOptions o;
+  o.root = dir.path();
+  EXPECT_THROW_MSG(MnistDataset{o}, DataError,
+                   dir.file("train-images-idx3-ubyte") +
+                       ": idx header dimensions 4 x 2147483648 x 2147483648 overflow");
+  // Large but representable claims are checked against the file's size.
+  bytes = {0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0xea, 0x60, 0, 0, 0xea, 0x60};
+  write_file(dir.file("train-images-idx3-ubyte"), bytes);
+  EXPECT_THROW_MSG(MnistDataset{o}, DataError,
+                   dir.file("train-images-idx3-ubyte") + ": truncated: header promises");
+}
+
 TEST(MnistErrors, TruncatedGzipNamesFile) {
   shears::testing::TempDir dir;
   write_set(dir, "train", 4, true);

@@ -12,6 +12,7 @@
 #include "engine/ops.h"
 #include "engine/train/trainer.h"
 #include "tests/support/allclose.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/memory_source.h"
 #include "tests/support/temp_dir.h"
 
@@ -97,6 +98,79 @@ TEST(Trainer, ResumeIsBitExact) {
   int lines = 0;
   for (std::string l; std::getline(metrics, l);) ++lines;
   EXPECT_EQ(lines, 4);
+}
+
+std::string checkpoint_field(const std::string& path, const std::string& key) {
+  return load_safetensors(path).metadata.at(key);
+}
+
+TEST(Trainer, LastCheckpointRecordsTheBestOfItsOwnEpoch) {
+  // last.safetensors is the resume state: its best_top1 must already count the epoch it holds,
+  // or a resume after a crash replaces best.safetensors with a worse model.
+  TempDir dir;
+  auto train = make_source(3, 40, true);
+  auto val = make_source(4, 16, false);
+  TrainRun a = make_run(9);
+  TrainerOptions o;
+  o.epochs = 3;
+  o.progress = false;
+  o.checkpoint_dir = dir.path() + "/run";
+  Trainer t(*a.net, *a.sgd, a.schedule, o);
+  auto history = t.fit(train, &val);
+  double best = -1;
+  for (const auto& m : history) best = std::max(best, m.val_top1);
+  EXPECT_EQ(checkpoint_field(o.checkpoint_dir + "/last.safetensors", "best_top1"),
+            std::to_string(best));
+  EXPECT_EQ(checkpoint_field(o.checkpoint_dir + "/best.safetensors", "best_top1"),
+            std::to_string(best));
+}
+
+TEST(Trainer, ResumeDropsMetricsOfEpochsTheCheckpointHasNotCommitted) {
+  TempDir dir;
+  auto train = make_source(3, 40, true);
+  auto val = make_source(4, 16, false);
+  TrainRun a = make_run(9);
+  TrainerOptions o;
+  o.epochs = 2;
+  o.progress = false;
+  o.checkpoint_dir = dir.path() + "/run";
+  Trainer ta(*a.net, *a.sgd, a.schedule, o);
+  ta.fit(train, &val);
+  const std::string metrics = o.checkpoint_dir + "/metrics.jsonl";
+  std::string committed;
+  {
+    std::ifstream in(metrics);
+    for (std::string l; std::getline(in, l);) committed += l + "\n";
+  }
+  // What a crash after the metrics append of epoch 3, and one during a later append, leave.
+  std::ofstream(metrics, std::ios::app) << "{\"epoch\": 3, \"val_top1\": 1}\n{\"epoch\": 4, \"lr";
+  TrainRun b = make_run(9);
+  TrainerOptions ob = o;
+  ob.epochs = 3;
+  Trainer tb(*b.net, *b.sgd, b.schedule, ob);
+  tb.fit(train, &val);
+  std::ifstream in(metrics);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0] + "\n" + lines[1] + "\n", committed);
+  EXPECT_EQ(lines[2].find("\"val_top1\": 1}"), std::string::npos) << "the stale record is gone";
+  EXPECT_NE(lines[2].find("\"epoch\":3"), std::string::npos) << lines[2];
+}
+
+TEST(Trainer, FailedMetricsWriteIsAnErrorNamingTheFile) {
+  TempDir dir;
+  auto train = make_source(3, 40, true);
+  auto val = make_source(4, 16, false);
+  TrainRun a = make_run(9);
+  TrainerOptions o;
+  o.epochs = 1;
+  o.progress = false;
+  o.checkpoint_dir = dir.path() + "/run";
+  std::filesystem::create_directories(o.checkpoint_dir + "/metrics.jsonl");
+  Trainer t(*a.net, *a.sgd, a.schedule, o);
+  EXPECT_THROW_MSG(t.fit(train, &val), Error, o.checkpoint_dir + "/metrics.jsonl");
+  EXPECT_FALSE(std::filesystem::exists(o.checkpoint_dir + "/last.safetensors"));
 }
 
 class NanLoss : public TrainerHooks {

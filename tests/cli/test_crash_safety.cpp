@@ -1,0 +1,148 @@
+// kill -9 of a training run at several points, then a resume with the same --out: the final
+// checkpoints, metrics and summary must equal those of a run that was never interrupted, byte for
+// byte (metrics.jsonl: every epoch once, apart from its wall-clock fields).
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/cli_runner.h"
+#include "tests/support/temp_dir.h"
+
+namespace shears::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kEpochs = 5;
+
+const std::string kConfig = R"(name: crash
+seed: 11
+data:
+  dataset: synthetic
+  synthetic: {size: 64, classes: 4, channels: 3, height: 8, width: 8, seed: 2}
+  synthetic_test_size: 16
+  val_size: 16
+  batch_size: 16
+  workers: 1
+model:
+  arch: resnet20
+train:
+  epochs: 5
+  lr: 0.2
+  schedule: cosine
+bench:
+  enabled: false
+)";
+
+/// metrics.jsonl without its wall-clock fields, one record per line; also checks that the
+/// epochs are 1..kEpochs, each once, in order.
+std::vector<std::string> deterministic_metrics(const std::string& path) {
+  std::vector<std::string> out;
+  std::string text = read_bytes(path);
+  std::size_t start = 0;
+  int expected = 1;
+  while (start < text.size()) {
+    std::size_t nl = text.find('\n', start);
+    EXPECT_NE(nl, std::string::npos) << "torn last line in " << path;
+    if (nl == std::string::npos) break;
+    nlohmann::json j = nlohmann::json::parse(text.substr(start, nl - start));
+    EXPECT_EQ(j["epoch"].get<int>(), expected++) << path;
+    j.erase("seconds");
+    j.erase("images_per_second");
+    out.push_back(j.dump());
+    start = nl + 1;
+  }
+  EXPECT_EQ(expected, kEpochs + 1) << path;
+  return out;
+}
+
+class CrashSafety : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = dir_.file("crash.yaml");
+    write_text(config_, kConfig);
+    reference_ = dir_.file("reference");
+    CliResult r = run_shears({"run", config_, "--out", reference_, "--quiet"}, dir_.path());
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+
+  std::vector<std::string> args(const std::string& out) const {
+    return {"run", config_, "--out", out, "--quiet"};
+  }
+
+  /// Resumes `out` to the end and compares it with the uninterrupted reference.
+  void resume_and_compare(const std::string& out) {
+    CliResult r = run_shears(args(out), dir_.path());
+    ASSERT_EQ(r.status, 0) << r.err;
+    for (const char* file : {"train/last.safetensors", "train/best.safetensors", "summary.json"}) {
+      const std::string got = read_bytes(out + "/" + file);
+      EXPECT_FALSE(got.empty()) << file;
+      EXPECT_TRUE(got == read_bytes(reference_ + "/" + file)) << file << " differs after resume";
+    }
+    EXPECT_EQ(deterministic_metrics(out + "/train/metrics.jsonl"),
+              deterministic_metrics(reference_ + "/train/metrics.jsonl"));
+    for (const std::string& d : {out, out + "/train"}) {
+      for (const auto& e : fs::directory_iterator(d)) {
+        EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+      }
+    }
+  }
+
+  TempDir dir_;
+  std::string config_, reference_;
+};
+
+TEST_F(CrashSafety, KilledBetweenTheWritesOfAnEpochResumesToTheSameResult) {
+  // Every point between the writes that end an epoch, at an early and a late epoch.
+  const std::vector<std::string> points = {"before_best:1", "before_metrics:1", "before_last:2",
+                                           "after_last:2",  "before_best:4",    "before_metrics:4",
+                                           "before_last:5"};
+  for (const std::string& point : points) {
+    SCOPED_TRACE(point);
+    const std::string out = dir_.file("killed_" + point.substr(0, point.find(':')) + "_" +
+                                      point.substr(point.find(':') + 1));
+    CliOptions crash;
+    crash.env["SHEARS_CRASH_AT"] = point;
+    CliResult r = run_shears(args(out), dir_.path(), crash);
+    ASSERT_EQ(r.signal, SIGKILL) << "status " << r.status << "\n" << r.err;
+    resume_and_compare(out);
+  }
+}
+
+TEST_F(CrashSafety, KilledMidEpochFromOutsideResumesToTheSameResult) {
+  // A real kill -9 from another process at moments the run does not choose: as soon as the
+  // metrics of epoch k appear, the run is somewhere in the commit of epoch k or in epoch k+1.
+  for (int k : {1, 3}) {
+    SCOPED_TRACE(k);
+    const std::string out = dir_.file("external_" + std::to_string(k));
+    const std::string metrics = out + "/train/metrics.jsonl";
+    pid_t pid = start_shears(args(out), dir_.path());
+    bool killed = false;
+    for (int i = 0; i < 60000 && !killed; ++i) {
+      std::string m = read_bytes(metrics);
+      if (std::count(m.begin(), m.end(), '\n') >= k) {
+        ::kill(pid, SIGKILL);
+        killed = true;
+      }
+      if (!killed) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    CliResult r = wait_shears(pid, dir_.path());
+    ASSERT_TRUE(killed);
+    // The kill normally lands before the run ends; if the run won the race it simply finished.
+    EXPECT_TRUE(r.signal == SIGKILL || r.status == 0) << r.err;
+    resume_and_compare(out);
+  }
+}
+
+}  // namespace
+}  // namespace shears::testing
