@@ -49,9 +49,4 @@ shears_build() {
 # Debian's clang and the compiler-rt package that holds libFuzzer and the sanitizer runtimes.
 SHEARS_FUZZ_APT_PACKAGES=(clang libclang-rt-14-dev)
 
-shears_install_fuzz_deps() {
-  local saved=("${SHEARS_APT_PACKAGES[@]}")
-  SHEARS_APT_PACKAGES=("${SHEARS_FUZZ_APT_PACKAGES[@]}")
-  shears_install_deps
-  SHEARS_APT_PACKAGES=("${saved[@]}")
-}
+shears_install_fuzz_deps() { shears_install_deps "${SHEARS_FUZZ_APT_PACKAGES[@]}"; }
