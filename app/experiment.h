@@ -25,6 +25,8 @@ struct ModelReport {
   std::int64_t params = 0;
   std::int64_t flops = 0;  // multiply-accumulates per image
   double latency_ms = 0;   // median forward time at bench.batch_size
+  double val_top1 = 0;     // on the held-out validation split, when there is one
+  bool has_val = false;
 };
 
 /// A model with the architecture description that rebuilds it (JSON, stored in checkpoints).
