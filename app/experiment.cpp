@@ -88,19 +88,36 @@ void Experiment::ensure_data() {
     for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>(i);
     test_set_ = std::make_shared<SubsetDataset>(test_set_, idx, "test subset");
   }
-  if (spec_.data.val_size > 0) {
-    std::vector<std::int64_t> kept, held;
-    split_indices(full->size(), spec_.data.val_size, spec_.seed, kept, held);
-    train_set_ = std::make_shared<SubsetDataset>(full, kept, "training split");
-    val_set_ = std::make_shared<SubsetDataset>(full, held, "held-out validation split");
-  } else {
+  if (spec_.data.validate_on_test) {
     train_set_ = full;
     val_set_ = test_set_;
+    val_source_ = "the test split (data.validation: test)";
+  } else {
+    std::int64_t held_out = spec_.data.val_size;
+    if (held_out == 0) {
+      held_out = std::min<std::int64_t>(
+          kDefaultMaxValidation,
+          std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(full->size()) *
+                                                              kDefaultValidationFraction)));
+    }
+    std::vector<std::int64_t> kept, held;
+    split_indices(full->size(), held_out, spec_.seed, kept, held);
+    train_set_ = std::make_shared<SubsetDataset>(full, kept, "training split");
+    val_set_ = std::make_shared<SubsetDataset>(full, held, "held-out validation split");
+    val_source_ = "held out of the training data (" + std::to_string(held_out) + " of " +
+                  std::to_string(full->size()) + " images, seed " + std::to_string(spec_.seed) +
+                  (spec_.data.val_size == 0 ? ", the default 10 % capped at 5,000)" : ")");
   }
   num_classes_ = spec_.model.num_classes > 0 ? spec_.model.num_classes : full->num_classes();
   if (spec_.data.train.kind == data::DatasetKind::ImageFolder) {
     input_ = {3, 224, 224};
   }
+}
+
+nlohmann::json Experiment::splits_json() const {
+  return {{"train", {{"images", train_set_->size()}, {"source", train_set_->describe()}}},
+          {"validation", {{"images", val_set_->size()}, {"source", val_source_}}},
+          {"test", {{"images", test_set_->size()}, {"source", test_set_->describe()}}}};
 }
 
 std::string Experiment::describe_data() const {
@@ -237,12 +254,12 @@ ModelReport Experiment::measure(nn::Module& model) {
   eo.device = spec_.device;
   Trainer eval(model, none, zero, eo);
   EpochMetrics m = eval.evaluate(test_data());
-  r.top1 = m.val_top1;
-  r.top5 = m.val_top5;
-  r.loss = m.val_loss;
+  r.test = {m.val_top1, m.val_top5, m.val_loss, test_set_->size()};
   if (val_set_ != test_set_) {
-    r.val_top1 = eval.evaluate(val_data()).val_top1;
-    r.has_val = true;
+    EpochMetrics v = eval.evaluate(val_data());
+    r.validation = {v.val_top1, v.val_top5, v.val_loss, val_set_->size()};
+  } else {
+    r.validation = r.test;
   }
   pruning::CostReport cost = pruning::count_cost(model, input_);
   r.params = cost.params;
@@ -255,12 +272,22 @@ ModelReport Experiment::measure(nn::Module& model) {
 }
 
 namespace {
-nlohmann::json report_json(const ModelReport& r) {
-  nlohmann::json j = {{"top1", r.top1},     {"top5", r.top5},   {"loss", r.loss},
-                      {"params", r.params}, {"flops", r.flops}, {"latency_ms", r.latency_ms}};
-  if (r.has_val) j["val_top1"] = r.val_top1;
-  return j;
+nlohmann::json accuracy_json(const SplitAccuracy& a) {
+  return {{"top1", a.top1}, {"top5", a.top5}, {"loss", a.loss}, {"images", a.images}};
 }
+
+}  // namespace
+
+nlohmann::json report_json(const ModelReport& r) {
+  return {{"test", accuracy_json(r.test)},
+          {"validation", accuracy_json(r.validation)},
+          {"params", r.params},
+          {"flops", r.flops},
+          {"latency_ms", r.latency_ms}};
+}
+
+namespace {
+double ratio_or_zero(double a, double b) { return b > 0 ? a / b : 0.0; }
 
 /// A run directory's dense checkpoint, or the file itself.
 std::string baseline_checkpoint(const std::string& path) {
@@ -277,10 +304,6 @@ std::string baseline_checkpoint(const std::string& path) {
   }
   return path;
 }
-}  // namespace
-
-namespace {
-double ratio_or_zero(double a, double b) { return b > 0 ? a / b : 0.0; }
 }  // namespace
 
 std::string Experiment::run() {
@@ -304,19 +327,15 @@ std::string Experiment::run() {
     load_weights(*base.module, file);
     base.module->to(spec_.device);
     ModelReport b = measure(*base.module);
-    dense.top1 = b.top1;
-    dense.top5 = b.top5;
-    dense.loss = b.loss;
-    dense.val_top1 = b.val_top1;
-    dense_json = report_json(b);
-    dense_json["params"] = dense.params;
-    dense_json["flops"] = dense.flops;
-    dense_json["latency_ms"] = dense.latency_ms;
+    dense.test = b.test;
+    dense.validation = b.validation;
+    dense_json["test"] = report_json(b)["test"];
+    dense_json["validation"] = report_json(b)["validation"];
     dense_json["accuracy_from"] = "baseline " + file;
     dense_accuracy = true;
   } else if (!dense_accuracy) {
-    for (const char* key : {"top1", "top5", "loss", "val_top1"})
-      if (dense_json.contains(key)) dense_json[key] = nullptr;
+    dense_json["test"] = nullptr;
+    dense_json["validation"] = nullptr;
     dense_json["accuracy_from"] =
         "none: the dense network was not trained here (train.epochs 0, no model.checkpoint, no "
         "baseline), so its accuracy is no baseline; set baseline: to a trained checkpoint or run";
@@ -327,6 +346,7 @@ std::string Experiment::run() {
                             {"device", spec_.device.str()},
                             {"seed", spec_.seed},
                             {"bench_batch_size", spec_.bench.batch_size},
+                            {"splits", splits_json()},
                             {"dense", dense_json}};
   ModelReport pruned;
   if (method_) {
@@ -357,11 +377,12 @@ std::string Experiment::run() {
         {"flops_reduction", pruning::reduction_percent(dense.flops, pruned.flops)},
         {"flops_reduction_counted_as", "traced MACs of the exported network"},
         {"params_reduction", pruning::reduction_percent(dense.params, pruned.params)},
-        {"latency_speedup", ratio_or_zero(dense.latency_ms, pruned.latency_ms)}};
+        {"latency_speedup", ratio_or_zero(dense.latency_ms, pruned.latency_ms)},
+        {"test_top1_drop", nullptr},
+        {"validation_top1_drop", nullptr}};
     if (dense_accuracy) {
-      summary["ratios"]["top1_drop"] = dense.top1 - pruned.top1;
-    } else {
-      summary["ratios"]["top1_drop"] = nullptr;
+      summary["ratios"]["test_top1_drop"] = dense.test.top1 - pruned.test.top1;
+      summary["ratios"]["validation_top1_drop"] = dense.validation.top1 - pruned.validation.top1;
     }
     const nlohmann::json& mr = summary["method_report"];
     if (mr.contains("flops")) {
@@ -377,23 +398,34 @@ std::string Experiment::run() {
       // What the method trained (full width, masked) beside what it exported.
       ModelReport masked = measure(*result.trained);
       summary["trained_masked"] = report_json(masked);
-      summary["export_minus_masked_top1"] = pruned.top1 - masked.top1;
+      summary["export_minus_masked_test_top1"] = pruned.test.top1 - masked.test.top1;
+      summary["export_minus_masked_validation_top1"] =
+          pruned.validation.top1 - masked.validation.top1;
     }
   }
   std::string text = summary.dump(2);
   write_file_atomic(out_dir_ + "/summary.json", [&](std::ostream& out) { out << text << "\n"; });
-  std::printf("\n%-8s %8s %8s %12s %14s %12s\n", "", "top1", "top5", "params", "flops (MACs)",
-              "latency ms");
+  std::printf("\nvalidation: %s\ntest: %s\n", val_source_.c_str(), test_set_->describe().c_str());
+  std::printf("\n%-8s %9s %9s %9s %12s %14s %12s\n", "", "val top1", "test top1", "test top5",
+              "params", "flops (MACs)", "latency ms");
   auto row = [](const char* label, const ModelReport& r) {
-    std::printf("%-8s %8.2f %8.2f %12lld %14lld %12.3f\n", label, r.top1, r.top5,
-                static_cast<long long>(r.params), static_cast<long long>(r.flops), r.latency_ms);
+    std::printf("%-8s %9.2f %9.2f %9.2f %12lld %14lld %12.3f\n", label, r.validation.top1,
+                r.test.top1, r.test.top5, static_cast<long long>(r.params),
+                static_cast<long long>(r.flops), r.latency_ms);
   };
-  row("dense", dense);
+  if (dense_accuracy) {
+    row("dense", dense);
+  } else {
+    std::printf("%-8s %9s %9s %9s %12lld %14lld %12.3f   (untrained: no baseline accuracy)\n",
+                "dense", "-", "-", "-", static_cast<long long>(dense.params),
+                static_cast<long long>(dense.flops), dense.latency_ms);
+  }
   if (method_) {
     row("pruned", pruned);
-    std::string drop = dense_accuracy ? std::to_string(summary["ratios"]["top1_drop"].get<double>())
-                                      : std::string("n/a (the dense network is untrained)");
-    std::printf("%s: FLOPs -%.1f %%, params -%.1f %%, latency x%.2f, top-1 drop %s\n",
+    std::string drop = dense_accuracy
+                           ? std::to_string(summary["ratios"]["test_top1_drop"].get<double>())
+                           : std::string("n/a (the dense network is untrained)");
+    std::printf("%s: FLOPs -%.1f %%, params -%.1f %%, latency x%.2f, test top-1 drop %s\n",
                 method_->name().c_str(), summary["ratios"]["flops_reduction"].get<double>(),
                 summary["ratios"]["params_reduction"].get<double>(),
                 summary["ratios"]["latency_speedup"].get<double>(), drop.c_str());
