@@ -229,18 +229,28 @@ pruning::TrainRecipe Experiment::recipe_of(const TrainSpec& t) {
   r.label_smoothing = t.label_smoothing;
   r.schedule = [t](double base, std::int64_t epochs) -> std::unique_ptr<optim::LrSchedule> {
     std::unique_ptr<optim::LrSchedule> s;
+    // Another length than the recipe's (Scratch-B): milestones at the same fractions, floored.
+    auto stretch = [&](int epoch) {
+      if (t.epochs <= 0 || epochs == t.epochs) return epoch;
+      return static_cast<int>(static_cast<std::int64_t>(epoch) * epochs / t.epochs);
+    };
     if (t.schedule == "constant") {
       s = std::make_unique<optim::ConstantLr>(base);
     } else if (t.schedule == "step") {
-      s = std::make_unique<optim::StepLr>(base, t.step_size, t.gamma);
+      s = std::make_unique<optim::StepLr>(base, std::max(1, stretch(t.step_size)), t.gamma);
     } else if (t.schedule == "multistep") {
-      s = std::make_unique<optim::MultiStepLr>(base, t.milestones, t.gamma);
+      std::vector<int> milestones;
+      for (int m : t.milestones) milestones.push_back(stretch(m));
+      s = std::make_unique<optim::MultiStepLr>(base, milestones, t.gamma);
     } else {
       s = std::make_unique<optim::CosineLr>(base,
                                             static_cast<int>(std::max<std::int64_t>(epochs, 1)));
     }
-    if (t.warmup_epochs > 0)
-      s = std::make_unique<optim::WarmupLr>(std::move(s), t.warmup_epochs, 0.0);
+    if (t.warmup_epochs > 0 && t.warmup_mode == "constant") {
+      s = std::make_unique<optim::ConstantWarmupLr>(std::move(s), t.warmup_epochs, t.warmup_factor);
+    } else if (t.warmup_epochs > 0) {
+      s = std::make_unique<optim::WarmupLr>(std::move(s), t.warmup_epochs, t.warmup_factor);
+    }
     return s;
   };
   return r;
@@ -309,6 +319,22 @@ nlohmann::json report_json(const ModelReport& r) {
 
 namespace {
 double ratio_or_zero(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+/// A run directory's dense checkpoint, or the file itself.
+std::string baseline_checkpoint(const std::string& path) {
+  if (std::filesystem::is_directory(path)) {
+    std::string file = path + "/train/last.safetensors";
+    if (!std::filesystem::exists(file)) {
+      throw ConfigError("baseline: run directory " + path +
+                        " holds no train/last.safetensors (no dense training ran there)");
+    }
+    return file;
+  }
+  if (!std::filesystem::exists(path)) {
+    throw ConfigError("baseline: " + path + " is neither a checkpoint nor a run directory");
+  }
+  return path;
+}
 }  // namespace
 
 std::string Experiment::run() {
@@ -320,6 +346,31 @@ std::string Experiment::run() {
   log_info(describe_data());
   if (spec_.train.epochs > 0) train(*model.module, recipe_of(spec_.train), nullptr, "train");
   ModelReport dense = measure(*model.module);
+  nlohmann::json dense_json = report_json(dense);
+  // The dense accuracy is a baseline only for a trained network: this run's training, the
+  // model's checkpoint, or a `baseline:` checkpoint measured here on the same data.
+  bool dense_accuracy = spec_.train.epochs > 0 || !spec_.model.checkpoint.empty();
+  if (!spec_.baseline.empty()) {
+    std::string file = baseline_checkpoint(spec_.baseline);
+    std::string arch = checkpoint_arch(file);
+    BuiltModel base =
+        arch.empty() ? build_model(spec_.model, num_classes_, input_) : build_model_from_arch(arch);
+    load_weights(*base.module, file);
+    base.module->to(spec_.device);
+    ModelReport b = measure(*base.module);
+    dense.test = b.test;
+    dense.validation = b.validation;
+    dense_json["test"] = report_json(b)["test"];
+    dense_json["validation"] = report_json(b)["validation"];
+    dense_json["accuracy_from"] = "baseline " + file;
+    dense_accuracy = true;
+  } else if (!dense_accuracy) {
+    dense_json["test"] = nullptr;
+    dense_json["validation"] = nullptr;
+    dense_json["accuracy_from"] =
+        "none: the dense network was not trained here (train.epochs 0, no model.checkpoint, no "
+        "baseline), so its accuracy is no baseline; set baseline: to a trained checkpoint or run";
+  }
   nlohmann::json summary = {{"name", spec_.name},
                             {"model", model.name},
                             {"dataset", data::dataset_kind_name(spec_.data.train.kind)},
@@ -327,7 +378,7 @@ std::string Experiment::run() {
                             {"seed", spec_.seed},
                             {"bench_batch_size", spec_.bench.batch_size},
                             {"splits", splits_json()},
-                            {"dense", report_json(dense)}};
+                            {"dense", dense_json}};
   ModelReport pruned;
   if (method_) {
     pruning::PruneContext ctx;
@@ -355,10 +406,33 @@ std::string Experiment::run() {
     summary["method_report"] = nlohmann::json::parse(result.report_json);
     summary["ratios"] = {
         {"flops_reduction", pruning::reduction_percent(dense.flops, pruned.flops)},
+        {"flops_reduction_counted_as", "traced MACs of the exported network"},
         {"params_reduction", pruning::reduction_percent(dense.params, pruned.params)},
         {"latency_speedup", ratio_or_zero(dense.latency_ms, pruned.latency_ms)},
-        {"test_top1_drop", dense.test.top1 - pruned.test.top1},
-        {"validation_top1_drop", dense.validation.top1 - pruned.validation.top1}};
+        {"test_top1_drop", nullptr},
+        {"validation_top1_drop", nullptr}};
+    if (dense_accuracy) {
+      summary["ratios"]["test_top1_drop"] = dense.test.top1 - pruned.test.top1;
+      summary["ratios"]["validation_top1_drop"] = dense.validation.top1 - pruned.validation.top1;
+    }
+    const nlohmann::json& mr = summary["method_report"];
+    if (mr.contains("flops")) {
+      const nlohmann::json& f = mr["flops"];
+      summary["flops_reductions"] = {
+          {"traced_exported", summary["ratios"]["flops_reduction"]},
+          {"reference_export", f.value("reference_export_reduction_percent", 0.0)},
+          {"analytic_paper", f.contains("analytic_paper_reduction_percent")
+                                 ? f["analytic_paper_reduction_percent"]
+                                 : nlohmann::json()}};
+    }
+    if (result.trained && result.trained != result.model) {
+      // What the method trained (full width, masked) beside what it exported.
+      ModelReport masked = measure(*result.trained);
+      summary["trained_masked"] = report_json(masked);
+      summary["export_minus_masked_test_top1"] = pruned.test.top1 - masked.test.top1;
+      summary["export_minus_masked_validation_top1"] =
+          pruned.validation.top1 - masked.validation.top1;
+    }
   }
   std::string text = summary.dump(2);
   write_file_atomic(out_dir_ + "/summary.json", [&](std::ostream& out) { out << text << "\n"; });
@@ -370,14 +444,22 @@ std::string Experiment::run() {
                 r.test.top1, r.test.top5, static_cast<long long>(r.params),
                 static_cast<long long>(r.flops), r.latency_ms);
   };
-  row("dense", dense);
+  if (dense_accuracy) {
+    row("dense", dense);
+  } else {
+    std::printf("%-8s %9s %9s %9s %12lld %14lld %12.3f   (untrained: no baseline accuracy)\n",
+                "dense", "-", "-", "-", static_cast<long long>(dense.params),
+                static_cast<long long>(dense.flops), dense.latency_ms);
+  }
   if (method_) {
     row("pruned", pruned);
-    std::printf("%s: FLOPs -%.1f %%, params -%.1f %%, latency x%.2f, test top-1 drop %.2f\n",
+    std::string drop = dense_accuracy
+                           ? std::to_string(summary["ratios"]["test_top1_drop"].get<double>())
+                           : std::string("n/a (the dense network is untrained)");
+    std::printf("%s: FLOPs -%.1f %%, params -%.1f %%, latency x%.2f, test top-1 drop %s\n",
                 method_->name().c_str(), summary["ratios"]["flops_reduction"].get<double>(),
                 summary["ratios"]["params_reduction"].get<double>(),
-                summary["ratios"]["latency_speedup"].get<double>(),
-                summary["ratios"]["test_top1_drop"].get<double>());
+                summary["ratios"]["latency_speedup"].get<double>(), drop.c_str());
   }
   std::printf("summary: %s/summary.json\n", out_dir_.c_str());
   return text;

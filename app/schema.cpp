@@ -108,7 +108,8 @@ ModelSpec parse_model(const Config& m) {
   spec.arch_location = m.file() + ":" + std::to_string(m.line()) + ": key '" +
                        (m.path().empty() ? "arch" : m.path() + ".arch") + "'";
   spec.num_classes = non_negative<int>(m, "num_classes", 0);
-  spec.shortcut = pick(m, "shortcut", "a-avgpool", {"a-avgpool", "a-subsample", "b-conv"});
+  spec.shortcut =
+      pick(m, "shortcut", "a-avgpool", {"a-avgpool", "a-subsample", "b-conv", "a-avgpool2"});
   spec.width = positive<double>(m, "width", 1.0);
   spec.checkpoint = m.get<std::string>("checkpoint", "");
   if (spec.arch == kArchFromCheckpoint && spec.checkpoint.empty()) {
@@ -136,6 +137,9 @@ TrainSpec parse_train(const Config& t, const TrainSpec& d) {
   spec.gamma = positive<double>(t, "gamma", d.gamma);
   spec.step_size = positive<int>(t, "step_size", d.step_size);
   spec.warmup_epochs = non_negative<double>(t, "warmup_epochs", d.warmup_epochs);
+  spec.warmup_mode = pick(t, "warmup_mode", d.warmup_mode, {"linear", "constant"});
+  spec.warmup_factor = non_negative<double>(t, "warmup_factor", d.warmup_factor);
+  if (spec.warmup_factor > 1) bad_value(t, "warmup_factor", "must be in [0, 1]");
   if (spec.nesterov && spec.momentum == 0) bad_value(t, "nesterov", "needs momentum > 0");
   return spec;
 }
@@ -174,6 +178,7 @@ ExperimentSpec parse_experiment(const Config& root) {
     }
   }
   if (root.has("bench")) spec.bench = parse_bench(root.child("bench"));
+  spec.baseline = root.get<std::string>("baseline", "");
   return spec;
 }
 

@@ -50,7 +50,8 @@ struct ModelSpec {
   std::string arch_location;
   int num_classes = 0;  // 0: the dataset's
   /// CIFAR ResNets: a-avgpool (option A, avg-pool + zeros appended; the default), a-subsample
-  /// (option A, stride-2 subsample + zeros both sides) or b-conv (1x1 conv + BN).
+  /// (option A, stride-2 subsample + zeros both sides), a-avgpool2 (option A, 2x2 average pool
+  /// + zeros appended, as Rethinking's L1 ResNets) or b-conv (1x1 conv + BN).
   std::string shortcut = "a-avgpool";
   double width = 1.0;  // MobileNetV2 width multiplier
   /// A checkpoint (shears training checkpoint or plain state dict) to start from.
@@ -70,6 +71,10 @@ struct TrainSpec {
   double gamma = 0.1;
   int step_size = 30;
   double warmup_epochs = 0.0;
+  /// linear: from warmup_factor * lr up to lr over warmup_epochs; constant: warmup_factor * lr
+  /// for warmup_epochs, then lr (SFP/FPGM's 0.01-then-0.1 first epoch).
+  std::string warmup_mode = "linear";
+  double warmup_factor = 0.0;
   double label_smoothing = 0.0;
 };
 
@@ -95,6 +100,10 @@ struct ExperimentSpec {
   bool has_prune = false;
   Config prune;
   TrainSpec finetune;
+  /// `baseline:` a trained dense checkpoint, or a run directory (its train/last.safetensors),
+  /// measured as the dense reference when this experiment does not train one itself (SFP/FPGM
+  /// from scratch). Empty: none.
+  std::string baseline;
 };
 
 /// Reads and validates an experiment. Every key nobody reads, and every wrong type or value, is

@@ -12,7 +12,7 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr const char* kShortcutNames[] = {"a-avgpool", "a-subsample", "b-conv"};
+constexpr const char* kShortcutNames[] = {"a-avgpool", "a-subsample", "b-conv", "a-avgpool2"};
 
 [[noreturn]] void bad_field(const std::string& field, const std::string& what) {
   throw CheckpointError("architecture JSON: field '" + field + "' " + what);
@@ -47,10 +47,11 @@ std::vector<std::pair<std::string, std::int64_t>> as_counts(const Json& v, const
 std::string shortcut_name(Shortcut shortcut) { return kShortcutNames[static_cast<int>(shortcut)]; }
 
 Shortcut parse_shortcut(const std::string& name) {
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     if (name == kShortcutNames[i]) return static_cast<Shortcut>(i);
   }
-  throw ConfigError("unknown shortcut '" + name + "'; known: a-avgpool, a-subsample, b-conv");
+  throw ConfigError("unknown shortcut '" + name +
+                    "'; known: a-avgpool, a-subsample, b-conv, a-avgpool2");
 }
 
 std::int64_t Arch::width(const std::string& layer) const {
@@ -84,7 +85,7 @@ bool Arch::has_width(const std::string& layer) const {
 bool Arch::operator==(const Arch& other) const {
   return name == other.name && num_classes == other.num_classes && input == other.input &&
          width_mult == other.width_mult && shortcut == other.shortcut && widths == other.widths &&
-         pad_front == other.pad_front;
+         pad_front == other.pad_front && constant_inputs == other.constant_inputs;
 }
 
 std::string arch_to_json(const Arch& arch) {
@@ -102,6 +103,7 @@ std::string arch_to_json(const Arch& arch) {
     for (const auto& [key, n] : arch.pad_front) pads[key] = n;
     j["pad_front"] = pads;
   }
+  if (!arch.constant_inputs.empty()) j["constant_inputs"] = arch.constant_inputs;
   return j.dump();
 }
 
@@ -113,8 +115,9 @@ Arch arch_from_json(const std::string& json) {
     throw CheckpointError(std::string("architecture JSON does not parse: ") + e.what());
   }
   if (!j.is_object()) throw CheckpointError("architecture JSON must be an object");
-  static const std::set<std::string> known = {"name",     "num_classes", "input",    "width_mult",
-                                              "shortcut", "widths",      "pad_front"};
+  static const std::set<std::string> known = {"name",       "num_classes",    "input",
+                                              "width_mult", "shortcut",       "widths",
+                                              "pad_front",  "constant_inputs"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!known.count(it.key())) bad_field(it.key(), "is not an architecture field");
   }
@@ -149,6 +152,13 @@ Arch arch_from_json(const std::string& json) {
   arch.widths = as_counts(required(j, "widths"), "widths", 1);
   if (auto it = j.find("pad_front"); it != j.end()) {
     arch.pad_front = as_counts(*it, "pad_front", 0);
+  }
+  if (auto it = j.find("constant_inputs"); it != j.end()) {
+    if (!it->is_array()) bad_field("constant_inputs", "must be a list of layer paths");
+    for (const Json& layer : *it) {
+      if (!layer.is_string()) bad_field("constant_inputs", "entries must be strings");
+      arch.constant_inputs.push_back(layer.get<std::string>());
+    }
   }
   return arch;
 }

@@ -20,9 +20,13 @@ enum class Shortcut {
   SubsamplePad,
   /// Option B: a 1x1 convolution with the block stride followed by batch norm ("downsample").
   Projection,
+  /// Option A as Rethinking the Value of Network Pruning (Liu et al., ICLR 2019) writes it for
+  /// its L1 ResNets: AvgPool2d(2, 2) (a true 2x2 average for a stride-2 block), then zero
+  /// channels appended. Parameter-free.
+  AvgPool2Zeros,
 };
 
-/// "a-avgpool", "a-subsample" or "b-conv".
+/// "a-avgpool", "a-subsample", "b-conv" or "a-avgpool2".
 std::string shortcut_name(Shortcut shortcut);
 /// Inverse of shortcut_name; throws ConfigError listing the accepted names.
 Shortcut parse_shortcut(const std::string& name);
@@ -60,6 +64,10 @@ struct Arch {
   /// extra channel (odd padding) going after the input; an entry is needed only when a pruned
   /// shortcut keeps uneven zero channels on the two sides.
   std::vector<std::pair<std::string, std::int64_t>> pad_front;
+  /// Conv layer paths that carry a constant-input term (nn::Conv2d::set_constant_kernel): the
+  /// exact contribution of removed input channels that were constant. Empty for every network
+  /// as built; pruning export of masked channels (SFP, FPGM) adds entries.
+  std::vector<std::string> constant_inputs;
 
   /// Width of `layer`; throws ConfigError naming the layer and the architecture when absent.
   std::int64_t width(const std::string& layer) const;
@@ -74,7 +82,8 @@ struct Arch {
 /// One JSON object, for checkpoint metadata and reports:
 ///   {"name": "resnet56", "num_classes": 10, "input": [3, 32, 32], "width_mult": 1.0,
 ///    "shortcut": "a-avgpool", "widths": {"conv1": 16, "layer1.0.conv1": 16, ...},
-///    "pad_front": {"layer2.0": 8}}   (pad_front only when non-empty)
+///    "pad_front": {"layer2.0": 8}, "constant_inputs": ["layer1.0.conv2"]}
+///   (pad_front and constant_inputs only when non-empty)
 /// Object keys keep the Arch's order.
 std::string arch_to_json(const Arch& arch);
 /// Inverse of arch_to_json. Throws CheckpointError naming the field for text that is not such

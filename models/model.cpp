@@ -14,7 +14,15 @@ Arch arch_of(const nn::Module& model) {
     throw Error("arch_of: a " + model.type_name() +
                 " is not a registry model, so it has no architecture description");
   }
-  return m->arch();
+  Arch arch = m->arch();
+  // Read from the layers as they are now (an entry of the Arch the model was built from may
+  // have been added or dropped since).
+  arch.constant_inputs.clear();
+  for (const auto& [path, child] : model.named_modules()) {
+    const auto* conv = dynamic_cast<const nn::Conv2d*>(child);
+    if (conv != nullptr && conv->constant_kernel.defined()) arch.constant_inputs.push_back(path);
+  }
+  return arch;
 }
 
 namespace detail {

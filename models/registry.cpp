@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "engine/nn/conv2d.h"
 #include "kernels/common/error.h"
 #include "models/mobilenet_v2.h"
 #include "models/resnet_cifar.h"
@@ -122,7 +123,22 @@ std::shared_ptr<nn::Module> build_model(const Arch& arch) {
   if (arch.num_classes < 1) {
     throw ConfigError("architecture '" + arch.name + "': num_classes must be >= 1");
   }
-  return e.build(arch);
+  std::shared_ptr<nn::Module> model = e.build(arch);
+  for (const std::string& layer : arch.constant_inputs) {
+    nn::Module* m = nullptr;
+    try {
+      m = &model->module_at(layer);
+    } catch (const Error&) {
+    }
+    auto* conv = dynamic_cast<nn::Conv2d*>(m);
+    if (conv == nullptr) {
+      throw ConfigError("architecture '" + arch.name + "': constant input layer '" + layer +
+                        "' is not a convolution of the model");
+    }
+    const Shape& w = conv->weight.shape();
+    conv->set_constant_kernel(Tensor::zeros({w[0], 1, w[2], w[3]}));
+  }
+  return model;
 }
 
 }  // namespace shears::models

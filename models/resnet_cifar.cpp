@@ -52,6 +52,8 @@ Tensor zero_pad_shortcut(const Tensor& x, std::int64_t out_channels, int stride,
   if (stride > 1) {
     if (variant == Shortcut::AvgPoolZeros) {
       h = avg_pool2d(x, 1, stride);
+    } else if (variant == Shortcut::AvgPool2Zeros) {
+      h = avg_pool2d(x, stride, stride);
     } else {
       h = every_nth(every_nth(x, 2, stride), 3, stride);
     }
@@ -60,7 +62,9 @@ Tensor zero_pad_shortcut(const Tensor& x, std::int64_t out_channels, int stride,
   const std::int64_t extra = out_channels - in;
   if (extra < 0) return narrow(h, 1, 0, out_channels);
   if (extra == 0) return h;
-  if (variant == Shortcut::AvgPoolZeros) return concat({h, zeros_like_channels(h, extra)}, 1);
+  if (variant == Shortcut::AvgPoolZeros || variant == Shortcut::AvgPool2Zeros) {
+    return concat({h, zeros_like_channels(h, extra)}, 1);
+  }
   const std::int64_t front = pad_front.value_or(extra / 2);
   if (front < 0 || front > extra) {
     throw ShapeError("zero_pad_shortcut: pad_front " + std::to_string(front) + " is outside [0, " +

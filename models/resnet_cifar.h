@@ -21,9 +21,11 @@ namespace shears::models {
 ///   SubsamplePad  index_select of rows then columns 0, stride, 2*stride, ... (GAL's
 ///                 x[:, :, ::2, ::2]), then concat([zeros(f), sub, zeros(out - Cin - f)]) with
 ///                 f = pad_front, or (out - Cin) / 2 when pad_front is empty
+///   AvgPool2Zeros avg_pool2d(kernel stride, stride) (Rethinking's nn.AvgPool2d(2, 2): the mean of
+///                 each 2x2 patch), then concat([pooled, zeros(out - Cin)]) along channels
 /// With stride 1 the spatial step is skipped. When out < Cin the first out channels are kept
 /// (narrow). The zero tensors are constants (no gradient) on x's device and dtype.
-/// Throws ShapeError for a 4-D mismatch, stride < 1, a shortcut kind other than the two option-A
+/// Throws ShapeError for a 4-D mismatch, stride < 1, a shortcut kind other than the three option-A
 /// variants, or a pad_front outside [0, out - Cin].
 Tensor zero_pad_shortcut(const Tensor& x, std::int64_t out_channels, int stride, Shortcut variant,
                          std::optional<std::int64_t> pad_front = std::nullopt);

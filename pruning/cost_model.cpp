@@ -16,6 +16,9 @@ CostReport count_cost(nn::Module& model, const Shape& input_chw) {
     names[t.id()] = name;
     report.params += t.numel();
   }
+  // A buffer weight is a conv's constant-input kernel (nn::Conv2d::set_constant_kernel): it runs,
+  // so it is counted, under its own name; as a buffer it is not a parameter.
+  for (auto& [name, t] : model.named_buffers()) names.emplace(t.id(), name);
   Device device = Device::cpu();
   auto params = model.named_parameters();
   if (!params.empty()) device = params.front().second.device();
@@ -43,7 +46,9 @@ CostReport count_cost(nn::Module& model, const Shape& input_chw) {
     layer.weight_shape = w.shape();
     layer.output_shape.assign(r.output.shape().begin() + 1, r.output.shape().end());
     const bool has_bias = r.inputs.size() > 2 && r.inputs[2].defined();
-    layer.params = w.numel() + (has_bias ? r.inputs[2].numel() : 0);
+    const bool buffer = it != names.end() && it->second.size() > 16 &&
+                        it->second.compare(it->second.size() - 16, 16, ".constant_kernel") == 0;
+    layer.params = buffer ? 0 : w.numel() + (has_bias ? r.inputs[2].numel() : 0);
     if (r.name == "conv2d") {
       // weight (Cout, Cin/groups, Kh, Kw): each output element costs Cin/groups * Kh * Kw MACs.
       std::int64_t per_output = w.size(1) * w.size(2) * w.size(3);

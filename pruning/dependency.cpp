@@ -57,7 +57,8 @@ struct DimNode {
   int first_element = 0;
   int coarse = 0;
   Kind kind = Kind::Activation;
-  std::string name;  // parameter/buffer name
+  std::string name;       // parameter/buffer name
+  bool residual = false;  // the output of an add joining two input-dependent tensors
 };
 
 class Builder {
@@ -112,6 +113,12 @@ class Builder {
   void block(int n, const std::string& why) { blocked_nodes_.emplace_back(n, why); }
   void produced(const Tensor& t) { produced_.insert(t.id()); }
   void mark(int n, Kind k) { nodes_[static_cast<std::size_t>(n)].kind = k; }
+  void mark_residual(int n) { nodes_[static_cast<std::size_t>(n)].residual = true; }
+  /// Whether two nodes already belong to one group.
+  bool coupled(int a, int b) {
+    return coarse_.find(nodes_[static_cast<std::size_t>(a)].coarse) ==
+           coarse_.find(nodes_[static_cast<std::size_t>(b)].coarse);
+  }
 
   std::vector<Group> finish();
 
@@ -159,6 +166,7 @@ std::vector<Group> Builder::finish() {
     g.size = static_cast<std::int64_t>(channel_of.size());
     g.blocked.assign(static_cast<std::size_t>(g.size), false);
     g.constant.assign(static_cast<std::size_t>(g.size), false);
+    for (int n : node_ids) g.residual |= nodes_[static_cast<std::size_t>(n)].residual;
     auto it = block_reason.find(root);
     if (it != block_reason.end()) {
       g.blocked.assign(static_cast<std::size_t>(g.size), true);
@@ -249,11 +257,16 @@ DependencyGraph DependencyGraph::build(nn::Module& model, const Shape& input_chw
   Builder b(names);
   for (const OpRecord& r : records) b.produced(r.output);
   b.mark(b.act(input), Kind::Input);
+  // Tensors that depend on the network input (not only on parameters and constants).
+  std::set<const TensorImpl*> dependent{input.id()};
 
   for (const OpRecord& r : records) {
     const std::string& op = r.name;
     const Tensor& out = r.output;
     auto in = [&](std::size_t i) -> const Tensor& { return r.inputs.at(i); };
+    for (const Tensor& t : r.inputs)
+      if (t.defined() && dependent.count(t.id())) dependent.insert(out.id());
+
     if (op == "conv2d") {
       const Tensor& x = in(0);
       const Tensor& w = in(1);
@@ -285,13 +298,23 @@ DependencyGraph DependencyGraph::build(nn::Module& model, const Shape& input_chw
       b.link_all(b.act(in(0)), b.act(out));
     } else if (op == "add" || op == "sub" || op == "mul" || op == "div") {
       int o = b.act(out);
+      // A residual join: an add of operands that carry the input and were not coupled before
+      // (a block's output and its shortcut). A constant-input term or a shortcut's zero padding
+      // does not carry the input; relu6 = relu(x) - relu(x - 6) joins two views of one tensor.
+      std::vector<int> operands, carried;
       for (const Tensor& t : r.inputs) {
         if (!t.defined()) continue;
         // Right-aligned broadcasting: the operand's dimension facing the output's channels.
         int d = t.dim() - (out.dim() - 1);
         if (d < 0 || t.size(d) == 1) continue;
-        b.link_all(b.node(t, d), o);
+        int n = b.node(t, d);
+        operands.push_back(n);
+        if ((op == "add" || op == "sub") && dependent.count(t.id())) carried.push_back(n);
       }
+      bool join = false;
+      for (std::size_t i = 1; i < carried.size(); ++i) join |= !b.coupled(carried[0], carried[i]);
+      for (int n : operands) b.link_all(n, o);
+      if (join) b.mark_residual(o);
     } else if (op == "soft_mask") {
       int o = b.act(out);
       b.link_all(b.act(in(0)), o);
@@ -349,8 +372,6 @@ DependencyGraph DependencyGraph::build(nn::Module& model, const Shape& input_chw
       const Tensor& t = model.tensor_at(m.name);
       if (m.dim == 0 && weight && t.dim() >= 2) g.producers.push_back(m.name);
     }
-    std::int64_t shortcut_constants = std::count(g.constant.begin(), g.constant.end(), true);
-    g.residual = g.producers.size() > 1 || shortcut_constants > 0;
   }
   std::stable_sort(graph.groups_.begin(), graph.groups_.end(), [&](const Group& a, const Group& c) {
     auto first = [&](const Group& g) {

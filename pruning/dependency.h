@@ -29,7 +29,10 @@ struct Group {
   std::vector<Member> members;
   /// Members along dim 0 of conv/linear weights: the layers whose filters make the channels.
   std::vector<std::string> producers;  // weight names, network order
-  /// Channels joined by a residual add (several producers, or a producer plus a shortcut).
+  /// Channels joined by a residual add: the traced forward adds two or more tensors that both
+  /// depend on the network input along these channels (a block's output and its shortcut). A
+  /// depthwise conv's group (expansion and depthwise filters, two producers, no add) is not
+  /// residual.
   bool residual = false;
   /// Channels k that cannot be removed: they reach the network input or output, or pass
   /// through an op the tracer cannot follow (reason in `blocked_reason`).

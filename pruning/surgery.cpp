@@ -1,7 +1,14 @@
 #include "pruning/surgery.h"
 
+#include <cmath>
+#include <set>
+
 #include "engine/autograd/grad_mode.h"
+#include "engine/autograd/trace.h"
+#include "engine/nn/conv2d.h"
 #include "engine/ops/channel.h"
+#include "engine/ops/elementwise.h"
+#include "engine/rng.h"
 #include "models/model.h"
 #include "models/registry.h"
 
@@ -75,7 +82,11 @@ SurgeryResult apply_surgery(nn::Module& model, const DependencyGraph& graph,
     }
   }
 
+  // Initial weights are overwritten below; the draws must not move the default generator, or
+  // the same seed would train differently depending on how many candidates were built.
+  const Generator saved = default_generator();
   std::shared_ptr<nn::Module> pruned = models::build_model(arch);
+  default_generator() = saved;
   Device device = Device::cpu();
   for (auto& [name, t] : model.named_parameters()) device = t.device();
   pruned->to(device);
@@ -110,6 +121,167 @@ void slice_optimizer(optim::Sgd& optimizer, const SurgeryResult& result) {
   }
   optimizer.rebind(result.model->named_parameters());
   for (auto& [name, buf] : buffers) optimizer.set_momentum_buffer(name, buf);
+}
+
+namespace {
+
+bool is_weight(const std::string& name) {
+  return name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0;
+}
+
+/// The values of tensor `x` (N, C, ...) at channel `c`, as doubles.
+std::vector<double> channel_values(const std::vector<float>& x, const Shape& shape,
+                                   std::int64_t c) {
+  std::int64_t n = shape[0], channels = shape[1], inner = 1;
+  for (std::size_t d = 2; d < shape.size(); ++d) inner *= shape[d];
+  std::vector<double> out;
+  out.reserve(static_cast<std::size_t>(n * inner));
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < inner; ++j)
+      out.push_back(x[static_cast<std::size_t>((i * channels + c) * inner + j)]);
+  return out;
+}
+
+/// The common value of `v`, or NaN when the entries differ (beyond float rounding).
+double constant_of(const std::vector<double>& v) {
+  if (v.empty()) return std::nan("");
+  for (double x : v) {
+    if (!(std::fabs(x - v.front()) <= 1e-6 * std::max(1.0, std::fabs(v.front())))) {
+      return std::nan("");
+    }
+  }
+  return v.front();
+}
+
+}  // namespace
+
+MaskedExport export_masked(nn::Module& model, const DependencyGraph& graph, const PrunePlan& plan,
+                           const Tensor& probe) {
+  NoGrad no_grad;
+  MaskedExport out;
+  // What every conv and linear layer sees, in eval mode.
+  std::map<const TensorImpl*, std::string> names;
+  for (auto& [name, t] : model.state_dict()) names[t.id()] = name;
+  auto has_tensor = [&](const std::string& name) {
+    for (const auto& [id, n] : names)
+      if (n == name) return true;
+    return false;
+  };
+  std::map<std::string, Tensor> input_of;  // consumer weight name -> its input
+  {
+    const bool was_training = model.is_training();
+    model.eval();
+    std::vector<OpRecord> records;
+    {
+      TraceScope trace;
+      model.forward(probe);
+      records = trace.records();
+    }
+    model.train(was_training);
+    for (const OpRecord& r : records) {
+      if (r.name != "conv2d" && r.name != "linear") continue;
+      auto it = names.find(r.inputs.at(1).id());
+      if (it != names.end()) input_of[it->second] = r.inputs.at(0).to(Device::cpu());
+    }
+  }
+  std::map<std::string, std::vector<float>> input_values;
+  auto values_of = [&](const std::string& w) -> const std::vector<float>& {
+    auto it = input_values.find(w);
+    if (it == input_values.end()) {
+      it = input_values.emplace(w, input_of.at(w).to_vector<float>()).first;
+    }
+    return it->second;
+  };
+  // Consumers: dim-1 members that are conv or linear weights.
+  auto consumers = [&](const Group& g) {
+    std::vector<const Member*> cs;
+    for (const Member& m : g.members) {
+      if (m.dim != 1 || !is_weight(m.name)) continue;
+      const Tensor& w = model.tensor_at(m.name);
+      if (w.dim() == 4 || w.dim() == 2) cs.push_back(&m);
+    }
+    return cs;
+  };
+  // Per consumer weight: the constant carried at each removed position.
+  std::map<std::string, std::vector<std::pair<std::int64_t, double>>> constants;
+  for (const auto& [gid, channels] : plan) {
+    const Group& g = graph.groups().at(static_cast<std::size_t>(gid));
+    std::vector<const Member*> cs = consumers(g);
+    std::vector<std::int64_t> removed, kept;
+    std::map<std::string, std::vector<std::pair<std::int64_t, double>>> group_constants;
+    for (std::int64_t k : channels) {
+      bool constant = true;
+      std::map<std::string, std::vector<std::pair<std::int64_t, double>>> found;
+      for (const Member* m : cs) {
+        const std::string layer = m->name.substr(0, m->name.size() - 7);
+        bool linear = model.tensor_at(m->name).dim() == 2;
+        if (!input_of.count(m->name) || (linear && !has_tensor(layer + ".bias"))) {
+          constant = false;
+          break;
+        }
+        const Tensor& x = input_of.at(m->name);
+        for (std::int64_t p : m->positions.at(static_cast<std::size_t>(k))) {
+          double a = constant_of(channel_values(values_of(m->name), x.shape(), p));
+          if (std::isnan(a)) {
+            constant = false;
+            break;
+          }
+          if (a != 0.0) found[m->name].emplace_back(p, a);
+        }
+        if (!constant) break;
+      }
+      if (!constant) {
+        kept.push_back(k);
+        continue;
+      }
+      removed.push_back(k);
+      for (auto& [name, list] : found)
+        group_constants[name].insert(group_constants[name].end(), list.begin(), list.end());
+    }
+    if (!removed.empty()) out.removed[gid] = removed;
+    if (!kept.empty()) out.not_constant[gid] = kept;
+    for (auto& [name, list] : group_constants)
+      constants[name].insert(constants[name].end(), list.begin(), list.end());
+  }
+  // Contributions of the removed constants, from the original weights, per output channel.
+  std::map<std::string, Tensor> contribution;  // conv: (Cout, 1, K, K); linear: (Cout)
+  for (const auto& [name, list] : constants) {
+    Tensor w = model.tensor_at(name).to(Device::cpu());
+    std::vector<float> wv = w.to_vector<float>();
+    const Shape& s = w.shape();
+    std::int64_t cout = s[0], cin = s[1], kk = w.dim() == 4 ? s[2] * s[3] : 1;
+    std::vector<double> acc(static_cast<std::size_t>(cout * kk), 0.0);
+    for (const auto& [p, a] : list)
+      for (std::int64_t o = 0; o < cout; ++o)
+        for (std::int64_t j = 0; j < kk; ++j)
+          acc[static_cast<std::size_t>(o * kk + j)] +=
+              a * wv[static_cast<std::size_t>((o * cin + p) * kk + j)];
+    std::vector<float> accf(acc.begin(), acc.end());
+    contribution[name] = w.dim() == 4 ? Tensor::from_vector(accf, {cout, 1, s[2], s[3]})
+                                      : Tensor::from_vector(accf, {cout});
+  }
+  out.surgery = apply_surgery(model, graph, out.removed);
+  nn::Module& pruned = *out.surgery.model;
+  for (auto& [name, c] : contribution) {
+    const std::string layer = name.substr(0, name.size() - 7);
+    auto keep = out.surgery.keep.find(name);
+    if (keep != out.surgery.keep.end() && keep->second.count(0)) {
+      c = slice_tensor(c, {{0, keep->second.at(0)}});
+    }
+    if (c.dim() == 4) {
+      auto* conv = dynamic_cast<nn::Conv2d*>(&pruned.module_at(layer));
+      SHEARS_CHECK(conv != nullptr, "export: '", layer, "' is not a convolution");
+      Tensor total = c.to(conv->weight.device());
+      if (conv->constant_kernel.defined()) total = add(conv->constant_kernel, total);
+      conv->set_constant_kernel(total);
+    } else {
+      Tensor& bias = pruned.tensor_at(layer + ".bias");
+      bias.copy_(add(bias, c.to(bias.device())));
+    }
+    out.folded.push_back(layer);
+  }
+  out.surgery.arch = models::arch_of(pruned);
+  return out;
 }
 
 }  // namespace shears::pruning

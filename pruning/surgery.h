@@ -19,9 +19,37 @@ struct SurgeryResult {
 /// Removes the channels of `plan` from `model` (a models::Model traced into `graph`): builds the
 /// smaller architecture and copies every kept slice of every parameter and buffer (weights,
 /// biases, BN parameters and running statistics) through the channel gather kernel. The result
-/// is on the model's device, in the model's train/eval mode. Throws Error naming the tensor when
-/// the graph and the rebuilt architecture disagree.
+/// is on the model's device, in the model's train/eval mode. The default generator is left as it
+/// was (building the smaller network draws no random numbers that training would see). Throws
+/// Error naming the tensor when the graph and the rebuilt architecture disagree.
 SurgeryResult apply_surgery(nn::Module& model, const DependencyGraph& graph, const PrunePlan& plan);
+
+/// What export_masked did.
+struct MaskedExport {
+  SurgeryResult surgery;
+  /// The channels removed (the plan minus `not_constant`).
+  PrunePlan removed;
+  /// Plan channels left in the network because some consumer does not see a constant there
+  /// (their producers were not all zeroed, or the value varies over the image or the batch).
+  PrunePlan not_constant;
+  /// Consumer layers that received a folded constant: convs get a constant-input kernel,
+  /// linear layers a bias.
+  std::vector<std::string> folded;
+};
+
+/// Physically removes masked channels from a network that was trained with them masked the
+/// way SFP and FPGM mask: only the producers' filters are zero, so in eval mode each such channel
+/// still carries a constant into its consumers (relu(beta - gamma * mu / sqrt(var + eps)) after a
+/// conv-BN-ReLU). `model` is run once in eval mode on `probe` (N, C, H, W, on the model's device;
+/// N >= 2 real or random images) to read, at every consumer of every plan channel (the next
+/// conv's input channels, a linear layer's input features), the value the channel carries. Where
+/// it is the same at every position and every image the channel is removed and its constant
+/// folded into the consumer: a conv gets the constant-input term of nn::Conv2d (exact at the
+/// zero-padded border too), a linear layer adds it to its bias. Other channels stay (listed in
+/// `not_constant`). The result computes what `model` computes in eval mode, to float rounding.
+/// `model` is unchanged and left in its train/eval mode. Throws as apply_surgery.
+MaskedExport export_masked(nn::Module& model, const DependencyGraph& graph, const PrunePlan& plan,
+                           const Tensor& probe);
 
 /// `t` with only the kept positions along each listed dimension (channel_gather per dimension).
 Tensor slice_tensor(const Tensor& t, const std::map<int, std::vector<std::int64_t>>& keep);

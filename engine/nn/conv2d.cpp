@@ -2,6 +2,7 @@
 
 #include "engine/nn/init.h"
 #include "engine/ops/conv.h"
+#include "engine/ops/elementwise.h"
 
 namespace shears::nn {
 
@@ -29,7 +30,26 @@ Conv2dParams Conv2d::params() const {
   return p;
 }
 
-Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, params()); }
+void Conv2d::set_constant_kernel(const Tensor& kernel) {
+  SHEARS_CHECK_AS(ShapeError,
+                  kernel.dim() == 4 && kernel.size(0) == weight.size(0) && kernel.size(1) == 1 &&
+                      kernel.size(2) == weight.size(2) && kernel.size(3) == weight.size(3),
+                  "Conv2d: constant kernel must be ", weight.size(0), "x1x", weight.size(2), "x",
+                  weight.size(3), ", got ", shape_str(kernel.shape()));
+  const bool first = !constant_kernel.defined();
+  constant_kernel = kernel.to(weight.device()).clone();
+  if (first) register_buffer("constant_kernel", constant_kernel);
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  Tensor y = conv2d(x, weight, bias, params());
+  if (!constant_kernel.defined()) return y;
+  // The ones plane does not depend on the batch: one sample, broadcast by the add.
+  Conv2dParams p = params();
+  p.groups = 1;
+  Tensor ones = Tensor::ones({1, 1, x.size(2), x.size(3)}, x.dtype(), x.device());
+  return add(y, conv2d(ones, constant_kernel, Tensor(), p));
+}
 
 std::string Conv2d::extra_repr() const {
   std::string s = std::to_string(in_channels()) + ", " + std::to_string(out_channels()) +
@@ -39,6 +59,7 @@ std::string Conv2d::extra_repr() const {
   if (options_.dilation != 1) s += ", dilation=" + std::to_string(options_.dilation);
   if (groups() != 1) s += ", groups=" + std::to_string(groups());
   if (!bias.defined()) s += ", bias=false";
+  if (constant_kernel.defined()) s += ", constant_kernel";
   return s;
 }
 

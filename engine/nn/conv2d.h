@@ -27,8 +27,19 @@ class Conv2d : public Module {
   bool depthwise() const { return depthwise_; }
   Conv2dParams params() const;
 
+  /// Gives the layer a constant-input term: from now on forward adds
+  /// conv2d(ones(1, 1, H, W), kernel) (same stride, padding and dilation, broadcast over the
+  /// batch), the exact response to one more input plane of ones that the padding zeroes at the
+  /// border like every other input. This is what input channels that carried a spatially
+  /// constant value a_k contribute, with kernel[o] = sum_k a_k * weight[o, k] (pruning export of
+  /// masked channels). `kernel` (Cout, 1, K, K), on the weight's device, becomes the buffer
+  /// "constant_kernel" (saved with the state dict). Throws ShapeError on another shape.
+  void set_constant_kernel(const Tensor& kernel);
+
   Tensor weight;
   Tensor bias;
+  /// (Cout, 1, K, K) or undefined (no constant-input term).
+  Tensor constant_kernel;
 
  private:
   Conv2dOptions options_;

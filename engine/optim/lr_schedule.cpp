@@ -52,4 +52,16 @@ double WarmupLr::lr_at(double epoch) const {
   return lr * f;
 }
 
+ConstantWarmupLr::ConstantWarmupLr(std::unique_ptr<LrSchedule> inner, double warmup_epochs,
+                                   double factor)
+    : inner_(std::move(inner)), warmup_(warmup_epochs), factor_(factor) {
+  SHEARS_CHECK(inner_ != nullptr, "warm-up schedule needs an inner schedule");
+  SHEARS_CHECK(warmup_epochs >= 0, "warm-up epochs must be non-negative");
+}
+
+double ConstantWarmupLr::lr_at(double epoch) const {
+  double lr = inner_->lr_at(epoch);
+  return epoch < warmup_ ? lr * factor_ : lr;
+}
+
 }  // namespace shears::optim

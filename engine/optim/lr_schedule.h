@@ -72,4 +72,17 @@ class WarmupLr : public LrSchedule {
   double start_factor_;
 };
 
+/// `factor` * inner(epoch) before `warmup_epochs`, then the inner schedule: SFP/FPGM's first
+/// epoch at a tenth of the base LR (He et al.; ResNet-110 in FPGM).
+class ConstantWarmupLr : public LrSchedule {
+ public:
+  ConstantWarmupLr(std::unique_ptr<LrSchedule> inner, double warmup_epochs, double factor);
+  double lr_at(double epoch) const override;
+
+ private:
+  std::unique_ptr<LrSchedule> inner_;
+  double warmup_;
+  double factor_;
+};
+
 }  // namespace shears::optim

@@ -246,6 +246,7 @@ std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
   while (epoch_ < options_.epochs) {
     for (TrainerHooks* h : hooks_) h->on_epoch_begin(*this, epoch_);
     EpochMetrics m = train_epoch(train);
+    for (TrainerHooks* h : hooks_) h->on_train_epoch_end(*this, epoch_);
     if (val != nullptr) {
       EpochMetrics v = evaluate(*val);
       m.val_loss = v.val_loss;
@@ -303,6 +304,10 @@ void Trainer::save_checkpoint(const std::string& path) const {
   meta["optimizer_steps"] = std::to_string(optimizer_.steps());
   meta["best_top1"] = std::to_string(best_top1_);
   meta["rng_state"] = rng.str();
+  for (std::size_t i = 0; i < hooks_.size(); ++i) {
+    std::string state = hooks_[i]->state();
+    if (!state.empty()) meta["hook_state." + std::to_string(i)] = state;
+  }
   save_safetensors(path, tensors, meta);
 }
 
@@ -338,6 +343,16 @@ void Trainer::load_checkpoint(const std::string& path) {
   std::istringstream rng(field("rng_state"));
   rng >> default_generator().engine();
   SHEARS_CHECK_AS(CheckpointError, !rng.fail(), path, ": metadata field 'rng_state' is malformed");
+  for (std::size_t i = 0; i < hooks_.size(); ++i) {
+    auto it = c.metadata.find("hook_state." + std::to_string(i));
+    if (it == c.metadata.end()) continue;
+    try {
+      hooks_[i]->load_state(it->second);
+    } catch (const Error& e) {
+      throw CheckpointError(path + ": metadata field 'hook_state." + std::to_string(i) +
+                            "': " + e.what());
+    }
+  }
 }
 
 }  // namespace shears

@@ -41,8 +41,18 @@ class TrainerHooks {
   virtual void after_backward(Trainer&) {}
   /// After the optimiser step (mask re-application, auxiliary optimisers).
   virtual void after_step(Trainer&) {}
+  /// After the epoch's training and before its evaluation, with the 0-based index of the epoch
+  /// just trained: what changes the network here (SFP/FPGM re-masking) is what the epoch's
+  /// validation, metrics.jsonl, best.safetensors and last.safetensors see.
+  virtual void on_train_epoch_end(Trainer&, std::int64_t /*epoch*/) {}
   /// After the epoch's evaluation; may add to the metrics that are logged.
   virtual void on_epoch_end(Trainer&, const EpochMetrics&) {}
+  /// The hook's own state (masks, search state ...) as text, saved in every checkpoint the
+  /// trainer writes; empty: nothing to save.
+  virtual std::string state() const { return ""; }
+  /// Restores what state() returned, when a checkpoint holding it is loaded (before
+  /// on_train_begin of a resumed fit). Throws Error on text it cannot read.
+  virtual void load_state(const std::string& /*state*/) {}
 };
 
 struct TrainerOptions {
@@ -69,8 +79,9 @@ class Interrupted : public Error {
 
 /// The epoch loop: train with the LR schedule (set per iteration from the fractional epoch),
 /// evaluate, log, checkpoint every epoch (atomically) and keep the best by validation top-1.
-/// Resuming from last.safetensors restores model, optimiser, epoch and the default generator,
-/// so a resumed run continues exactly as an uninterrupted one would. A non-finite loss stops the
+/// Resuming from last.safetensors restores model, optimiser, epoch, the default generator and
+/// every hook's state() (metadata "hook_state.<i>", hooks in registration order), so a resumed run
+/// continues exactly as an uninterrupted one would. A non-finite loss stops the
 /// run with the step number and the last good checkpoint; Ctrl-C writes interrupted.safetensors
 /// and throws Interrupted.
 class Trainer {

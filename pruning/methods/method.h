@@ -16,6 +16,9 @@
 namespace shears::pruning {
 
 /// A training recipe: epochs, optimiser and LR schedule (built for a base LR and epoch count).
+/// `schedule(base_lr, n)` for a length n other than `epochs` stretches the recipe's epoch
+/// milestones (multistep milestones, step size) by n / epochs, floored, as Rethinking's
+/// Scratch-B (main_B.py) does; cosine always spans n; warm-up keeps its length.
 struct TrainRecipe {
   std::int64_t epochs = 0;
   optim::SgdOptions sgd;
@@ -48,6 +51,9 @@ struct PruneResult {
   models::Arch arch;
   /// Method-specific facts (mode, analytic FLOPs reduction, per-layer widths ...) as JSON.
   std::string report_json = "{}";
+  /// The network the method trained when it is not `model` (SFP/FPGM: the full-width masked
+  /// network before export); the summary reports it beside the export. Null otherwise.
+  std::shared_ptr<nn::Module> trained;
 };
 
 /// A pruning method. Constructed from its `prune:` section (every key it reads is validated and

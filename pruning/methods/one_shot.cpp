@@ -3,8 +3,6 @@
 // plan builder shared with scratch training.
 #include "pruning/methods/one_shot.h"
 
-#include <nlohmann/json.hpp>
-
 #include "engine/log.h"
 #include "models/model.h"
 #include "pruning/cost_model.h"
@@ -21,11 +19,42 @@ PrunePlan plan_by_criterion(const nn::Module& model, const DependencyGraph& grap
     std::int64_t free = std::count(g.blocked.begin(), g.blocked.end(), false);
     std::int64_t n =
         floor_count ? pruned_count_floor(g.size, s.ratio) : pruned_count_keep(g.size, s.ratio);
+    n = spec.rounded_removed(g.size, n);
     n = std::min(n, free - (free == g.size ? 1 : 0));
     if (n <= 0) continue;
     plan[g.id] = choose_channels(g, group_scores(model, g, criterion, gen), n);
   }
   return plan;
+}
+
+nlohmann::json plan_report(const nn::Module& model, const DependencyGraph& graph,
+                           const PrunePlan& plan, const SelectionSpec& spec, double rate) {
+  SelectionSpec s = spec;
+  s.rate = rate;
+  nlohmann::json out = nlohmann::json::array();
+  for (const SelectedGroup& sel : select_groups(graph, model, s)) {
+    const Group& g = *sel.group;
+    auto it = plan.find(g.id);
+    std::int64_t removed = it == plan.end() ? 0 : static_cast<std::int64_t>(it->second.size());
+    out.push_back({{"group", g.id},
+                   {"producers", g.producers},
+                   {"ratio", sel.ratio},
+                   {"size", g.size},
+                   {"kept_before_rounding", g.size - pruned_count_keep(g.size, sel.ratio)},
+                   {"kept", g.size - removed}});
+  }
+  return out;
+}
+
+void add_rate_report(nlohmann::json& report, const SelectionSpec& spec, double rate) {
+  if (!spec.rates.empty()) {
+    nlohmann::json rates = nlohmann::json::object();
+    for (const auto& [k, v] : spec.rates) rates[k] = v;
+    report["rates"] = rates;
+    if (rate > 0) report["rate"] = rate;
+  } else {
+    report["rate"] = rate;
+  }
 }
 
 OneShotMethod::OneShotMethod(const Config& section, Criterion criterion)
@@ -89,11 +118,13 @@ PruneResult OneShotMethod::run(PruneContext& ctx) {
   if (ctx.recipe.epochs > 0) ctx.train_model(*r.model, ctx.recipe, nullptr, "finetune", nullptr);
   nlohmann::json report = {{"criterion", criterion_name(criterion_)},
                            {"residual", spec_.residual == ResidualMode::Group ? "group" : "skip"},
-                           {"rate", rate},
                            {"groups_pruned", p.size()},
+                           {"round_to", spec_.round_to},
+                           {"groups", plan_report(*ctx.model, graph, p, spec_, rate)},
                            {"finetune_epochs", ctx.recipe.epochs}};
+  add_rate_report(report, spec_, rate);
   if (flops_target_ > 0) report["flops_target"] = flops_target_;
-  return PruneResult{r.model, r.arch, report.dump()};
+  return PruneResult{r.model, r.arch, report.dump(), nullptr};
 }
 
 }  // namespace shears::pruning

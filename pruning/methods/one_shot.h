@@ -1,5 +1,7 @@
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include "pruning/methods/method.h"
 #include "pruning/methods/selection.h"
 
@@ -10,6 +12,13 @@ namespace shears::pruning {
 PrunePlan plan_by_criterion(const nn::Module& model, const DependencyGraph& graph,
                             const SelectionSpec& spec, Criterion criterion, bool floor_count,
                             Generator& gen);
+
+/// For a summary: one entry per group `spec` selects (with global ratio `rate`), with its
+/// producers, ratio, size, the kept width before round_to and the kept width of `plan`.
+nlohmann::json plan_report(const nn::Module& model, const DependencyGraph& graph,
+                           const PrunePlan& plan, const SelectionSpec& spec, double rate);
+/// Adds "rate" (and "rates" when per-layer ratios were given) to a method report.
+void add_rate_report(nlohmann::json& report, const SelectionSpec& spec, double rate);
 
 /// L1-norm (Li et al., ICLR 2017) or random one-shot pruning, then fine-tuning with the
 /// experiment's fine-tune recipe. Keys: the SelectionSpec keys (residual: skip|group) and

@@ -32,6 +32,12 @@ SelectionSpec SelectionSpec::parse(const Config& s, const std::vector<std::strin
   spec.skip = s.get<std::vector<std::string>>("skip", {});
   spec.skip_conv_index = s.get<std::vector<int>>("skip_conv_index", {});
   spec.include_linear = s.get<bool>("include_linear", false);
+  spec.round_to = s.get<std::int64_t>("round_to", 1);
+  if (spec.round_to < 1) {
+    throw ConfigError(s.file() + ":" + std::to_string(s.line()) + ": key '" + s.path() +
+                      ".round_to' must be a positive channel multiple, got " +
+                      std::to_string(spec.round_to));
+  }
   std::string mode = s.get<std::string>("residual", default_residual);
   if (std::find(allowed.begin(), allowed.end(), mode) == allowed.end()) {
     std::string list;
@@ -63,6 +69,16 @@ double SelectionSpec::ratio_for(const std::string& layer, int conv_index) const 
     }
   }
   return r;
+}
+
+std::int64_t SelectionSpec::rounded_removed(std::int64_t size, std::int64_t removed) const {
+  if (round_to <= 1 || size <= 0) return removed;
+  std::int64_t kept = size - removed;
+  std::int64_t r = ((kept + round_to / 2) / round_to) * round_to;
+  if (r == 0) r = round_to;
+  if (r > size) r = (size / round_to) * round_to;
+  if (r == 0) r = size;
+  return size - r;
 }
 
 std::vector<std::string> conv_weights(const nn::Module& model) {
@@ -147,9 +163,16 @@ std::vector<double> group_scores(const nn::Module& model, const Group& group, Cr
     } else if (criterion == Criterion::L2) {
       filter = filter_l2(w);
     } else {
-      std::vector<std::int64_t> all(static_cast<std::size_t>(w.size(0)));
-      for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::int64_t>(i);
-      filter = geometric_median_distance(w, all);
+      // Ranked among the filters this producer makes (in a zero-padded residual group a stage's
+      // producers make only part of the channels).
+      std::vector<std::int64_t> made;
+      for (const auto& p : m->positions) made.insert(made.end(), p.begin(), p.end());
+      std::sort(made.begin(), made.end());
+      made.erase(std::unique(made.begin(), made.end()), made.end());
+      std::vector<double> g = geometric_median_distance(w, made);
+      filter.assign(static_cast<std::size_t>(w.size(0)), 0.0);
+      for (std::size_t i = 0; i < made.size(); ++i)
+        filter[static_cast<std::size_t>(made[i])] = g[i];
     }
     for (std::size_t k = 0; k < scores.size(); ++k) {
       for (std::int64_t p : m->positions[k]) scores[k] += filter[static_cast<std::size_t>(p)];

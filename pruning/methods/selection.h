@@ -15,7 +15,7 @@ namespace shears::pruning {
 enum class ResidualMode {
   Skip,   // left alone, as L1 and the seed papers' residual handling
   Mask,   // SFP/FPGM faithful mode: each conv's filters masked on their own; kept full width
-  Group,  // extension: the whole group pruned together, ranked by the sum over its producers
+  Group,  // extension: the whole group pruned together, ranked by the mean over its producers
 };
 
 /// Which layers a method prunes and at what ratio, read from the `prune:` section:
@@ -25,6 +25,7 @@ enum class ResidualMode {
 ///   skip_conv_index: [16, 20]    1-based conv numbers in network order (stem = 1), as Li et al.
 ///   residual: skip|mask|group    residual-coupled channels (mask only for sfp/fpgm)
 ///   include_linear: false        also prune hidden FC layers (VGG's classifier)
+///   round_to: 1                  kept widths rounded to multiples of N (see round_kept)
 struct SelectionSpec {
   double rate = 0.0;
   std::vector<std::pair<std::string, double>> rates;
@@ -32,6 +33,7 @@ struct SelectionSpec {
   std::vector<int> skip_conv_index;
   ResidualMode residual = ResidualMode::Skip;
   bool include_linear = false;
+  std::int64_t round_to = 1;
 
   /// Parses the keys above from `section`; `allowed_residual` lists the modes the method accepts.
   static SelectionSpec parse(const Config& section,
@@ -39,6 +41,11 @@ struct SelectionSpec {
                              const std::string& default_residual);
   /// The ratio for a producer layer path ("layer1.0.conv1"), or a negative value when skipped.
   double ratio_for(const std::string& layer, int conv_index) const;
+  /// The number of channels to remove from a unit of `size` channels when the ratio alone would
+  /// remove `removed`: the kept width size - removed rounded to the nearest multiple of
+  /// round_to (halves up), never to zero (at least round_to, or size when size < round_to) and
+  /// never above size. With round_to 1, `removed` unchanged.
+  std::int64_t rounded_removed(std::int64_t size, std::int64_t removed) const;
 };
 
 /// A group chosen for pruning with the ratio that applies to it.
@@ -57,8 +64,11 @@ std::vector<SelectedGroup> select_groups(const DependencyGraph& graph, const nn:
 std::vector<std::string> conv_weights(const nn::Module& model);
 
 /// Per-channel importance of a group: the criterion of its producers' filters at each channel's
-/// positions, averaged over the producers that make the channel (for a one-producer group,
-/// exactly the per-filter criterion).
+/// positions, averaged (not summed) over the producers that make the channel, so channels made
+/// by more producers (later stages of a zero-padded residual stream) are not favoured; for a
+/// one-producer group, exactly the per-filter criterion. The seed papers rank one conv at a time
+/// and never combine producers; averaging follows the dependency-group mode of methods.md §9.
+/// For the geometric median each producer is ranked among the filters it makes.
 std::vector<double> group_scores(const nn::Module& model, const Group& group, Criterion criterion,
                                  Generator& gen);
 

@@ -6,8 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/log.h"
+#include "models/model.h"
 #include "pruning/cost_model.h"
 #include "pruning/mask.h"
+#include "pruning/report.h"
 #include "pruning/surgery.h"
 
 namespace shears::pruning {
@@ -26,19 +28,35 @@ std::int64_t unit_size(nn::Module& model, const Unit& u) {
   return u.group ? u.group->size : model.tensor_at(u.weight).size(0);
 }
 
-/// Scores of the unit's channels for a criterion (summed over producers for a group).
+/// Scores of the unit's channels `subset` for a criterion. For a group: the mean over the
+/// producers that make each channel, each producer ranked among the channels of `subset` it
+/// makes (see group_scores).
 std::vector<double> unit_scores(nn::Module& model, const Unit& u, Criterion c,
                                 const std::vector<std::int64_t>& subset, Generator& gen) {
   if (c == Criterion::GeometricMedian) {
     if (u.group == nullptr) return geometric_median_distance(model.tensor_at(u.weight), subset);
     std::vector<double> sum(subset.size(), 0.0);
+    std::vector<int> makers(subset.size(), 0);
     for (const std::string& p : u.group->producers) {
       const Member* m = u.group->member(p, 0);
       std::vector<std::int64_t> filters;
-      for (std::int64_t k : subset)
-        filters.push_back(m->positions[static_cast<std::size_t>(k)].front());
+      std::vector<std::size_t> slot;  // index into subset of each filter
+      for (std::size_t i = 0; i < subset.size(); ++i) {
+        for (std::int64_t pos : m->positions[static_cast<std::size_t>(subset[i])]) {
+          filters.push_back(pos);
+          slot.push_back(i);
+        }
+      }
+      if (filters.empty()) continue;
       std::vector<double> g = geometric_median_distance(model.tensor_at(p), filters);
-      for (std::size_t i = 0; i < g.size(); ++i) sum[i] += g[i];
+      std::vector<bool> counted(subset.size(), false);
+      for (std::size_t j = 0; j < g.size(); ++j) {
+        sum[slot[j]] += g[j];
+        if (!counted[slot[j]]) ++makers[slot[j]], counted[slot[j]] = true;
+      }
+    }
+    for (std::size_t i = 0; i < sum.size(); ++i) {
+      sum[i] = makers[i] > 0 ? sum[i] / makers[i] : std::numeric_limits<double>::infinity();
     }
     return sum;
   }
@@ -52,17 +70,20 @@ std::vector<double> unit_scores(nn::Module& model, const Unit& u, Criterion c,
 
 class SoftHooks : public TrainerHooks {
  public:
-  SoftHooks(std::vector<Unit>& units, bool fpgm, double norm_rate, double dist_rate, bool grad_mask,
-            int interval, std::int64_t epochs)
+  SoftHooks(std::vector<Unit>& units, const SelectionSpec& spec, bool fpgm, double norm_rate,
+            double dist_rate, bool grad_mask, bool mask_momentum, int interval, std::int64_t epochs)
       : units_(units),
+        spec_(spec),
         fpgm_(fpgm),
         norm_rate_(norm_rate),
         dist_rate_(dist_rate),
         grad_mask_(grad_mask),
+        mask_momentum_(mask_momentum),
         interval_(interval),
         epochs_(epochs) {}
 
-  void remask(nn::Module& model) {
+  /// Chooses every unit's masked set afresh on the current weights and zeroes it.
+  void remask(nn::Module& model, optim::Sgd* optimizer) {
     Generator gen(1);
     for (Unit& u : units_) {
       std::int64_t n = unit_size(model, u);
@@ -73,33 +94,51 @@ class SoftHooks : public TrainerHooks {
                       std::int64_t k) { return pick_for(u, scores, ids, k); };
       std::vector<std::int64_t> chosen;
       if (!fpgm_) {
-        chosen = pick(unit_scores(model, u, Criterion::L2, all, gen), all,
-                      pruned_count_floor(n, u.ratio));
+        // Counts as the paper: floor(N * p), then the budget's round_to on the kept width.
+        std::int64_t total = spec_.rounded_removed(n, pruned_count_floor(n, u.ratio));
+        chosen = pick(unit_scores(model, u, Criterion::L2, all, gen), all, total);
       } else {
-        // Norm part first, then the geometric-median distance over the remaining filters.
+        // Norm part first, then the geometric-median distance over the remaining filters; each
+        // part floored on its own as the reference counts (floor(N * norm) + floor(N * dist)),
+        // round_to then applied to the kept width and taken from the distance part.
         double norm_share = u.ratio * norm_rate_ / std::max(norm_rate_ + dist_rate_, 1e-12);
         double dist_share = u.ratio - norm_share;
-        chosen = pick(unit_scores(model, u, Criterion::L2, all, gen), all,
-                      pruned_count_floor(n, norm_share));
+        std::int64_t total = spec_.rounded_removed(
+            n, pruned_count_floor(n, norm_share) + pruned_count_floor(n, dist_share));
+        std::int64_t by_norm = std::min(total, pruned_count_floor(n, norm_share));
+        chosen = pick(unit_scores(model, u, Criterion::L2, all, gen), all, by_norm);
         std::vector<std::int64_t> rest;
         for (std::int64_t k : all)
           if (!std::binary_search(chosen.begin(), chosen.end(), k)) rest.push_back(k);
         std::vector<std::int64_t> by_dist =
             pick(unit_scores(model, u, Criterion::GeometricMedian, rest, gen), rest,
-                 pruned_count_floor(n, dist_share));
+                 total - static_cast<std::int64_t>(chosen.size()));
         chosen.insert(chosen.end(), by_dist.begin(), by_dist.end());
         std::sort(chosen.begin(), chosen.end());
       }
       u.masked = chosen;
+    }
+    apply(model, optimizer);
+  }
+
+  /// Zeroes every unit's current masked set (and, with mask_momentum, its momentum).
+  void apply(nn::Module& model, optim::Sgd* optimizer) {
+    optim::Sgd* opt = mask_momentum_ ? optimizer : nullptr;
+    for (const Unit& u : units_) {
       if (u.group) {
-        mask_channels(model, *u.group, chosen, false);
+        mask_channels(model, *u.group, u.masked, false, opt);
       } else {
-        mask_filters(model, u.weight, chosen);
+        mask_filters(model, u.weight, u.masked, opt);
       }
     }
   }
 
-  void on_train_begin(Trainer& t) override { remask(t.model()); }
+  void on_train_begin(Trainer& t) override {
+    // A fresh run masks before training. A resumed one continues with the masks it had: the
+    // checkpoint holds the weights as they were (regrown between re-masks for SFP), and the
+    // restored sets drive FPGM's gradient masking and the export.
+    if (!restored_) remask(t.model(), &t.optimizer());
+  }
   void after_backward(Trainer& t) override {
     if (!fpgm_ || !grad_mask_) return;
     for (const Unit& u : units_) {
@@ -117,14 +156,37 @@ class SoftHooks : public TrainerHooks {
       }
     }
   }
-  void on_epoch_end(Trainer& t, const EpochMetrics& m) override {
-    if (m.epoch % interval_ == 0 || m.epoch == epochs_) remask(t.model());
+  /// The reference re-masks after epoch e (0-based) when e % interval == 0 or e is the last, and
+  /// validates the masked network.
+  void on_train_epoch_end(Trainer& t, std::int64_t epoch) override {
+    if (epoch % interval_ == 0 || epoch == epochs_ - 1) remask(t.model(), &t.optimizer());
+  }
+  std::string state() const override {
+    nlohmann::json units = nlohmann::json::array();
+    for (const Unit& u : units_) units.push_back(u.masked);
+    return nlohmann::json{{"masked", units}}.dump();
+  }
+  void load_state(const std::string& text) override {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(std::string("soft-pruning masks do not parse: ") + e.what());
+    }
+    SHEARS_CHECK(
+        j.contains("masked") && j["masked"].is_array() && j["masked"].size() == units_.size(),
+        "soft-pruning masks: expected ", units_.size(), " masked sets");
+    for (std::size_t i = 0; i < units_.size(); ++i) {
+      units_[i].masked = j["masked"][i].get<std::vector<std::int64_t>>();
+    }
+    restored_ = true;
   }
 
  private:
   /// The k lowest-scoring of `ids` (scores aligned with ids); never all of a unit's channels.
   static std::vector<std::int64_t> pick_for(const Unit& u, const std::vector<double>& scores,
                                             const std::vector<std::int64_t>& ids, std::int64_t k) {
+    if (k <= 0) return {};
     if (u.group != nullptr) {
       std::vector<double> full(static_cast<std::size_t>(u.group->size),
                                std::numeric_limits<double>::infinity());
@@ -141,12 +203,19 @@ class SoftHooks : public TrainerHooks {
     return out;
   }
   std::vector<Unit>& units_;
+  const SelectionSpec& spec_;
   bool fpgm_;
   double norm_rate_, dist_rate_;
-  bool grad_mask_;
+  bool grad_mask_, mask_momentum_;
   int interval_;
   std::int64_t epochs_;
+  bool restored_ = false;
 };
+
+bool is_cifar_resnet(const std::string& name) {
+  return name == "resnet20" || name == "resnet32" || name == "resnet44" || name == "resnet56" ||
+         name == "resnet110";
+}
 
 }  // namespace
 
@@ -171,6 +240,8 @@ SoftMethod::SoftMethod(const Config& s, bool fpgm) : fpgm_(fpgm) {
     throw ConfigError(s.file() + ":" + std::to_string(s.line()) + ": key '" + s.path() +
                       ".interval' must be >= 1");
   }
+  mask_momentum_ = s.get<bool>("mask_momentum", false);
+  skip_downsample_ = s.get<bool>("skip_downsample", true);
 }
 
 PruneResult SoftMethod::run(PruneContext& ctx) {
@@ -181,41 +252,112 @@ PruneResult SoftMethod::run(PruneContext& ctx) {
     units.push_back(Unit{s.group, "", s.ratio, {}});
   }
   if (spec_.residual == ResidualMode::Mask) {
-    // The papers' "every conv": residual convs are masked filter by filter on their own.
+    // The papers' "every conv": residual convs are masked filter by filter on their own; the
+    // reference leaves ImageNet ResNets' projection (downsample) convs alone.
     std::vector<std::string> convs = conv_weights(model);
     for (const Group& g : graph.groups()) {
       if (!g.residual) continue;
       for (const std::string& p : g.producers) {
         auto it = std::find(convs.begin(), convs.end(), p);
         if (it == convs.end()) continue;
+        if (skip_downsample_ && p.find("downsample") != std::string::npos) continue;
         double r = spec_.ratio_for(layer_of(p), static_cast<int>(it - convs.begin()) + 1);
         if (r > 0) units.push_back(Unit{nullptr, p, r, {}});
       }
     }
   }
   SHEARS_CHECK(!units.empty(), name(), ": no layer is selected for pruning");
-  SoftHooks hooks(units, fpgm_, norm_rate_, dist_rate_, grad_mask_, interval_, ctx.recipe.epochs);
+  SoftHooks hooks(units, spec_, fpgm_, norm_rate_, dist_rate_, grad_mask_, mask_momentum_,
+                  interval_, ctx.recipe.epochs);
   if (ctx.recipe.epochs > 0) {
     ctx.train_model(model, ctx.recipe, &hooks, name(), nullptr);
   } else {
-    hooks.remask(model);
+    hooks.remask(model, nullptr);
   }
-  // Hard pruning: the last masks of whole groups are removed physically.
+  // Export: the masked channels of whole groups are removed physically, their BN constants
+  // folded into the consumers, so the small network computes what the masked one does.
   PrunePlan plan;
   std::int64_t masked_convs = 0;
   for (const Unit& u : units) {
     if (u.group && !u.masked.empty()) plan[u.group->id] = u.masked;
     if (!u.group) ++masked_convs;
   }
-  SurgeryResult r = apply_surgery(model, graph, plan);
+  Generator probe_gen(ctx.seed + 17);
+  Tensor probe = rand_uniform({2, ctx.input[0], ctx.input[1], ctx.input[2]}, -2.0, 2.0, probe_gen,
+                              DType::F32, ctx.device);
+  MaskedExport ex = export_masked(model, graph, plan, probe);
+  SurgeryResult& r = ex.surgery;
+
+  // FLOPs three ways: the traced count of the export (the summary's), the count of the
+  // reference export (which also computes only the kept filters of residual convs), and the
+  // papers' analytic figure.
+  CostReport dense_cost = count_cost(model, ctx.input);
+  CostReport exported_cost = count_cost(*r.model, ctx.input);
+  double reference_macs = static_cast<double>(exported_cost.macs);
+  nlohmann::json unit_report = nlohmann::json::array();
+  for (const Unit& u : units) {
+    std::int64_t size = unit_size(model, u);
+    nlohmann::json j = {{"ratio", u.ratio}, {"size", size}};
+    if (u.group) {
+      std::int64_t removed = 0;
+      if (ex.removed.count(u.group->id))
+        removed = static_cast<std::int64_t>(ex.removed.at(u.group->id).size());
+      j["group"] = u.group->id;
+      j["producers"] = u.group->producers;
+      j["masked"] = u.masked.size();
+      j["kept"] = size - removed;
+    } else {
+      j["layer"] = layer_of(u.weight);
+      j["masked"] = u.masked.size();
+      j["kept"] = size;  // stays at full width, masked filters computed as zeros
+      for (const LayerCost& l : exported_cost.layers) {
+        if (l.name == u.weight) {
+          reference_macs -= static_cast<double>(l.macs) * static_cast<double>(u.masked.size()) /
+                            static_cast<double>(size);
+        }
+      }
+    }
+    j["kept_before_rounding"] = size - pruned_count_floor(size, u.ratio);
+    unit_report.push_back(j);
+  }
+  std::int64_t not_constant = 0;
+  for (const auto& [gid, ks] : ex.not_constant)
+    not_constant += static_cast<std::int64_t>(ks.size());
+  nlohmann::json flops = {
+      {"traced_dense_macs", dense_cost.macs},
+      {"traced_exported_macs", exported_cost.macs},
+      {"traced_exported_reduction_percent", reduction_percent(dense_cost.macs, exported_cost.macs)},
+      {"reference_export_macs", reference_macs},
+      {"reference_export_reduction_percent",
+       100.0 * (1.0 -
+                reference_macs / static_cast<double>(std::max<std::int64_t>(dense_cost.macs, 1)))}};
+  models::Arch arch = models::arch_of(model);
+  bool uniform = spec_.rates.empty() && spec_.skip.empty() && spec_.skip_conv_index.empty() &&
+                 spec_.residual == ResidualMode::Mask && spec_.round_to == 1;
+  if (is_cifar_resnet(arch.name) && uniform) {
+    flops["analytic_paper_reduction_percent"] =
+        analytic_sfp_flops_reduction(arch, 1.0 - spec_.rate);
+    flops["analytic_paper_keep_ratio"] = 1.0 - spec_.rate;
+  } else {
+    flops["analytic_paper_reduction_percent"] = nullptr;
+    flops["analytic_paper_note"] =
+        "the papers' analytic count applies to CIFAR ResNets with one ratio on every conv";
+  }
   nlohmann::json report = {
       {"mode", spec_.residual == ResidualMode::Mask    ? "faithful (residual convs masked)"
                : spec_.residual == ResidualMode::Group ? "extended (residual groups pruned)"
                                                        : "residual groups skipped"},
-      {"groups_pruned", plan.size()},
+      {"groups_pruned", ex.removed.size()},
       {"residual_convs_masked_full_width", masked_convs},
+      {"channels_kept_not_constant", not_constant},
+      {"constants_folded_into", ex.folded},
       {"epochs", ctx.recipe.epochs},
-      {"interval", interval_}};
+      {"interval", interval_},
+      {"mask_momentum", mask_momentum_},
+      {"skip_downsample", skip_downsample_},
+      {"round_to", spec_.round_to},
+      {"units", unit_report},
+      {"flops", flops}};
   if (fpgm_) {
     report["dist_rate"] = dist_rate_;
     report["norm_rate"] = norm_rate_;
@@ -223,8 +365,17 @@ PruneResult SoftMethod::run(PruneContext& ctx) {
   } else {
     report["rate"] = spec_.rate;
   }
-  log_info(name() + ": removed " + std::to_string(plan.size()) + " groups physically");
-  return PruneResult{r.model, r.arch, report.dump()};
+  if (!spec_.rates.empty()) {
+    nlohmann::json rates = nlohmann::json::object();
+    for (const auto& [k, v] : spec_.rates) rates[k] = v;
+    report["rates"] = rates;
+  }
+  log_info(name() + ": removed " + std::to_string(ex.removed.size()) +
+           " groups physically, constants folded into " + std::to_string(ex.folded.size()) +
+           " layers");
+  PruneResult result{r.model, r.arch, report.dump(), nullptr};
+  result.trained = ctx.model;
+  return result;
 }
 
 }  // namespace shears::pruning

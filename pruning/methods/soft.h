@@ -8,12 +8,19 @@ namespace shears::pruning {
 /// Soft Filter Pruning (He et al., IJCAI 2018) and FPGM (He et al., CVPR 2019): selected filters
 /// are zeroed before training and again after every `interval` epochs (and the last), chosen
 /// afresh each time; SFP lets zeroed filters regrow between re-masks, FPGM (with grad_mask)
-/// also zeroes their gradients every step. At the end the zeroed channels of non-residual groups
-/// are removed physically; residual convs in `residual: mask` mode (the papers' "every conv")
-/// keep their masked filters at full width, in `group` mode whole residual groups are removed.
+/// also zeroes their gradients every step. Re-masking happens after an epoch's training and
+/// before its validation (as the reference validates), after epochs e (0-based) with
+/// e % interval == 0 and after the last. Only conv filters are zeroed (the papers); momentum is
+/// left alone as in the reference (FPGM issue #47) unless mask_momentum. The masks are saved in
+/// every training checkpoint, so a resumed run continues with them. At the end the zeroed
+/// channels of non-residual groups are removed physically with their BN constants folded into
+/// the consumers (export_masked), so the export computes what the masked network computes;
+/// residual convs in `residual: mask` mode (the papers' "every conv") keep their masked filters
+/// at full width; in `group` mode whole residual groups are removed.
 /// Keys: the SelectionSpec keys; sfp: rate; fpgm: dist_rate, norm_rate (rate is their sum),
-/// grad_mask (default true); both: interval (epochs, default 1). Training uses the experiment's
-/// fine-tune recipe (prune.finetune or the train section).
+/// grad_mask (default true); both: interval (epochs, default 1), mask_momentum (default false),
+/// skip_downsample (default true: projection convs are not masked in mask mode). Training uses
+/// the experiment's fine-tune recipe (prune.finetune or the train section).
 class SoftMethod : public Method {
  public:
   SoftMethod(const Config& section, bool fpgm);
@@ -26,6 +33,8 @@ class SoftMethod : public Method {
   double norm_rate_ = 0.0, dist_rate_ = 0.0;
   bool grad_mask_ = true;
   int interval_ = 1;
+  bool mask_momentum_ = false;
+  bool skip_downsample_ = true;
 };
 
 }  // namespace shears::pruning

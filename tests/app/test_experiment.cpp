@@ -118,6 +118,82 @@ TEST(Experiment, RunWritesSummaryConfigAndCheckpoints) {
   EXPECT_EQ(lines, 2);
 }
 
+// SFP from scratch trains no dense network: the summary must not present the random initial
+// network as a baseline. It reports the masked network SFP trained beside its export, and the
+// two agree (the export folds the masked channels' BN constants); FLOPs are labelled.
+TEST(Experiment, SoftPruningFromScratchHasNoUntrainedBaseline) {
+  TempDir dir;
+  std::string text = kTiny;
+  text.replace(text.find("train:\n  epochs: 2"), 18, "train:\n  epochs: 0");
+  text += "prune:\n  method: sfp\n  rate: 0.4\n  finetune: {epochs: 1, lr: 0.05}\n";
+  std::string cfg = write(dir, "sfp.yaml", text);
+  std::string out = dir.file("run");
+  ASSERT_EQ(app::run_cli({"run", cfg, "--out", out, "--quiet"}), 0);
+  std::ifstream in(out + "/summary.json");
+  nlohmann::json s = nlohmann::json::parse(in);
+  EXPECT_TRUE(s["dense"]["test"].is_null()) << s["dense"].dump();
+  EXPECT_TRUE(s["dense"]["validation"].is_null());
+  EXPECT_TRUE(s["ratios"]["test_top1_drop"].is_null());
+  EXPECT_TRUE(s["ratios"]["validation_top1_drop"].is_null());
+  EXPECT_NE(s["dense"]["accuracy_from"].get<std::string>().find("not trained"), std::string::npos);
+  ASSERT_TRUE(s.contains("trained_masked"));
+  EXPECT_NEAR(s["pruned"]["test"]["top1"].get<double>(),
+              s["trained_masked"]["test"]["top1"].get<double>(), 1.0);
+  EXPECT_NEAR(s["pruned"]["validation"]["top1"].get<double>(),
+              s["trained_masked"]["validation"]["top1"].get<double>(), 2.0);
+  EXPECT_LT(s["pruned"]["flops"].get<std::int64_t>(), s["dense"]["flops"].get<std::int64_t>());
+  ASSERT_TRUE(s.contains("flops_reductions")) << s.dump();
+  // ResNet-20 at keep ratio 0.6 by the papers' analytic count, above the traced count of the
+  // export (whose residual convs stay full width) and of the reference export.
+  double analytic = s["flops_reductions"]["analytic_paper"].get<double>();
+  double reference = s["flops_reductions"]["reference_export"].get<double>();
+  double traced = s["flops_reductions"]["traced_exported"].get<double>();
+  EXPECT_GT(analytic, reference);
+  EXPECT_GT(reference, traced);
+  EXPECT_GT(traced, 30.0);
+  // With a baseline the dense accuracy is that checkpoint's.
+  std::string dense_cfg = write(dir, "dense.yaml", kTiny);
+  ASSERT_EQ(app::run_cli({"run", dense_cfg, "--out", dir.file("dense"), "--quiet"}), 0);
+  text += "baseline: " + dir.file("dense") + "\n";
+  cfg = write(dir, "sfp2.yaml", text);
+  ASSERT_EQ(app::run_cli({"run", cfg, "--out", dir.file("run2"), "--quiet"}), 0);
+  std::ifstream in2(dir.file("run2") + "/summary.json");
+  nlohmann::json s2 = nlohmann::json::parse(in2);
+  std::ifstream in3(dir.file("dense") + "/summary.json");
+  nlohmann::json d = nlohmann::json::parse(in3);
+  EXPECT_DOUBLE_EQ(s2["dense"]["test"]["top1"].get<double>(),
+                   d["dense"]["test"]["top1"].get<double>());
+  EXPECT_DOUBLE_EQ(s2["dense"]["validation"]["top1"].get<double>(),
+                   d["dense"]["validation"]["top1"].get<double>());
+  EXPECT_FALSE(s2["ratios"]["test_top1_drop"].is_null());
+}
+
+// Scratch-B's longer schedule keeps the milestones at the same fractions, floored (main_B.py).
+TEST(Experiment, StretchedScheduleFloorsMilestones) {
+  app::TrainSpec t;
+  t.epochs = 160;
+  t.lr = 0.1;
+  t.schedule = "multistep";
+  t.milestones = {80, 120};
+  t.gamma = 0.1;
+  pruning::TrainRecipe r = app::Experiment::recipe_of(t);
+  auto same = r.schedule(0.1, 160);
+  EXPECT_DOUBLE_EQ(same->lr_at(79.9), 0.1);
+  EXPECT_NEAR(same->lr_at(80.0), 0.01, 1e-12);
+  auto longer = r.schedule(0.1, 321);  // milestones floor(80 * 321 / 160) = 160, 240
+  EXPECT_DOUBLE_EQ(longer->lr_at(159.9), 0.1);
+  EXPECT_NEAR(longer->lr_at(160.0), 0.01, 1e-12);
+  EXPECT_NEAR(longer->lr_at(239.9), 0.01, 1e-12);
+  EXPECT_NEAR(longer->lr_at(240.0), 0.001, 1e-12);
+  // SFP's warm-up: a tenth of the LR for epoch 0, then the schedule.
+  t.warmup_epochs = 1;
+  t.warmup_mode = "constant";
+  t.warmup_factor = 0.1;
+  auto warm = app::Experiment::recipe_of(t).schedule(0.1, 160);
+  EXPECT_NEAR(warm->lr_at(0.5), 0.01, 1e-12);
+  EXPECT_DOUBLE_EQ(warm->lr_at(1.0), 0.1);
+}
+
 TEST(Experiment, UnknownKeyIsNamedWithItsLine) {
   TempDir dir;
   std::string text = kTiny;

@@ -454,6 +454,17 @@ TEST(OptionAShortcut, AvgPoolVariantAppendsZeroChannels) {
   EXPECT_EQ(channel(y, 3), (std::vector<float>{0, 0, 0, 0}));
 }
 
+// Rethinking's variant: the mean of each 2x2 patch, then zero channels appended.
+TEST(OptionAShortcut, AvgPool2VariantAveragesPatches) {
+  const Tensor y = zero_pad_shortcut(iota_input(), 4, 2, Shortcut::AvgPool2Zeros);
+  ASSERT_EQ(y.shape(), (Shape{1, 4, 2, 2}));
+  EXPECT_EQ(channel(y, 0), (std::vector<float>{2.5f, 4.5f, 10.5f, 12.5f}));
+  EXPECT_EQ(channel(y, 1), (std::vector<float>{18.5f, 20.5f, 26.5f, 28.5f}));
+  EXPECT_EQ(channel(y, 3), (std::vector<float>{0, 0, 0, 0}));
+  EXPECT_EQ(parse_shortcut("a-avgpool2"), Shortcut::AvgPool2Zeros);
+  EXPECT_EQ(shortcut_name(Shortcut::AvgPool2Zeros), "a-avgpool2");
+}
+
 TEST(OptionAShortcut, SubsampleVariantPadsBothSides) {
   const Tensor y = zero_pad_shortcut(iota_input(), 4, 2, Shortcut::SubsamplePad);
   ASSERT_EQ(y.shape(), (Shape{1, 4, 2, 2}));

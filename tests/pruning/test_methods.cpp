@@ -2,17 +2,25 @@
 // masked, and the architectures they produce.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/config/config.h"
+#include "engine/io/safetensors.h"
 #include "engine/optim/lr_schedule.h"
 #include "models/model.h"
 #include "models/registry.h"
 #include "pruning/cost_model.h"
 #include "pruning/criteria/criterion.h"
+#include "pruning/dependency.h"
 #include "pruning/methods/method.h"
+#include "pruning/methods/selection.h"
+#include "pruning/surgery.h"
+#include "tests/support/allclose.h"
 #include "tests/support/memory_source.h"
+#include "tests/support/temp_dir.h"
 
 namespace shears::testing {
 namespace {
@@ -22,6 +30,10 @@ struct Fixture {
   std::unique_ptr<MemorySource> data;
   pruning::PruneContext ctx;
   int trained_epochs = 0;
+  std::string checkpoint_dir;           // empty: none
+  bool validate = false;                // evaluate on `data` after every epoch
+  TrainerHooks* extra_hooks = nullptr;  // registered after the method's
+  std::vector<EpochMetrics> history;
 };
 
 std::unique_ptr<Fixture> make_fixture(std::int64_t epochs) {
@@ -52,10 +64,13 @@ std::unique_ptr<Fixture> make_fixture(std::int64_t epochs) {
     TrainerOptions o;
     o.epochs = r.epochs;
     o.progress = false;
+    o.checkpoint_dir = raw->checkpoint_dir;
     Trainer t(m, sgd, *schedule, o);
     if (hooks) t.add_hooks(hooks);
+    if (raw->extra_hooks) t.add_hooks(raw->extra_hooks);
     raw->trained_epochs += static_cast<int>(r.epochs);
-    return t.fit(*raw->data, nullptr);
+    raw->history = t.fit(*raw->data, raw->validate ? raw->data.get() : nullptr);
+    return raw->history;
   };
   return f;
 }
@@ -146,15 +161,199 @@ TEST(FpgmMethod, MixedNormAndDistanceCounts) {
 }
 
 TEST(ScratchMethod, SameArchitectureAsL1FreshWeights) {
-  auto f = make_fixture(1);
+  auto f = make_fixture(2);
   pruning::PruneResult scratch = run_method(*f, "method: scratch\nrate: 0.5\nbudget: flops\n");
   auto g = make_fixture(0);
   pruning::PruneResult l1 = run_method(*g, "method: l1\nrate: 0.5\n");
   EXPECT_EQ(scratch.arch, l1.arch);
-  // scratch-B trains dense_flops / pruned_flops times the recipe's epochs.
-  EXPECT_GT(f->trained_epochs, 1);
+  // scratch-B trains floor(epochs * dense_flops / pruned_flops) epochs.
   auto report = nlohmann::json::parse(scratch.report_json);
   EXPECT_EQ(report["variant"], "scratch-B");
+  EXPECT_EQ(f->trained_epochs,
+            static_cast<int>(std::floor(2 * report["flops_ratio"].get<double>())));
+  EXPECT_GT(f->trained_epochs, 2);
+}
+
+// The epoch's validation sees the re-masked network (the reference validates after masking):
+// the last epoch's logged validation equals an evaluation of the final masked network.
+TEST(SfpMethod, ValidationSeesTheRemaskedNetwork) {
+  auto f = make_fixture(2);
+  f->validate = true;
+  pruning::PruneResult r = run_method(*f, "method: sfp\nrate: 0.3\n");
+  ASSERT_EQ(f->history.size(), 2u);
+  optim::Sgd none(TensorList{}, optim::SgdOptions{});
+  optim::ConstantLr zero(0.0);
+  Trainer eval(*r.trained, none, zero, TrainerOptions{});
+  EpochMetrics m = eval.evaluate(*f->data);
+  EXPECT_DOUBLE_EQ(f->history.back().val_loss, m.val_loss);
+}
+
+/// Stops training when epoch `stop_at` (0-based) is about to start, after the previous epoch's
+/// checkpoint was written.
+class StopAt : public TrainerHooks {
+ public:
+  explicit StopAt(std::int64_t epoch) : stop_at_(epoch) {}
+  void on_epoch_begin(Trainer&, std::int64_t epoch) override {
+    if (epoch == stop_at_) throw Interrupted("stopped for the test");
+  }
+
+ private:
+  std::int64_t stop_at_;
+};
+
+// A resumed SFP/FPGM run continues with the masks it had and ends bit-identical to an
+// uninterrupted one (masks are method state saved in the checkpoint, neither re-chosen nor
+// re-applied on resume). With interval 2 the run stops after epoch 1, whose weights have regrown.
+class SoftResume : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SoftResume, IsBitIdentical) {
+  const std::string yaml = GetParam();
+  TempDir dir;
+  auto whole = make_fixture(3);
+  whole->checkpoint_dir = dir.file("whole");
+  pruning::PruneResult a = run_method(*whole, yaml);
+
+  auto first = make_fixture(3);
+  first->checkpoint_dir = dir.file("resumed");
+  StopAt stop(2);
+  first->extra_hooks = &stop;
+  EXPECT_THROW(run_method(*first, yaml), Interrupted);
+  auto second = make_fixture(3);
+  second->checkpoint_dir = dir.file("resumed");
+  pruning::PruneResult b = run_method(*second, yaml);
+  EXPECT_EQ(second->history.size(), 1u);  // only the last epoch ran again
+  EXPECT_EQ(a.arch, b.arch);
+  TensorList sa = a.trained->state_dict(), sb = b.trained->state_dict();
+  ASSERT_EQ(sa.size(), sb.size());
+  for (std::size_t i = 0; i < sa.size(); ++i) {
+    SCOPED_TRACE(sa[i].first);
+    EXPECT_TRUE(equal(sb[i].second, sa[i].second));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Methods, SoftResume,
+    ::testing::Values("method: sfp\nrate: 0.3\ninterval: 2\n",
+                      "method: fpgm\ndist_rate: 0.3\nnorm_rate: 0.1\ninterval: 2\n",
+                      "method: fpgm\ndist_rate: 0.4\ninterval: 2\ngrad_mask: false\n"));
+
+// Re-masking after epoch e (0-based) when e % interval == 0 and after the last, as the reference:
+// with interval 2 over 3 epochs, after epochs 0 and 2.
+TEST(SfpMethod, IntervalCountsEpochsFromZero) {
+  class Watch : public TrainerHooks {
+   public:
+    void on_epoch_end(Trainer& t, const EpochMetrics&) override {
+      zeros.push_back(zero_filters(t.model().tensor_at("layer1.0.conv2.weight")));
+    }
+    std::vector<std::int64_t> zeros;
+  } watch;
+  auto f = make_fixture(3);
+  f->extra_hooks = &watch;
+  run_method(*f, "method: sfp\nrate: 0.3\ninterval: 2\n");
+  // Masked right after epochs 0 and 2 (4 of 16 zero); after epoch 1 the filters have regrown.
+  EXPECT_EQ(watch.zeros, (std::vector<std::int64_t>{4, 0, 4}));
+}
+
+// FPGM ranks each producer of a residual group over the channels it makes: on option-A ResNets
+// the stem makes only the first 16 of the 64 stream channels.
+TEST(FpgmMethod, ResidualGroupsOnOptionA) {
+  auto f = make_fixture(0);
+  pruning::PruneResult r = run_method(*f, "method: fpgm\ndist_rate: 0.25\nresidual: group\n");
+  // floor(64 * 0.25) = 16 stream channels removed, every stage keeps at least one.
+  EXPECT_EQ(r.arch.width("layer3.2.conv2"), 48);
+  EXPECT_GE(r.arch.width("conv1"), 1);
+  EXPECT_EQ(r.arch.width("conv1"), r.arch.width("layer1.2.conv2"));
+  r.model->forward(Tensor::zeros({1, 3, 8, 8}));
+}
+
+// round_to: kept widths are multiples of N, never zero, never above the original.
+TEST(Selection, RoundToRoundsKeptWidths) {
+  pruning::SelectionSpec s;
+  s.round_to = 8;
+  EXPECT_EQ(s.rounded_removed(64, 19), 64 - 48);  // 45 kept -> 48
+  EXPECT_EQ(s.rounded_removed(64, 21), 64 - 40);  // 43 kept -> 40
+  EXPECT_EQ(s.rounded_removed(16, 14), 16 - 8);   // 2 kept -> never 0: 8
+  EXPECT_EQ(s.rounded_removed(6, 3), 0);          // narrower than N: kept whole
+  EXPECT_EQ(s.rounded_removed(20, 0), 20 - 16);   // 20 -> 24 is above the original: 16
+  s.round_to = 1;
+  EXPECT_EQ(s.rounded_removed(64, 19), 19);
+  auto f = make_fixture(0);
+  pruning::PruneResult r = run_method(*f, "method: l1\nrate: 0.3\nround_to: 8\n");
+  auto report = nlohmann::json::parse(r.report_json);
+  for (const auto& g : report["groups"]) {
+    EXPECT_EQ(g["kept"].get<int>() % 8, 0) << g.dump();
+    EXPECT_NE(g["kept"], g["kept_before_rounding"]) << g.dump();  // 16 * 0.7 = 11 -> 8 etc.
+  }
+  EXPECT_EQ(r.arch.width("layer3.0.conv1"), 48);  // int(64 * 0.7) = 44 -> 48
+  EXPECT_THROW(run_method(*f, "method: l1\nrate: 0.3\nround_to: 0\n"), ConfigError);
+}
+
+// Per-layer ratios are reported with the kept widths, not as "rate": 0.
+TEST(L1Method, ReportsPerGroupRatiosAndWidths) {
+  auto f = make_fixture(0);
+  pruning::PruneResult r = run_method(*f, "method: l1\nrates: {layer1: 0.5, layer2: 0.25}\n");
+  auto report = nlohmann::json::parse(r.report_json);
+  EXPECT_FALSE(report.contains("rate")) << report.dump();
+  EXPECT_EQ(report["rates"]["layer1"].get<double>(), 0.5);
+  int seen = 0;
+  for (const auto& g : report["groups"]) {
+    std::string p = g["producers"][0];
+    if (p.rfind("layer1.", 0) == 0) {
+      EXPECT_EQ(g["kept"].get<int>(), 8);
+      ++seen;
+    }
+    if (p.rfind("layer2.", 0) == 0) {
+      EXPECT_EQ(g["kept"].get<int>(), 24);
+      ++seen;
+    }
+  }
+  EXPECT_EQ(seen, 6);
+}
+
+// Surgery leaves the default generator where it was, so a FLOPs-target bisection (14 surgeries)
+// does not change the fine-tuning that follows.
+TEST(Surgery, DoesNotMoveTheDefaultGenerator) {
+  auto f = make_fixture(0);
+  pruning::DependencyGraph g = pruning::DependencyGraph::build(*f->model, {3, 8, 8});
+  pruning::PrunePlan plan;
+  for (const pruning::Group& gr : g.groups())
+    if (gr.prunable() && !gr.residual && gr.size == 16) plan[gr.id] = {0, 1};
+  manual_seed(77);
+  const std::uint64_t expected = Generator(default_generator()).next_u64();
+  pruning::apply_surgery(*f->model, g, plan);
+  EXPECT_EQ(default_generator().next_u64(), expected);
+  manual_seed(77);
+  run_method(*f, "method: l1\nflops_target: 0.2\n");
+  EXPECT_EQ(default_generator().next_u64(), expected);
+}
+
+// Scratch-B: floor(epochs * R) epochs (Rethinking's main_B.py), any method's architecture.
+TEST(ScratchMethod, FloorsEpochsAndTakesAnyMethodsArchitecture) {
+  auto f = make_fixture(2);
+  pruning::PruneResult r =
+      run_method(*f, "method: scratch\nbudget: flops\narchitecture: {method: sfp, rate: 0.4}\n");
+  auto report = nlohmann::json::parse(r.report_json);
+  double ratio = report["flops_ratio"].get<double>();
+  EXPECT_GT(ratio, 1.2);
+  EXPECT_EQ(report["epochs"].get<std::int64_t>(), static_cast<std::int64_t>(std::floor(2 * ratio)));
+  EXPECT_EQ(report["architecture_from"], "sfp plan");
+  EXPECT_EQ(r.arch.width("layer1.0.conv1"), 10);  // 16 - floor(16 * 0.4)
+  EXPECT_TRUE(r.arch.constant_inputs.empty());    // fresh weights carry no folded constants
+  EXPECT_THROW(run_method(*f, "method: scratch\nrate: 0.3\narchitecture: {method: l1}\n"),
+               ConfigError);
+}
+
+TEST(ScratchMethod, ArchitectureFromACheckpoint) {
+  TempDir dir;
+  auto f = make_fixture(0);
+  pruning::PruneResult l1 = run_method(*f, "method: l1\nrate: 0.5\n");
+  save_safetensors(dir.file("pruned.safetensors"), l1.model->state_dict(),
+                   {{"arch", models::arch_to_json(l1.arch)}});
+  auto g = make_fixture(1);
+  pruning::PruneResult r =
+      run_method(*g, "method: scratch\narchitecture: {run: " + dir.path() + "}\n");
+  EXPECT_EQ(r.arch, l1.arch);
+  EXPECT_EQ(g->trained_epochs, 1);  // scratch-E: the recipe's epochs
 }
 
 TEST(MethodRegistry, UnknownMethodAndKeysAreNamed) {

@@ -51,9 +51,10 @@ void randomise_bn(nn::Module& model, Generator& gen) {
 }
 
 void check_equivalence(const std::string& name, const Shape& input, double fraction,
-                       bool residual_too) {
+                       bool residual_too, const std::string& shortcut = "") {
   manual_seed(3);
   models::Arch arch = models::default_arch(name, 10, input);
+  if (!shortcut.empty()) arch.shortcut = models::parse_shortcut(shortcut);
   std::shared_ptr<nn::Module> model = models::build_model(arch);
   Generator gen(5);
   randomise_bn(*model, gen);
@@ -82,6 +83,16 @@ void check_equivalence(const std::string& name, const Shape& input, double fract
 TEST(SurgeryEquivalence, ResNet20Blocks) { check_equivalence("resnet20", {3, 32, 32}, 0.4, false); }
 TEST(SurgeryEquivalence, ResNet20ResidualGroups) {
   check_equivalence("resnet20", {3, 32, 32}, 0.3, true);
+}
+TEST(SurgeryEquivalence, ResNet20SubsampleBlocks) {
+  check_equivalence("resnet20", {3, 32, 32}, 0.4, false, "a-subsample");
+}
+TEST(SurgeryEquivalence, ResNet20SubsampleResidualGroups) {
+  // Zero padding on both sides: the surviving leading zero channels are recorded per block.
+  check_equivalence("resnet20", {3, 32, 32}, 0.3, true, "a-subsample");
+}
+TEST(SurgeryEquivalence, ResNet20ProjectionResidualGroups) {
+  check_equivalence("resnet20", {3, 32, 32}, 0.3, true, "b-conv");
 }
 TEST(SurgeryEquivalence, Vgg16) { check_equivalence("vgg16", {3, 32, 32}, 0.5, true); }
 TEST(SurgeryEquivalence, ResNet18) { check_equivalence("resnet18", {3, 64, 64}, 0.3, true); }
