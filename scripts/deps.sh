@@ -2,7 +2,7 @@
 # Sourced by scripts/test and scripts/quickstart.
 SHEARS_APT_PACKAGES=(
   build-essential cmake pkg-config git
-  libdnnl-dev libopenblas-dev libomp-dev
+  libdnnl-dev libopenblas-dev liblapacke-dev libomp-dev
   libyaml-cpp-dev nlohmann-json3-dev
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev

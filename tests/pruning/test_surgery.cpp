@@ -86,6 +86,11 @@ TEST(SurgeryEquivalence, ResNet20ResidualGroups) {
 TEST(SurgeryEquivalence, Vgg16) { check_equivalence("vgg16", {3, 32, 32}, 0.5, true); }
 TEST(SurgeryEquivalence, ResNet18) { check_equivalence("resnet18", {3, 64, 64}, 0.3, true); }
 TEST(SurgeryEquivalence, ResNet50) { check_equivalence("resnet50", {3, 64, 64}, 0.3, true); }
+// GoogLeNet: the four branch outputs of every Inception meet in a concat, so a consumer's input
+// channels are pruned at each branch's offset.
+TEST(SurgeryEquivalence, GoogLeNetThroughConcat) {
+  check_equivalence("googlenet", {3, 16, 16}, 0.3, true);
+}
 TEST(SurgeryEquivalence, MobileNetV2) { check_equivalence("mobilenetv2", {3, 64, 64}, 0.3, true); }
 
 }  // namespace
