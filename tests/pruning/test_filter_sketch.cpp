@@ -8,6 +8,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/config/config.h"
 #include "engine/ops.h"
+#include "engine/optim/lr_schedule.h"
 #include "engine/optim/sgd.h"
 #include "engine/rng.h"
 #include "models/model.h"
@@ -19,6 +20,7 @@
 #include "pruning/surgery.h"
 #include "tests/support/allclose.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/memory_source.h"
 
 namespace shears::testing {
 namespace {
@@ -222,6 +224,56 @@ TEST(FilterSketchMethod, ConfigErrorsNameTheKey) {
                    ConfigError, "resnet20 has 9 sketch units");
   auto vgg = models::build_model(models::default_arch("vgg16"));
   EXPECT_THROW_MSG(pruning::sketch_units(*vgg), ConfigError, "no FilterSketch layer selection");
+}
+
+// The method through its YAML keys and the PruneContext: the pruned model is trained in the
+// "finetune" stage and the report names the mode and every sketched layer.
+TEST(FilterSketchMethod, RunsThroughThePruneContext) {
+  auto model = cifar_resnet("resnet20", {3, 8, 8});
+  Generator gen(2);
+  Tensor x = rand_uniform({32, 3, 8, 8}, -1, 1, gen);
+  std::vector<std::int64_t> y(32);
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] = static_cast<std::int64_t>(i % 4);
+  MemorySource data(x, Tensor::from_vector(y, {32}), 16, 4, true, 3);
+  pruning::PruneContext ctx;
+  ctx.model = model;
+  ctx.input = {3, 8, 8};
+  ctx.train = &data;
+  ctx.val = &data;
+  ctx.recipe.epochs = 1;
+  ctx.recipe.sgd.lr = 0.01;
+  ctx.recipe.schedule = [](double base, std::int64_t) {
+    return std::make_unique<optim::ConstantLr>(base);
+  };
+  std::vector<std::string> stages;
+  ctx.train_model = [&](nn::Module& m, const pruning::TrainRecipe& r, TrainerHooks*,
+                        const std::string& stage, const std::function<void(optim::Sgd&)>&) {
+    stages.push_back(stage);
+    optim::Sgd sgd(m.named_parameters(), r.sgd);
+    auto schedule = r.schedule(r.sgd.lr, r.epochs);
+    TrainerOptions o;
+    o.epochs = r.epochs;
+    o.progress = false;
+    Trainer t(m, sgd, *schedule, o);
+    return t.fit(data, nullptr);
+  };
+  Config c = Config::parse(
+      "method: filtersketch\nsketch_rates: '[0.5]*3+[0.75]*6'\nmode: corrected\n", "fs.yaml");
+  auto method = pruning::make_method(c);
+  c.check_all_read();
+  pruning::PruneResult r = method->run(ctx);
+  EXPECT_EQ(stages, std::vector<std::string>{"finetune"});
+  EXPECT_EQ(r.arch.width("layer1.0.conv1"), 8);
+  EXPECT_EQ(r.arch.width("layer1.2.conv1"), 8);
+  EXPECT_EQ(r.arch.width("layer2.0.conv1"), 24);
+  EXPECT_EQ(r.arch.width("layer3.2.conv1"), 48);
+  EXPECT_EQ(r.arch.width("layer3.2.conv2"), 64);
+  const nlohmann::json report = nlohmann::json::parse(r.report_json);
+  EXPECT_EQ(report["mode"], "corrected");
+  EXPECT_EQ(report["sketched"].size(), 9u);
+  EXPECT_EQ(report["copied"].size(), 0u);
+  EXPECT_EQ(report["sketched"][0]["layer"], "layer1.0.conv1");
+  r.model->forward(Tensor::zeros({1, 3, 8, 8}));
 }
 
 }  // namespace
