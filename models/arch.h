@@ -44,6 +44,8 @@ Shortcut parse_shortcut(const std::string& name);
 ///   MobileNetV2     features.0.0 (stem), features.N.conv.0.0 (expansion 1x1 of blocks with
 ///                   expansion, its depthwise conv keeps the width), features.N.conv.K for the
 ///                   projection 1x1 (K = 2 with expansion, 1 without), features.18.0 (last 1x1)
+///   GoogLeNet       pre_layers.0, and per Inception I.branch1x1.0, I.branch3x3.0 / .3,
+///                   I.branch5x5.0 / .3 / .6, I.branch_pool.1 (see googlenet.h)
 /// The classifier's output is num_classes. Entries keep the order of the layers in the network.
 struct Arch {
   /// Registry name: resnet20 ... mobilenetv2 (see registry.h).

@@ -4,6 +4,7 @@
 
 #include "engine/nn/conv2d.h"
 #include "kernels/common/error.h"
+#include "models/googlenet.h"
 #include "models/mobilenet_v2.h"
 #include "models/resnet_cifar.h"
 #include "models/resnet_imagenet.h"
@@ -63,6 +64,9 @@ const std::vector<Entry>& entries() {
       {{"mobilenetv2", "mobilenet_v2", 1000, kImageNetInput},
        [](std::int64_t nc, const Shape& in, double m) { return mobilenet_v2_arch(nc, in, m); },
        [](const Arch& a) { return std::make_shared<MobileNetV2>(a); }},
+      {{"googlenet", "googlenet", 10, kCifarInput},
+       [](std::int64_t nc, const Shape& in, double m) { return googlenet_arch(nc, in, m); },
+       [](const Arch& a) { return std::make_shared<GoogLeNet>(a); }},
   };
   return table;
 }

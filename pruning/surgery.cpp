@@ -1,5 +1,6 @@
 #include "pruning/surgery.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -103,6 +104,66 @@ SurgeryResult apply_surgery(nn::Module& model, const DependencyGraph& graph,
   pruned->train(model.is_training());
   result.model = pruned;
   result.arch = arch;
+  return result;
+}
+
+SurgeryResult apply_replacement(nn::Module& model, const DependencyGraph& graph,
+                                const ReplacementPlan& plan) {
+  NoGrad no_grad;
+  PrunePlan removal;
+  for (const auto& [gid, width] : plan.widths) {
+    SHEARS_CHECK(gid >= 0 && gid < static_cast<int>(graph.groups().size()),
+                 "replacement: no group ", gid);
+    const Group& g = graph.groups()[static_cast<std::size_t>(gid)];
+    SHEARS_CHECK(width >= 1 && width <= g.size, "replacement: group ", gid, " (",
+                 g.producers.empty() ? std::string("no producer") : g.producers.front(), ") has ",
+                 g.size, " channels; width ", width, " is outside [1, ", g.size, "]");
+    std::vector<std::int64_t> removed;
+    for (std::int64_t k = g.size - 1;
+         k >= 0 && g.size - static_cast<std::int64_t>(removed.size()) > width; --k) {
+      if (!g.blocked[static_cast<std::size_t>(k)]) removed.push_back(k);
+    }
+    SHEARS_CHECK(g.size - static_cast<std::int64_t>(removed.size()) == width, "replacement: group ",
+                 gid, " cannot shrink to ", width, " channels: ",
+                 g.blocked_reason.empty() ? std::string("too many are blocked") : g.blocked_reason);
+    std::sort(removed.begin(), removed.end());
+    if (!removed.empty()) removal[gid] = removed;
+  }
+  SurgeryResult result = apply_surgery(model, graph, removal);
+
+  // Batch norms among the replaced groups' members start afresh; everything else must be given.
+  std::map<std::string, double> reset;  // tensor name -> value it is filled with
+  for (const auto& [gid, width] : plan.widths) {
+    const Group& g = graph.groups()[static_cast<std::size_t>(gid)];
+    std::set<std::string> bn_layers;
+    for (const Member& m : g.members) {
+      std::string layer = strip_suffix(m.name, ".running_mean");
+      if (!layer.empty()) bn_layers.insert(layer);
+    }
+    for (const Member& m : g.members) {
+      if (plan.tensors.count(m.name)) continue;
+      const auto dot = m.name.rfind('.');
+      const std::string layer = m.name.substr(0, dot), leaf = m.name.substr(dot + 1);
+      SHEARS_CHECK(bn_layers.count(layer), "replacement: group ", gid, " member '", m.name,
+                   "' (dim ", m.dim, ") has no new values; supply it in the plan's tensors");
+      reset[m.name] = (leaf == "weight" || leaf == "running_var") ? 1.0 : 0.0;
+      reset[layer + ".num_batches_tracked"] = 0.0;
+    }
+  }
+  std::map<std::string, Tensor> state;
+  for (auto& [name, t] : result.model->state_dict()) state[name] = t;
+  for (const auto& [name, value] : reset) {
+    auto it = state.find(name);
+    if (it != state.end()) it->second.fill_(value);
+  }
+  for (const auto& [name, t] : plan.tensors) {
+    auto it = state.find(name);
+    SHEARS_CHECK(it != state.end(), "replacement: the network has no tensor '", name, "'");
+    SHEARS_CHECK(it->second.shape() == t.shape(), "replacement: '", name, "' is ",
+                 shape_str(t.shape()), " but the pruned network has ",
+                 shape_str(it->second.shape()));
+    it->second.copy_(t);
+  }
   return result;
 }
 

@@ -3,7 +3,7 @@
 SHEARS_APT_PACKAGES=(
   build-essential cmake pkg-config git
   # oneDNN's CMake config looks for OpenCL, which libdnnl-dev only recommends.
-  libdnnl-dev ocl-icd-opencl-dev libopenblas-dev libomp-dev
+  libdnnl-dev ocl-icd-opencl-dev libopenblas-dev liblapacke-dev libomp-dev
   libyaml-cpp-dev nlohmann-json3-dev
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -75,6 +75,17 @@ class Backend {
   virtual void conv2d_backward_weight(const TensorView& x, const TensorView& grad_y,
                                       const TensorView& grad_w, const Conv2dParams& p) = 0;
 
+  // ---- linear algebra -----------------------------------------------------------------------
+  /// Thin singular value decomposition of the 2-D matrix a (m x n), k = min(m, n):
+  /// a = u (m x k) @ diag(s (k)) @ vt (k x n), s descending and >= 0, the columns of u and the
+  /// rows of vt orthonormal. `a` is left unchanged; u, s and vt share a's dtype. A vendor
+  /// library does the work (LAPACK gesdd on the CPU, F32 and F64; cuSOLVER gesvdj on CUDA, F32).
+  /// Singular vectors are unique only up to sign (and rotations within repeated singular
+  /// values); callers needing one choice fix it (engine/linalg does). Throws Error when the
+  /// library reports that the decomposition did not converge.
+  virtual void svd(const TensorView& a, const TensorView& u, const TensorView& s,
+                   const TensorView& vt) = 0;
+
   // ---- normalisation ------------------------------------------------------------------------
   /// x, y: (N,C,H,W); weight/bias/running stats: (C). Writes save_mean and save_invstd (C):
   /// the statistics used (batch ones in training, running ones in eval).

@@ -59,6 +59,7 @@ Backend& backend(int index) {
 
 CudaBackend::State::~State() {
   if (stream != nullptr) cudaStreamSynchronize(stream);
+  if (cusolver != nullptr) cusolverDnDestroy(cusolver);
   if (cublas != nullptr) cublasDestroy(cublas);
   if (cudnn != nullptr) cudnnDestroy(cudnn);
   if (stream != nullptr) cudaStreamDestroy(stream);

@@ -74,6 +74,8 @@ class CudaBackend final : public Backend {
                             const Conv2dParams& p) override;
   void conv2d_backward_weight(const TensorView& x, const TensorView& grad_y,
                               const TensorView& grad_w, const Conv2dParams& p) override;
+  void svd(const TensorView& a, const TensorView& u, const TensorView& s,
+           const TensorView& vt) override;
   void batch_norm_forward(const TensorView& x, const TensorView* weight, const TensorView* bias,
                           const TensorView* running_mean, const TensorView* running_var,
                           const TensorView& y, const TensorView& save_mean,

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include <cusolverDn.h>
+
 #include "kernels/common/backend.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cuda_backend.h"
@@ -37,6 +39,8 @@ struct CudaBackend::State {
   cudaMemPool_t pool = nullptr;
   cudnnHandle_t cudnn = nullptr;
   cublasHandle_t cublas = nullptr;
+  /// Created on the first svd (most runs never decompose anything); guarded by library_mutex.
+  cusolverDnHandle_t cusolver = nullptr;
   /// Held while a cuDNN or cuBLAS call uses the handles: a handle serves one thread at a time.
   std::mutex library_mutex;
   /// Guards conv_cache; an algorithm is chosen once per key, under this lock.

@@ -131,6 +131,9 @@ const std::vector<ModelCase>& model_cases() {
       {"resnet34", 21797672, 3663761408, 21.80, 3670.0},
       {"resnet50", 25557032, 4089184256, 25.56, 4110.0},
       {"mobilenetv2", 3504872, 300774272, 3.50, 300.0},
+      // The CIFAR GoogLeNet of FilterSketch/ABCPruner/GAL: 6.15 M parameters (6.17 M with BN,
+      // which the papers' 6.15 M leaves partly out) and 1.52 G multiply-adds.
+      {"googlenet", 6166250, 1521756160, 6.15, 1520.0},
   };
   return cases;
 }
@@ -281,6 +284,8 @@ TEST(PrunedArch, SmallerWidthsBuildASmallerNetworkThatRuns) {
         free = key.rfind("features.", 0) == 0;
       } else if (info.family == "mobilenet_v2") {
         free = key.find(".conv.0.0") != std::string::npos;
+      } else if (info.family == "googlenet") {
+        free = key.find("branch") != std::string::npos;
       } else {
         free = key.find(".conv1") != std::string::npos;
       }
@@ -588,9 +593,10 @@ TEST(ArchWidths, AccessorsNameTheLayer) {
 // ---- registry -----------------------------------------------------------------------------------
 
 TEST(Registry, NamesAndDefaults) {
-  EXPECT_EQ(model_names(), (std::vector<std::string>{"resnet20", "resnet32", "resnet44", "resnet56",
-                                                     "resnet110", "vgg16", "vgg19", "resnet18",
-                                                     "resnet34", "resnet50", "mobilenetv2"}));
+  EXPECT_EQ(model_names(),
+            (std::vector<std::string>{"resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+                                      "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
+                                      "mobilenetv2", "googlenet"}));
   EXPECT_EQ(model_info("resnet50").num_classes, 1000);
   EXPECT_EQ(model_info("vgg16").input, (Shape{3, 32, 32}));
   EXPECT_EQ(default_arch("resnet56").shortcut, Shortcut::AvgPoolZeros);
@@ -601,7 +607,7 @@ TEST(Registry, NamesAndDefaults) {
 TEST(Registry, UnknownNameListsKnownOnes) {
   const std::string known =
       "unknown model 'resnet57'; known: resnet20, resnet32, resnet44, resnet56, resnet110, "
-      "vgg16, vgg19, resnet18, resnet34, resnet50, mobilenetv2";
+      "vgg16, vgg19, resnet18, resnet34, resnet50, mobilenetv2, googlenet";
   EXPECT_THROW_MSG(default_arch("resnet57"), ConfigError, known);
   Arch arch = default_arch("resnet56");
   arch.name = "resnet57";

@@ -97,6 +97,35 @@ TEST(SurgeryEquivalence, ResNet20ProjectionResidualGroups) {
 TEST(SurgeryEquivalence, Vgg16) { check_equivalence("vgg16", {3, 32, 32}, 0.5, true); }
 TEST(SurgeryEquivalence, ResNet18) { check_equivalence("resnet18", {3, 64, 64}, 0.3, true); }
 TEST(SurgeryEquivalence, ResNet50) { check_equivalence("resnet50", {3, 64, 64}, 0.3, true); }
+// GoogLeNet: the four branch outputs of every Inception meet in a concat, so a consumer's input
+// channels are pruned at each branch's offset.
+TEST(SurgeryEquivalence, GoogLeNetThroughConcat) {
+  // The concat of inception_a3 is one group of 256 channels made by its four branch outputs,
+  // each owning its slot: the 3x3 branch's filter j is channel 64 + j, and every branch of
+  // inception_b3 reads channel k at input position k. The plan prunes this group.
+  manual_seed(3);
+  auto model = models::build_model(models::default_arch("googlenet", 10, {3, 16, 16}));
+  pruning::DependencyGraph graph = pruning::DependencyGraph::build(*model, {3, 16, 16});
+  const pruning::Group* g = graph.group_of("inception_a3.branch3x3.3.weight");
+  ASSERT_NE(g, nullptr);
+  EXPECT_TRUE(g->prunable());
+  EXPECT_EQ(g->size, 256);
+  EXPECT_EQ(g->producers.size(), 4u);
+  const pruning::Member* p = g->member("inception_a3.branch3x3.3.weight", 0);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(p->positions[63].empty());
+  EXPECT_EQ(p->positions[64], std::vector<std::int64_t>{0});
+  EXPECT_EQ(p->positions[191], std::vector<std::int64_t>{127});
+  EXPECT_TRUE(p->positions[192].empty());
+  for (const std::string consumer :
+       {"inception_b3.branch1x1.0.weight", "inception_b3.branch3x3.0.weight",
+        "inception_b3.branch5x5.0.weight", "inception_b3.branch_pool.1.weight"}) {
+    const pruning::Member* m = g->member(consumer, 1);
+    ASSERT_NE(m, nullptr) << consumer;
+    EXPECT_EQ(m->positions[100], std::vector<std::int64_t>{100}) << consumer;
+  }
+  check_equivalence("googlenet", {3, 16, 16}, 0.3, true);
+}
 TEST(SurgeryEquivalence, MobileNetV2) { check_equivalence("mobilenetv2", {3, 64, 64}, 0.3, true); }
 
 }  // namespace
