@@ -237,7 +237,7 @@ PruneResult FilterSketchMethod::run(PruneContext& ctx) {
   nlohmann::json report = {{"mode", mode},        {"sketch_rates", rates_},
                            {"weight_norm", "l2"}, {"sketched", sketched},
                            {"copied", copied},    {"finetune_epochs", ctx.recipe.epochs}};
-  return PruneResult{r.model, r.arch, report.dump()};
+  return PruneResult{r.model, r.arch, report.dump(), nullptr};
 }
 
 }  // namespace shears::pruning
