@@ -1,3 +1,4 @@
+#include "pruning/methods/abc.h"
 #include "pruning/methods/method.h"
 #include "pruning/methods/one_shot.h"
 #include "pruning/methods/scratch.h"
@@ -5,7 +6,9 @@
 
 namespace shears::pruning {
 
-std::vector<std::string> method_names() { return {"l1", "random", "sfp", "fpgm", "scratch"}; }
+std::vector<std::string> method_names() {
+  return {"l1", "random", "sfp", "fpgm", "scratch", "abc"};
+}
 
 std::unique_ptr<Method> make_method(const Config& section) {
   std::string name = section.get<std::string>("method");
@@ -14,6 +17,7 @@ std::unique_ptr<Method> make_method(const Config& section) {
   if (name == "sfp") return std::make_unique<SoftMethod>(section, false);
   if (name == "fpgm") return std::make_unique<SoftMethod>(section, true);
   if (name == "scratch") return std::make_unique<ScratchMethod>(section);
+  if (name == "abc") return std::make_unique<AbcMethod>(section);
   std::string known;
   for (const auto& n : method_names()) known += (known.empty() ? "" : ", ") + n;
   throw ConfigError(section.file() + ":" + std::to_string(section.line()) + ": key '" +
