@@ -207,6 +207,7 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
   while (!colony.done()) {
     const std::vector<BeeCandidate> batch = colony.next_batch();
     const BeePhase phase = colony.phase();
+    const int cycle = colony.cycle();
     std::vector<Evaluated> results(batch.size());
     run_parallel(static_cast<std::int64_t>(batch.size()), parallel_, [&](std::int64_t i) {
       results[static_cast<std::size_t>(i)] = evaluate_candidate(batch[static_cast<std::size_t>(i)]);
@@ -264,8 +265,7 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
     std::snprintf(line, sizeof line,
                   "abc: cycle %d/%d %s: %zu candidates, best fitness %.2f, %lld/%lld "
                   "evaluations, eta %s",
-                  colony.done() ? colony.options().max_cycle : colony.cycle(),
-                  colony.options().max_cycle, bee_phase_name(phase).c_str(), batch.size(),
+                  cycle, colony.options().max_cycle, bee_phase_name(phase).c_str(), batch.size(),
                   colony.best_fitness(), static_cast<long long>(colony.evaluations()),
                   static_cast<long long>(colony.planned_evaluations()),
                   format_duration(colony.done() ? 0.0 : eta).c_str());

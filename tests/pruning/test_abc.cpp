@@ -33,10 +33,12 @@ struct Space {
   std::vector<search::SearchUnit> units;
 };
 
-Space space_of(const std::string& name, std::int64_t classes, const Shape& input) {
+// `width_mult` < 1 keeps the tests fast; it changes widths, never which layers are units.
+Space space_of(const std::string& name, std::int64_t classes, const Shape& input,
+               double width_mult = 1.0) {
   manual_seed(9);
   Space s;
-  s.model = models::build_model(models::default_arch(name, classes, input));
+  s.model = models::build_model(models::default_arch(name, classes, input, width_mult));
   s.graph = pruning::DependencyGraph::build(*s.model, input);
   s.units = search::search_units(s.graph, *s.model, search::default_unit_sharing(name));
   return s;
@@ -52,15 +54,15 @@ std::vector<int> random_code(std::size_t dims, int max_preserve, Generator& gen)
 TEST(AbcSpace, UnitsPerFamilyAreThePapersDimensions) {
   // methods.md §5: VGG-16 13, ResNet-56 27, ResNet-110 54, ResNet-18 8, ResNet-34 16,
   // ResNet-50 16 (a bottleneck's conv1 and conv2 share one code).
-  EXPECT_EQ(space_of("vgg16", 10, {3, 32, 32}).units.size(), 13u);
-  EXPECT_EQ(space_of("resnet110", 10, {3, 8, 8}).units.size(), 54u);
-  EXPECT_EQ(space_of("resnet18", 10, {3, 32, 32}).units.size(), 8u);
-  EXPECT_EQ(space_of("resnet34", 10, {3, 32, 32}).units.size(), 16u);
-  Space r50 = space_of("resnet50", 10, {3, 32, 32});
+  EXPECT_EQ(space_of("vgg16", 10, {3, 32, 32}, 0.25).units.size(), 13u);
+  EXPECT_EQ(space_of("resnet110", 10, {3, 8, 8}, 0.25).units.size(), 54u);
+  EXPECT_EQ(space_of("resnet18", 10, {3, 32, 32}, 0.25).units.size(), 8u);
+  EXPECT_EQ(space_of("resnet34", 10, {3, 32, 32}, 0.25).units.size(), 16u);
+  Space r50 = space_of("resnet50", 10, {3, 32, 32}, 0.25);
   ASSERT_EQ(r50.units.size(), 16u);
   EXPECT_EQ(r50.units[0].name, "layer1.0.conv1");
   EXPECT_EQ(r50.units[0].groups.size(), 2u);
-  Space r56 = space_of("resnet56", 10, {3, 8, 8});
+  Space r56 = space_of("resnet56", 10, {3, 8, 8}, 0.25);
   ASSERT_EQ(r56.units.size(), 27u);
   EXPECT_EQ(r56.units[0].name, "layer1.0.conv1");
   EXPECT_EQ(r56.units[26].name, "layer3.8.conv1");
@@ -84,7 +86,7 @@ TEST(AbcSpace, CostOfACodeEqualsTheCostOfTheBuiltNetwork) {
   for (const char* name : {"resnet20", "vgg16", "resnet50"}) {
     SCOPED_TRACE(name);
     const Shape input{3, 32, 32};
-    Space s = space_of(name, 10, input);
+    Space s = space_of(name, 10, input, 0.5);
     search::ArchCost costs(*s.model, s.graph, input);
     pruning::CostReport dense = pruning::count_cost(*s.model, input);
     EXPECT_EQ(costs.dense().macs, dense.macs);
