@@ -119,6 +119,13 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
   if (parallel_.parallel > 1 && !ctx.make_source)
     throw Error("abc: parallel > 1 needs a batch source per candidate (PruneContext::make_source)");
 
+  search::ParallelOptions parallel = parallel_;
+  if (parallel.parallel > 1 && !ctx.device.is_cpu()) {
+    // Candidates share the device's one stream; concurrent candidates on a GPU are not done yet.
+    log_warning("abc: parallel " + std::to_string(parallel.parallel) + " on " + ctx.device.str() +
+                ": candidates run one at a time on a GPU");
+    parallel.parallel = 1;
+  }
   const ArchCost costs(dense, graph, ctx.input);
   const ArchCost::Cost dense_cost = costs.dense();
   Budget budget;
@@ -168,12 +175,12 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
   TrainRecipe recipe = ctx.recipe;
   recipe.epochs = calfitness_epoch_;
   if (candidate_lr_ > 0) recipe.sgd.lr = candidate_lr_;
-  const int threads = candidate_threads(parallel_);
+  const int threads = candidate_threads(parallel);
   log_info("abc (" + std::string(faithful_ ? "faithful" : "corrected") +
            "): " + std::to_string(units.size()) + " units, fitness " + fitness_metric_ +
            " on the " + fitness_split_ + " split after " + std::to_string(calfitness_epoch_) +
            " epochs, " + std::to_string(colony.planned_evaluations()) + " evaluations at most, " +
-           std::to_string(parallel_.parallel) + " at a time with " + std::to_string(threads) +
+           std::to_string(parallel.parallel) + " at a time with " + std::to_string(threads) +
            " threads each");
 
   auto evaluate_candidate = [&](const BeeCandidate& c) {
@@ -209,7 +216,7 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
     const BeePhase phase = colony.phase();
     const int cycle = colony.cycle();
     std::vector<Evaluated> results(batch.size());
-    run_parallel(static_cast<std::int64_t>(batch.size()), parallel_, [&](std::int64_t i) {
+    run_parallel(static_cast<std::int64_t>(batch.size()), parallel, [&](std::int64_t i) {
       results[static_cast<std::size_t>(i)] = evaluate_candidate(batch[static_cast<std::size_t>(i)]);
     });
     std::vector<double> fitness;
@@ -308,7 +315,7 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
                            {"search",
                             {{"candidates_evaluated", colony.evaluations()},
                              {"wall_seconds", search_seconds},
-                             {"parallel", parallel_.parallel},
+                             {"parallel", parallel.parallel},
                              {"threads_per_candidate", threads},
                              {"calfitness_epoch", calfitness_epoch_},
                              {"train_batches", train_batches_},
