@@ -1,4 +1,4 @@
-#include "pruning/methods/abc.h"
+#include "pruning/methods/abc_pruner.h"
 #include "pruning/methods/method.h"
 #include "pruning/methods/one_shot.h"
 #include "pruning/methods/scratch.h"

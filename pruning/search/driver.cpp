@@ -1,7 +1,5 @@
 #include "pruning/search/driver.h"
 
-#include <omp.h>
-
 #include <atomic>
 #include <exception>
 #include <filesystem>
@@ -12,6 +10,7 @@
 
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
+#include "kernels/common/registry.h"
 #include "models/registry.h"
 
 namespace shears::pruning::search {
@@ -75,7 +74,7 @@ std::vector<EpochMetrics> train_ephemeral(nn::Module& model, const TrainRecipe& 
 
 int candidate_threads(const ParallelOptions& options) {
   if (options.threads_per_candidate > 0) return options.threads_per_candidate;
-  return std::max(1, omp_get_max_threads() / std::max(1, options.parallel));
+  return std::max(1, cpu_threads() / std::max(1, options.parallel));
 }
 
 void run_parallel(std::int64_t n, const ParallelOptions& options,
@@ -90,17 +89,17 @@ void run_parallel(std::int64_t n, const ParallelOptions& options,
     }
   };
   if (options.parallel <= 1 || n <= 1) {
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(threads);
+    const int saved = cpu_threads();
+    set_cpu_threads(threads);
     for (std::int64_t i = 0; i < n; ++i) run_one(i);
-    omp_set_num_threads(saved);
+    set_cpu_threads(saved);
   } else {
     std::atomic<std::int64_t> next{0};
     std::vector<std::thread> workers;
     const auto count = static_cast<int>(std::min<std::int64_t>(options.parallel, n));
     for (int w = 0; w < count; ++w) {
       workers.emplace_back([&] {
-        omp_set_num_threads(threads);
+        set_cpu_threads(threads);
         for (std::int64_t i = next++; i < n; i = next++) run_one(i);
       });
     }

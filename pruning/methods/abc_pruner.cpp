@@ -1,5 +1,5 @@
 // ABCPruner (Lin et al., IJCAI 2020): channel counts searched by an artificial bee colony.
-#include "pruning/methods/abc.h"
+#include "pruning/methods/abc_pruner.h"
 
 #include <algorithm>
 #include <chrono>
