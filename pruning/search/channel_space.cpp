@@ -98,11 +98,25 @@ ArchCost::ArchCost(nn::Module& model, const DependencyGraph& graph, const Shape&
       for (const auto& [dim, gs] : it->second) s.dims.push_back(gs);
     return s;
   };
+  // Producers that make every channel of their group give its width (in a group joined through
+  // zero-padded shortcuts a producer makes only part of the channels). Residual groups are not
+  // read from an architecture: they stay at full width.
+  for (const Group& g : graph.groups()) {
+    if (g.residual) continue;
+    std::vector<std::string> layers;
+    for (const std::string& p : g.producers) {
+      const Member* m = g.member(p, 0);
+      if (m != nullptr && std::all_of(m->positions.begin(), m->positions.end(),
+                                      [](const auto& pos) { return !pos.empty(); }))
+        layers.push_back(layer_of(p));
+    }
+    producers_.emplace_back(g.id, layers);
+  }
   CostReport report = count_cost(model, input_chw);
   for (const LayerCost& l : report.layers) layers_.push_back(scaled_of(l.name, l.macs));
   for (const auto& [name, t] : model.named_parameters())
     params_.push_back(scaled_of(name, t.numel()));
-  dense_ = cost({});
+  dense_ = cost(GroupWidths{});
 }
 
 std::int64_t ArchCost::scaled(const Scaled& s, const GroupWidths& kept) const {
@@ -139,6 +153,20 @@ bool fit_budget(std::vector<int>& code, const Budget& budget, const ArchCost& co
     --code[wide[static_cast<std::size_t>(gen.next_u64() % wide.size())]];
   }
   return true;
+}
+
+ArchCost::Cost ArchCost::cost(const models::Arch& arch) const {
+  GroupWidths kept;
+  for (const auto& [gid, layers] : producers_) {
+    for (const std::string& layer : layers) {
+      if (!arch.has_width(layer)) continue;
+      const std::int64_t w = arch.width(layer);
+      auto [it, inserted] = kept.emplace(gid, w);
+      SHEARS_CHECK(inserted || it->second == w, "architecture gives layers of one channel group ",
+                   "different widths (", layer, ": ", w, ", another: ", it->second, ")");
+    }
+  }
+  return cost(kept);
 }
 
 Inherit parse_inherit(const std::string& name) {

@@ -12,6 +12,7 @@
 
 #include "engine/nn/module.h"
 #include "engine/rng.h"
+#include "models/arch.h"
 #include "pruning/dependency.h"
 #include "pruning/surgery.h"
 
@@ -64,6 +65,11 @@ class ArchCost {
     std::int64_t params = 0;
   };
   Cost cost(const GroupWidths& kept) const;
+  /// The cost of `arch`, a width assignment of the same network (what MetaPruning's genes or
+  /// a checkpoint give): every non-residual group takes the width the architecture gives its
+  /// producers; residual groups stay at full width (no search here changes them). Throws Error
+  /// when two producers of one group have different widths.
+  Cost cost(const models::Arch& arch) const;
   Cost dense() const { return dense_; }
 
  private:
@@ -74,6 +80,8 @@ class ArchCost {
   std::int64_t scaled(const Scaled& s, const GroupWidths& kept) const;
   std::vector<Scaled> layers_;  // MACs of conv/linear layers
   std::vector<Scaled> params_;  // every parameter tensor
+  // group id -> layer paths of the producers that make every channel of the group
+  std::vector<std::pair<int, std::vector<std::string>>> producers_;
   Cost dense_;
 };
 

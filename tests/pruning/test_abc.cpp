@@ -103,6 +103,10 @@ TEST(AbcSpace, CostOfACodeEqualsTheCostOfTheBuiltNetwork) {
       search::ArchCost::Cost c = costs.cost(w);
       EXPECT_EQ(c.macs, built.macs);
       EXPECT_EQ(c.params, built.params);
+      // From the architecture alone.
+      search::ArchCost::Cost a = costs.cost(r.arch);
+      EXPECT_EQ(a.macs, built.macs);
+      EXPECT_EQ(a.params, built.params);
     }
   }
 }
