@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "engine/io/safetensors.h"
+#include "pruning/search/driver.h"
 #include "tests/support/temp_dir.h"
 
 namespace shears::testing {
@@ -97,6 +99,75 @@ TEST(RealData, AbcSearchImprovesOnTheCifar10Batch) {
   test_size: 500
 )");
   expect_search_improved(dir, s);
+}
+
+// `shears run` stopped after some evaluations and run again with the same --out ends exactly
+// where an uninterrupted run does: same best code and fitness, same search log, same pruned and
+// fine-tuned weights.
+TEST(AbcRun, StoppedAndResumedRunEqualsAnUninterruptedOne) {
+  const std::string yaml = R"(name: abc-resume
+seed: 4
+data:
+  dataset: synthetic
+  synthetic: {size: 192, classes: 4, channels: 3, height: 12, width: 12, seed: 5}
+  synthetic_test_size: 64
+  batch_size: 32
+  workers: 1
+  val_size: 64
+model:
+  arch: resnet20
+  width: 0.5
+train:
+  epochs: 1
+  lr: 0.05
+prune:
+  method: abc
+  food_number: 3
+  food_limit: 1
+  max_cycle: 2
+  calfitness_epoch: 1
+  flops_target: 0.3
+  finetune: {epochs: 1, lr: 0.02}
+bench:
+  enabled: false
+)";
+  TempDir dir;
+  std::string cfg = dir.file("abc.yaml");
+  std::ofstream(cfg) << yaml;
+  ASSERT_EQ(app::run_cli({"run", cfg, "--out", dir.file("whole"), "--quiet"}), 0);
+  EXPECT_THROW(app::run_cli({"run", cfg, "--out", dir.file("cut"), "--quiet", "--set",
+                             "prune.stop_after=4"}),
+               pruning::search::SearchStopped);
+  ASSERT_EQ(app::run_cli({"run", cfg, "--out", dir.file("cut"), "--quiet"}), 0);
+  auto summary = [&](const std::string& run) {
+    std::ifstream in(dir.file(run) + "/summary.json");
+    return nlohmann::json::parse(in);
+  };
+  nlohmann::json a = summary("whole")["method_report"], b = summary("cut")["method_report"];
+  EXPECT_EQ(a["best_code"], b["best_code"]);
+  EXPECT_EQ(a["best_fitness"], b["best_fitness"]);
+  EXPECT_EQ(a["search"]["candidates_evaluated"], b["search"]["candidates_evaluated"]);
+  auto log = [&](const std::string& run) {
+    std::vector<nlohmann::json> lines;
+    std::ifstream in(dir.file(run) + "/search.jsonl");
+    for (std::string l; std::getline(in, l);) {
+      nlohmann::json j = nlohmann::json::parse(l);
+      j.erase("seconds");
+      lines.push_back(j);
+    }
+    return lines;
+  };
+  EXPECT_EQ(log("whole"), log("cut"));
+  SafetensorsContents wa = load_safetensors(dir.file("whole") + "/pruned.safetensors");
+  SafetensorsContents wb = load_safetensors(dir.file("cut") + "/pruned.safetensors");
+  ASSERT_EQ(wa.tensors.size(), wb.tensors.size());
+  for (std::size_t i = 0; i < wa.tensors.size(); ++i) {
+    ASSERT_EQ(wa.tensors[i].first, wb.tensors[i].first);
+    if (wa.tensors[i].second.dtype() == DType::F32) {
+      EXPECT_EQ(wa.tensors[i].second.to_vector<float>(), wb.tensors[i].second.to_vector<float>())
+          << wa.tensors[i].first;
+    }
+  }
 }
 
 }  // namespace
