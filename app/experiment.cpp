@@ -147,21 +147,26 @@ std::string Experiment::describe_data() const {
          "; test: " + test_set_->describe();
 }
 
+namespace {
+data::LoaderOptions train_loader_options(const ExperimentSpec& spec) {
+  data::LoaderOptions o;
+  o.batch_size = spec.data.batch_size;
+  o.shuffle = true;
+  o.seed = spec.seed;
+  o.num_workers = spec.data.workers;
+  o.subset = spec.data.subset;
+  o.subset_size = spec.data.subset_size;
+  o.device = spec.device;
+  o.transform = data::default_transform(spec.data.train.kind,
+                                        spec.data.augment ? data::Split::Train : data::Split::Test);
+  return o;
+}
+}  // namespace
+
 BatchSource& Experiment::train_data() {
   ensure_data();
-  if (!train_loader_) {
-    data::LoaderOptions o;
-    o.batch_size = spec_.data.batch_size;
-    o.shuffle = true;
-    o.seed = spec_.seed;
-    o.num_workers = spec_.data.workers;
-    o.subset = spec_.data.subset;
-    o.subset_size = spec_.data.subset_size;
-    o.device = spec_.device;
-    o.transform = data::default_transform(
-        spec_.data.train.kind, spec_.data.augment ? data::Split::Train : data::Split::Test);
-    train_loader_ = std::make_unique<data::Loader>(train_set_, o);
-  }
+  if (!train_loader_)
+    train_loader_ = std::make_unique<data::Loader>(train_set_, train_loader_options(spec_));
   return *train_loader_;
 }
 
@@ -190,6 +195,15 @@ BatchSource& Experiment::test_data() {
   ensure_data();
   if (!test_loader_) test_loader_ = eval_loader(spec_, test_set_);
   return *test_loader_;
+}
+
+std::unique_ptr<BatchSource> Experiment::make_source(const std::string& split) {
+  ensure_data();
+  if (split == "train")
+    return std::make_unique<data::Loader>(train_set_, train_loader_options(spec_));
+  if (split == "val") return eval_loader(spec_, val_set_);
+  if (split == "test") return eval_loader(spec_, test_set_);
+  throw Error("unknown data split '" + split + "' (known: train, val, test)");
 }
 
 BuiltModel Experiment::make_model() {
@@ -389,6 +403,8 @@ std::string Experiment::run() {
     ctx.val = &val_data();
     ctx.recipe = recipe_of(spec_.finetune);
     ctx.seed = spec_.seed;
+    ctx.run_dir = out_dir_;
+    ctx.make_source = [this](const std::string& split) { return make_source(split); };
     ctx.train_model = [this](nn::Module& m, const pruning::TrainRecipe& r, TrainerHooks* h,
                              const std::string& stage,
                              const std::function<void(optim::Sgd&)>& on_opt) {

@@ -76,6 +76,9 @@ class Experiment {
   BatchSource& train_data();
   BatchSource& val_data();
   BatchSource& test_data();
+  /// A new loader over "train" (augmented, shuffled as train_data), "val" or "test", for work
+  /// that runs beside the shared loaders (search candidates). Throws Error for another split.
+  std::unique_ptr<BatchSource> make_source(const std::string& split);
   /// "Fashion-MNIST train (60000 images) ..." descriptions for logs.
   std::string describe_data() const;
   /// Where each split's images come from and how many there are, for summary.json.

@@ -4,10 +4,17 @@
 
 namespace shears {
 
+namespace {
+thread_local Generator* t_scoped = nullptr;
+}  // namespace
+
 Generator& default_generator() {
   static Generator gen;
-  return gen;
+  return t_scoped != nullptr ? *t_scoped : gen;
 }
+
+GeneratorScope::GeneratorScope(Generator& gen) : previous_(t_scoped) { t_scoped = &gen; }
+GeneratorScope::~GeneratorScope() { t_scoped = previous_; }
 
 void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
 

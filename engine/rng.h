@@ -27,8 +27,23 @@ class Generator {
   std::mt19937_64 engine_;
 };
 
-/// The process-wide generator used when none is passed.
+/// The generator used when none is passed: the process-wide one, or on a thread inside a
+/// GeneratorScope the scope's generator.
 Generator& default_generator();
+
+/// Makes `default_generator()` return `gen` on the calling thread while the scope lives, so work
+/// that draws from the default generator (weight initialisation, a trainer's checkpointed RNG
+/// state) can run on several threads at once, each reproducibly from its own stream. Scopes nest.
+class GeneratorScope {
+ public:
+  explicit GeneratorScope(Generator& gen);
+  ~GeneratorScope();
+  GeneratorScope(const GeneratorScope&) = delete;
+  GeneratorScope& operator=(const GeneratorScope&) = delete;
+
+ private:
+  Generator* previous_;
+};
 /// Reseeds the default generator.
 void manual_seed(std::uint64_t seed);
 

@@ -16,6 +16,13 @@ namespace shears {
 
 bool cuda_compiled() { return SHEARS_WITH_CUDA != 0; }
 
+int cpu_threads() { return kernels::cpu::max_threads(); }
+
+void set_cpu_threads(int threads) {
+  SHEARS_CHECK(threads >= 1, "set_cpu_threads: threads must be >= 1, got ", threads);
+  kernels::cpu::set_max_threads(threads);
+}
+
 int cuda_device_count() {
 #if SHEARS_WITH_CUDA
   static std::once_flag once;

@@ -4,6 +4,7 @@
 #include "kernels/cpu/cpu_backend.h"
 
 #include <malloc.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -113,5 +114,8 @@ MemoryInfo CpuBackend::memory_info() {
   if (page > 0 && free_pages > 0) info.free_bytes = static_cast<std::size_t>(page) * free_pages;
   return info;
 }
+
+int max_threads() { return omp_get_max_threads(); }
+void set_max_threads(int threads) { omp_set_num_threads(threads); }
 
 }  // namespace shears::kernels::cpu

@@ -82,4 +82,8 @@ class CpuBackend final : public Backend {
                   const SgdParams& p) override;
 };
 
+/// OpenMP threads of the calling thread (omp_get_max_threads), and setting them for it.
+int max_threads();
+void set_max_threads(int threads);
+
 }  // namespace shears::kernels::cpu

@@ -9,6 +9,7 @@
 #include "engine/config/config.h"
 #include "engine/nn/module.h"
 #include "engine/optim/sgd.h"
+#include "engine/rng.h"
 #include "engine/train/batch_source.h"
 #include "engine/train/trainer.h"
 #include "models/arch.h"
@@ -43,6 +44,28 @@ struct PruneContext {
                                           TrainerHooks* hooks, const std::string& stage,
                                           const std::function<void(optim::Sgd&)>& on_optimizer)>
       train_model;
+
+  /// The run directory, where methods keep state that must survive an interruption (a search's
+  /// colony, its log); empty: nothing is written and nothing resumes.
+  std::string run_dir;
+  /// A fresh batch source over a named split: "train" (augmented training batches), "val" (the
+  /// held-out validation split, or test when none is held out) or "test". Each call returns an
+  /// independent source, so candidates trained at the same time do not share one. Unset: the
+  /// helpers below fall back to `train` and `val` (then only one candidate at a time).
+  std::function<std::unique_ptr<BatchSource>(const std::string& split)> make_source;
+
+  /// Loss, top-1 and top-5 of `model` (eval mode) over one pass of `split` ("train", "val",
+  /// "test"), or over its first `max_batches` batches (0: all). Throws Error naming the split
+  /// when it is unknown or cannot be served.
+  EpochMetrics evaluate(nn::Module& model, const std::string& split,
+                        std::int64_t max_batches = 0) const;
+  /// An independent source over `split` (make_source), or when make_source is unset the shared
+  /// `train`/`val` source (not owned: the returned pointer's deleter does nothing).
+  std::shared_ptr<BatchSource> source(const std::string& split) const;
+  /// The generator of search candidate `candidate` of cycle `cycle`: a stream derived from
+  /// (seed, cycle, candidate) only, so a candidate's draws do not depend on the order in which
+  /// candidates are evaluated or on how many run at once.
+  Generator candidate_generator(std::int64_t cycle, std::int64_t candidate) const;
 };
 
 /// What a method returns: the physically pruned model and a report for summary.json.
@@ -65,7 +88,7 @@ class Method {
   virtual PruneResult run(PruneContext& context) = 0;
 };
 
-/// The method named by `section.method` (l1, sfp, fpgm, random, scratch), parsing its keys.
+/// The method named by `section.method` (l1, sfp, fpgm, random, scratch, abc), parsing its keys.
 /// Throws ConfigError naming the file and line for an unknown method (listing the known ones) or
 /// a bad key.
 std::unique_ptr<Method> make_method(const Config& section);

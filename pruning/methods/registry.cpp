@@ -1,3 +1,4 @@
+#include "pruning/methods/abc_pruner.h"
 #include "pruning/methods/filter_sketch.h"
 #include "pruning/methods/method.h"
 #include "pruning/methods/one_shot.h"
@@ -7,7 +8,7 @@
 namespace shears::pruning {
 
 std::vector<std::string> method_names() {
-  return {"l1", "random", "sfp", "fpgm", "scratch", "filtersketch"};
+  return {"l1", "random", "sfp", "fpgm", "scratch", "filtersketch", "abc"};
 }
 
 std::unique_ptr<Method> make_method(const Config& section) {
@@ -18,6 +19,7 @@ std::unique_ptr<Method> make_method(const Config& section) {
   if (name == "fpgm") return std::make_unique<SoftMethod>(section, true);
   if (name == "scratch") return std::make_unique<ScratchMethod>(section);
   if (name == "filtersketch") return std::make_unique<FilterSketchMethod>(section);
+  if (name == "abc") return std::make_unique<AbcMethod>(section);
   std::string known;
   for (const auto& n : method_names()) known += (known.empty() ? "" : ", ") + n;
   throw ConfigError(section.file() + ":" + std::to_string(section.line()) + ": key '" +
