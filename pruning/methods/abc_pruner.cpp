@@ -339,7 +339,7 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
                         {"mode", repair_ ? "repair" : "reject"},
                         {"kept", kept}};
   }
-  return PruneResult{best_model, best_arch, report.dump()};
+  return PruneResult{best_model, best_arch, report.dump(), nullptr};
 }
 
 }  // namespace shears::pruning
