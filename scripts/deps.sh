@@ -7,6 +7,7 @@ SHEARS_APT_PACKAGES=(
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist
+  chromium
 )
 
 shears_install_deps() {
