@@ -88,19 +88,36 @@ void Experiment::ensure_data() {
     for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>(i);
     test_set_ = std::make_shared<SubsetDataset>(test_set_, idx, "test subset");
   }
-  if (spec_.data.val_size > 0) {
-    std::vector<std::int64_t> kept, held;
-    split_indices(full->size(), spec_.data.val_size, spec_.seed, kept, held);
-    train_set_ = std::make_shared<SubsetDataset>(full, kept, "training split");
-    val_set_ = std::make_shared<SubsetDataset>(full, held, "held-out validation split");
-  } else {
+  if (spec_.data.validate_on_test) {
     train_set_ = full;
     val_set_ = test_set_;
+    val_source_ = "the test split (data.validation: test)";
+  } else {
+    std::int64_t held_out = spec_.data.val_size;
+    if (held_out == 0) {
+      held_out = std::min<std::int64_t>(
+          kDefaultMaxValidation,
+          std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(full->size()) *
+                                                              kDefaultValidationFraction)));
+    }
+    std::vector<std::int64_t> kept, held;
+    split_indices(full->size(), held_out, spec_.seed, kept, held);
+    train_set_ = std::make_shared<SubsetDataset>(full, kept, "training split");
+    val_set_ = std::make_shared<SubsetDataset>(full, held, "held-out validation split");
+    val_source_ = "held out of the training data (" + std::to_string(held_out) + " of " +
+                  std::to_string(full->size()) + " images, seed " + std::to_string(spec_.seed) +
+                  (spec_.data.val_size == 0 ? ", the default 10 % capped at 5,000)" : ")");
   }
   num_classes_ = spec_.model.num_classes > 0 ? spec_.model.num_classes : full->num_classes();
   if (spec_.data.train.kind == data::DatasetKind::ImageFolder) {
     input_ = {3, 224, 224};
   }
+}
+
+nlohmann::json Experiment::splits_json() const {
+  return {{"train", {{"images", train_set_->size()}, {"source", train_set_->describe()}}},
+          {"validation", {{"images", val_set_->size()}, {"source", val_source_}}},
+          {"test", {{"images", test_set_->size()}, {"source", test_set_->describe()}}}};
 }
 
 std::string Experiment::describe_data() const {
@@ -227,9 +244,13 @@ ModelReport Experiment::measure(nn::Module& model) {
   eo.device = spec_.device;
   Trainer eval(model, none, zero, eo);
   EpochMetrics m = eval.evaluate(test_data());
-  r.top1 = m.val_top1;
-  r.top5 = m.val_top5;
-  r.loss = m.val_loss;
+  r.test = {m.val_top1, m.val_top5, m.val_loss, test_set_->size()};
+  if (val_set_ != test_set_) {
+    EpochMetrics v = eval.evaluate(val_data());
+    r.validation = {v.val_top1, v.val_top5, v.val_loss, val_set_->size()};
+  } else {
+    r.validation = r.test;
+  }
   pruning::CostReport cost = pruning::count_cost(model, input_);
   r.params = cost.params;
   r.flops = cost.macs;
@@ -241,11 +262,19 @@ ModelReport Experiment::measure(nn::Module& model) {
 }
 
 namespace {
-nlohmann::json report_json(const ModelReport& r) {
-  return {{"top1", r.top1},     {"top5", r.top5},   {"loss", r.loss},
-          {"params", r.params}, {"flops", r.flops}, {"latency_ms", r.latency_ms}};
+nlohmann::json accuracy_json(const SplitAccuracy& a) {
+  return {{"top1", a.top1}, {"top5", a.top5}, {"loss", a.loss}, {"images", a.images}};
 }
+
 }  // namespace
+
+nlohmann::json report_json(const ModelReport& r) {
+  return {{"test", accuracy_json(r.test)},
+          {"validation", accuracy_json(r.validation)},
+          {"params", r.params},
+          {"flops", r.flops},
+          {"latency_ms", r.latency_ms}};
+}
 
 namespace {
 double ratio_or_zero(double a, double b) { return b > 0 ? a / b : 0.0; }
@@ -266,6 +295,7 @@ std::string Experiment::run() {
                             {"device", spec_.device.str()},
                             {"seed", spec_.seed},
                             {"bench_batch_size", spec_.bench.batch_size},
+                            {"splits", splits_json()},
                             {"dense", report_json(dense)}};
   ModelReport pruned;
   if (method_) {
@@ -296,24 +326,27 @@ std::string Experiment::run() {
         {"flops_reduction", pruning::reduction_percent(dense.flops, pruned.flops)},
         {"params_reduction", pruning::reduction_percent(dense.params, pruned.params)},
         {"latency_speedup", ratio_or_zero(dense.latency_ms, pruned.latency_ms)},
-        {"top1_drop", dense.top1 - pruned.top1}};
+        {"test_top1_drop", dense.test.top1 - pruned.test.top1},
+        {"validation_top1_drop", dense.validation.top1 - pruned.validation.top1}};
   }
   std::string text = summary.dump(2);
   write_file_atomic(out_dir_ + "/summary.json", [&](std::ostream& out) { out << text << "\n"; });
-  std::printf("\n%-8s %8s %8s %12s %14s %12s\n", "", "top1", "top5", "params", "flops (MACs)",
-              "latency ms");
+  std::printf("\nvalidation: %s\ntest: %s\n", val_source_.c_str(), test_set_->describe().c_str());
+  std::printf("\n%-8s %9s %9s %9s %12s %14s %12s\n", "", "val top1", "test top1", "test top5",
+              "params", "flops (MACs)", "latency ms");
   auto row = [](const char* label, const ModelReport& r) {
-    std::printf("%-8s %8.2f %8.2f %12lld %14lld %12.3f\n", label, r.top1, r.top5,
-                static_cast<long long>(r.params), static_cast<long long>(r.flops), r.latency_ms);
+    std::printf("%-8s %9.2f %9.2f %9.2f %12lld %14lld %12.3f\n", label, r.validation.top1,
+                r.test.top1, r.test.top5, static_cast<long long>(r.params),
+                static_cast<long long>(r.flops), r.latency_ms);
   };
   row("dense", dense);
   if (method_) {
     row("pruned", pruned);
-    std::printf("%s: FLOPs -%.1f %%, params -%.1f %%, latency x%.2f, top-1 drop %.2f\n",
+    std::printf("%s: FLOPs -%.1f %%, params -%.1f %%, latency x%.2f, test top-1 drop %.2f\n",
                 method_->name().c_str(), summary["ratios"]["flops_reduction"].get<double>(),
                 summary["ratios"]["params_reduction"].get<double>(),
                 summary["ratios"]["latency_speedup"].get<double>(),
-                summary["ratios"]["top1_drop"].get<double>());
+                summary["ratios"]["test_top1_drop"].get<double>());
   }
   std::printf("summary: %s/summary.json\n", out_dir_.c_str());
   return text;

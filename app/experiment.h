@@ -3,6 +3,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "app/schema.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -20,12 +22,24 @@ struct RunOptions {
 };
 
 /// Accuracy and cost of one network, as summary.json reports it.
-struct ModelReport {
+/// Accuracy on one split, with the number of images it was measured on.
+struct SplitAccuracy {
   double top1 = 0, top5 = 0, loss = 0;
+  std::int64_t images = 0;
+};
+
+/// What the summary says of one network: accuracy on the validation and the test split, costs.
+struct ModelReport {
+  SplitAccuracy test;
+  SplitAccuracy validation;  // equal to test when a config validates on the test split
   std::int64_t params = 0;
   std::int64_t flops = 0;  // multiply-accumulates per image
   double latency_ms = 0;   // median forward time at bench.batch_size
 };
+
+/// The report as summary.json and `shears eval` write it: accuracy per split, params, FLOPs,
+/// latency.
+nlohmann::json report_json(const ModelReport& r);
 
 /// A model with the architecture description that rebuilds it (JSON, stored in checkpoints).
 struct BuiltModel {
@@ -57,13 +71,15 @@ class Experiment {
   const Shape& input_shape() const { return input_; }
   int num_classes() const { return num_classes_; }
 
-  /// Loaders (created on first use): training (augmented, shuffled), validation (held-out part
-  /// of the training split when data.val_size > 0, else the test split), and test.
+  /// Loaders (created on first use): training (augmented, shuffled), validation (a seeded split
+  /// held out of the training data unless data.validation is 'test'), and test.
   BatchSource& train_data();
   BatchSource& val_data();
   BatchSource& test_data();
   /// "Fashion-MNIST train (60000 images) ..." descriptions for logs.
   std::string describe_data() const;
+  /// Where each split's images come from and how many there are, for summary.json.
+  nlohmann::json splits_json() const;
 
   /// The model of the spec, with the checkpoint it names loaded.
   BuiltModel make_model();
@@ -89,6 +105,7 @@ class Experiment {
   Shape input_;
   int num_classes_ = 0;
   std::shared_ptr<data::Dataset> train_set_, val_set_, test_set_;
+  std::string val_source_;  // where the validation images come from, in words
   std::unique_ptr<data::Loader> train_loader_, val_loader_, test_loader_;
   std::unique_ptr<pruning::Method> method_;
 };

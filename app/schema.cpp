@@ -80,7 +80,11 @@ DataSpec parse_data(const Config& d) {
   spec.batch_size = positive<std::int64_t>(d, "batch_size", 128);
   spec.eval_batch_size = positive<std::int64_t>(d, "eval_batch_size", 256);
   spec.workers = non_negative<int>(d, "workers", 2);
-  spec.val_size = non_negative<std::int64_t>(d, "val_size", 0);
+  spec.validate_on_test = pick(d, "validation", "held_out", {"held_out", "test"}) == "test";
+  if (spec.validate_on_test && d.has("val_size")) {
+    bad_value(d, "val_size", "holds out training images, but data.validation is 'test'");
+  }
+  spec.val_size = d.has("val_size") ? positive<std::int64_t>(d, "val_size", 1) : 0;
   spec.test_size = non_negative<std::int64_t>(d, "test_size", 0);
   spec.augment = d.get<bool>("augment", true);
   if (d.has("subset")) {

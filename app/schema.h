@@ -11,6 +11,11 @@
 
 namespace shears::app {
 
+/// The held-out validation split when `data.val_size` is not given: this fraction of the training
+/// data, at most kDefaultMaxValidation images.
+inline constexpr double kDefaultValidationFraction = 0.1;
+inline constexpr std::int64_t kDefaultMaxValidation = 5000;
+
 /// The `data:` section.
 struct DataSpec {
   data::DatasetOptions train;  // dataset, root, train files
@@ -21,8 +26,12 @@ struct DataSpec {
   /// Training subset for quick runs: none, first N, or N per class.
   data::SubsetMode subset = data::SubsetMode::All;
   std::int64_t subset_size = 0;
-  /// Samples held out of the training split (a fixed random choice) to validate on; 0 validates
-  /// on the test split. Hyper-parameters are tuned on this split, never on the test set.
+  /// Where validation (best checkpoints, early choices, searches) happens: a seeded split held out
+  /// of the training data (the default), or the test split when a config asks for it explicitly.
+  bool validate_on_test = false;
+  /// Training samples held out (a fixed random choice) to validate on; 0: 10 % of the training
+  /// data, at most kDefaultMaxValidation. Hyper-parameters are tuned on this split, never on the
+  /// test set.
   std::int64_t val_size = 0;
   /// Test-split subset (first N) for quick evaluation; 0: all.
   std::int64_t test_size = 0;

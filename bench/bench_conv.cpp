@@ -1,9 +1,10 @@
-// CPU convolution throughput: forward, and forward + backward (data and weight), for CIFAR ResNet
-// layers (batch 128), pruned widths, and ResNet-50 layers (batch 32), through both f32 libraries
-// of the CPU backend (oneDNN and im2col + OpenBLAS). Reports GFLOP/s (2 * multiply-adds; the
-// backward pass counts twice the forward).
+// CPU convolution throughput: forward, backward-data, backward-weights and all three, for CIFAR
+// ResNet and VGG-16 layers (batch 128), pruned widths, and ResNet-50 layers (batch 32), through
+// every f32 path of the CPU backend (oneDNN on its own layouts, oneDNN on plain NCHW, im2col +
+// OpenBLAS). Reports GFLOP/s (2 * multiply-adds; each backward pass costs as much as the forward).
 //
-// Benchmarks are named <direction>/<library>/<layer>, direction "fwd" or "fwdbwd".
+// Benchmarks are named <pass>/<library>/<layer>, pass "fwd", "bwd_data", "bwd_weight" or
+// "fwdbwd".
 // `bench_conv --print_shapes` prints the layer table as JSON, which bench/reference/torch_conv.py
 // reads so that PyTorch times exactly the same layers (scripts/bench-conv runs both).
 
@@ -54,8 +55,16 @@ const std::vector<ConvLayer>& layers() {
       {"cifar_3x3_32_16px", 128, 32, 16, 16, 32, 3, 3, 1, 1},
       {"cifar_3x3s2_32to64_16px", 128, 32, 16, 16, 64, 3, 3, 2, 1},
       {"cifar_3x3_64_8px", 128, 64, 8, 8, 64, 3, 3, 1, 1},
+      {"pruned_3x3_8_32px", 128, 8, 32, 32, 8, 3, 3, 1, 1},
       {"pruned_3x3_11_32px", 128, 11, 32, 32, 11, 3, 3, 1, 1},
+      {"pruned_3x3_24_16px", 128, 24, 16, 16, 24, 3, 3, 1, 1},
       {"pruned_3x3_45_8px", 128, 45, 8, 8, 45, 3, 3, 1, 1},
+      {"vgg16_3x3_3to64_32px", 128, 3, 32, 32, 64, 3, 3, 1, 1},
+      {"vgg16_3x3_64_32px", 128, 64, 32, 32, 64, 3, 3, 1, 1},
+      {"vgg16_3x3_128_16px", 128, 128, 16, 16, 128, 3, 3, 1, 1},
+      {"vgg16_3x3_256_8px", 128, 256, 8, 8, 256, 3, 3, 1, 1},
+      {"vgg16_3x3_512_4px", 128, 512, 4, 4, 512, 3, 3, 1, 1},
+      {"vgg16_3x3_512_2px", 128, 512, 2, 2, 512, 3, 3, 1, 1},
       {"r50_stem_7x7s2_3to64_224px", 32, 3, 224, 224, 64, 7, 7, 2, 3},
       {"r50_l1_1x1_64to64_56px", 32, 64, 56, 56, 64, 1, 1, 1, 0},
       {"r50_l1_3x3_64_56px", 32, 64, 56, 56, 64, 3, 3, 1, 1},
@@ -94,7 +103,24 @@ class Buffer {
   std::unique_ptr<float, Free> data_;
 };
 
-void bm_conv(benchmark::State& state, const ConvLayer& layer, ConvLibrary library, bool backward) {
+// What one benchmark times: the forward, one of the two backward passes, or all three.
+enum class Pass { Forward, BackwardData, BackwardWeight, All };
+
+const char* pass_name(Pass pass) {
+  switch (pass) {
+    case Pass::Forward:
+      return "fwd";
+    case Pass::BackwardData:
+      return "bwd_data";
+    case Pass::BackwardWeight:
+      return "bwd_weight";
+    case Pass::All:
+      return "fwdbwd";
+  }
+  return "?";
+}
+
+void bm_conv(benchmark::State& state, const ConvLayer& layer, ConvLibrary library, Pass pass) {
   try {
     shears::kernels::cpu::set_conv_library(library);
     shears::kernels::cpu::CpuBackend backend;
@@ -108,9 +134,13 @@ void bm_conv(benchmark::State& state, const ConvLayer& layer, ConvLibrary librar
     const Buffer grad_x({layer.n, layer.c, layer.h, layer.w}, 5);
     const Buffer grad_w({layer.k, layer.c, layer.kh, layer.kw}, 6);
     auto step = [&] {
-      backend.conv2d_forward(x.view(), w.view(), nullptr, y.view(), p);
-      if (backward) {
+      if (pass == Pass::Forward || pass == Pass::All) {
+        backend.conv2d_forward(x.view(), w.view(), nullptr, y.view(), p);
+      }
+      if (pass == Pass::BackwardData || pass == Pass::All) {
         backend.conv2d_backward_data(grad_y.view(), w.view(), grad_x.view(), p);
+      }
+      if (pass == Pass::BackwardWeight || pass == Pass::All) {
         backend.conv2d_backward_weight(x.view(), grad_y.view(), grad_w.view(), p);
       }
     };
@@ -119,7 +149,7 @@ void bm_conv(benchmark::State& state, const ConvLayer& layer, ConvLibrary librar
       step();
       benchmark::ClobberMemory();
     }
-    const double flops = layer.forward_flops() * (backward ? 3.0 : 1.0);
+    const double flops = layer.forward_flops() * (pass == Pass::All ? 3.0 : 1.0);
     state.counters["GFLOP/s"] = benchmark::Counter(
         flops * static_cast<double>(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
   } catch (const std::exception& e) {
@@ -129,12 +159,13 @@ void bm_conv(benchmark::State& state, const ConvLayer& layer, ConvLibrary librar
 
 void register_all() {
   for (const ConvLayer& layer : layers()) {
-    for (bool backward : {false, true}) {
-      for (ConvLibrary library : {ConvLibrary::OneDnn, ConvLibrary::Blas}) {
-        const std::string name = std::string(backward ? "fwdbwd/" : "fwd/") +
+    for (Pass pass : {Pass::Forward, Pass::BackwardData, Pass::BackwardWeight, Pass::All}) {
+      for (ConvLibrary library :
+           {ConvLibrary::OneDnn, ConvLibrary::OneDnnPlain, ConvLibrary::Blas}) {
+        const std::string name = std::string(pass_name(pass)) + "/" +
                                  shears::kernels::cpu::conv_library_name(library) + "/" +
                                  layer.name;
-        benchmark::RegisterBenchmark(name.c_str(), bm_conv, layer, library, backward)
+        benchmark::RegisterBenchmark(name.c_str(), bm_conv, layer, library, pass)
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
       }

@@ -19,6 +19,7 @@
 #include "engine/optim/sgd.h"
 #include "engine/rng.h"
 #include "kernels/common/registry.h"
+#include "kernels/cpu/conv_library.h"
 #include "models/registry.h"
 #include "pruning/dependency.h"
 #include "pruning/methods/one_shot.h"
@@ -121,25 +122,30 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "--peak-memory") == 0) return peak_memory(argv[i + 1]);
   }
+  // Names are <Inference|TrainStep>/<model>/<dense|pruned>/<batch>; scripts/bench-network runs
+  // them one at a time, interleaved with the same case in PyTorch.
   struct Case {
     const char* model;
-    std::int64_t infer_batch, train_batch;
+    bool train;
+    std::int64_t batch;
   };
-  for (Case c : {Case{"resnet56", 128, 128}, Case{"resnet50", 8, 8}}) {
+  for (Case c :
+       {Case{"resnet56", false, 128}, Case{"resnet56", true, 128}, Case{"resnet50", false, 1},
+        Case{"resnet50", false, 8}, Case{"resnet50", true, 8}}) {
     for (bool pruned : {false, true}) {
-      std::string tag = std::string(c.model) + (pruned ? "/pruned" : "/dense");
-      benchmark::RegisterBenchmark(("Inference/" + tag).c_str(), inference, c.model, pruned,
-                                   c.infer_batch)
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
-      benchmark::RegisterBenchmark(("TrainStep/" + tag).c_str(), train_step, c.model, pruned,
-                                   c.train_batch)
+      const std::string name = std::string(c.train ? "TrainStep/" : "Inference/") + c.model +
+                               (pruned ? "/pruned/" : "/dense/") + std::to_string(c.batch);
+      benchmark::RegisterBenchmark(name.c_str(), c.train ? train_step : inference, c.model, pruned,
+                                   c.batch)
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
     }
   }
   benchmark::Initialize(&argc, argv);
   benchmark::AddCustomContext("backend", shears::backend_for(shears::Device::cpu()).name());
+  benchmark::AddCustomContext("conv_library", shears::kernels::cpu::conv_library_name(
+                                                  shears::kernels::cpu::conv_library()));
+  benchmark::AddCustomContext("math_libraries", shears::kernels::cpu::cpu_math_libraries());
   benchmark::AddCustomContext("pruning", "L1, ratio 0.5 of every block's inner channels");
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -2,7 +2,8 @@
 # Sourced by scripts/test and scripts/quickstart.
 SHEARS_APT_PACKAGES=(
   build-essential cmake pkg-config git
-  libdnnl-dev libopenblas-dev libomp-dev
+  # oneDNN's CMake config looks for OpenCL, which libdnnl-dev only recommends.
+  libdnnl-dev ocl-icd-opencl-dev libopenblas-dev libomp-dev
   libyaml-cpp-dev nlohmann-json3-dev
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -10,9 +11,15 @@ SHEARS_APT_PACKAGES=(
   chromium
 )
 
+# What the benchmark scripts need besides: Python with venv, for the PyTorch reference that
+# scripts/torch-venv installs from PyPI under the build folder.
+SHEARS_BENCH_APT_PACKAGES=(python3 python3-venv)
+
+# Installs the given packages (default: SHEARS_APT_PACKAGES) that are not installed yet.
 shears_install_deps() {
-  local missing=()
-  for pkg in "${SHEARS_APT_PACKAGES[@]}"; do
+  local wanted=("$@") missing=()
+  ((${#wanted[@]})) || wanted=("${SHEARS_APT_PACKAGES[@]}")
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
       || missing+=("$pkg")
   done
@@ -26,10 +33,15 @@ shears_install_deps() {
   fi
 }
 
-# Configures and builds into $1 (Release, warnings on) with any extra CMake arguments.
-shears_build() {
+# Configures $1 (Release, warnings on) with any extra CMake arguments.
+shears_configure() {
   local build_dir=$1
   shift
   cmake -S "$SHEARS_ROOT" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release "$@"
-  cmake --build "$build_dir" -j "$(nproc)"
+}
+
+# Configures and builds into $1 with any extra CMake arguments.
+shears_build() {
+  shears_configure "$@"
+  cmake --build "$1" -j "$(nproc)"
 }

@@ -31,13 +31,9 @@ int command_eval(const std::vector<std::string>& args) {
   config.check_all_read();
   BuiltModel model = experiment.make_model();
   ModelReport r = experiment.measure(*model.module);
-  nlohmann::json j = {{"model", model.name},
-                      {"top1", r.top1},
-                      {"top5", r.top5},
-                      {"loss", r.loss},
-                      {"params", r.params},
-                      {"flops", r.flops},
-                      {"latency_ms", r.latency_ms}};
+  nlohmann::json j = report_json(r);
+  j["model"] = model.name;
+  j["splits"] = experiment.splits_json();
   std::printf("%s\n", j.dump(2).c_str());
   return 0;
 }

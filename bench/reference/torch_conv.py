@@ -3,8 +3,9 @@
 
 Times torch.nn.functional.conv2d on the layers that bench_conv measures (read from the JSON table
 that `bench_conv --print_shapes` prints), forward and forward + backward (grad of input and
-weight), in f32 on the CPU with a fixed thread count. Reports GFLOP/s with the same FLOP counts as
-bench_conv (2 * multiply-adds; the backward pass counts twice the forward), as JSON:
+weight), and each backward pass alone (aten.convolution_backward with one output), in f32 on the
+CPU with a fixed thread count. Reports GFLOP/s with the same FLOP counts as bench_conv (2 *
+multiply-adds; each backward pass costs as much as the forward), as JSON:
 
     {"context": {...}, "results": [{"name": "fwd/torch/<layer>", "gflops": ..., "ms": ...}, ...]}
 
@@ -61,12 +62,20 @@ def bench_layer(layer, min_time):
         # backend's write semantics.
         torch.autograd.grad(y, (xg, wg), grad_y)
 
+    def backward_only(mask):
+        def run():
+            torch.ops.aten.convolution_backward(grad_y, x, w, None, [stride, stride], [pad, pad],
+                                                [1, 1], False, [0, 0], 1, mask)
+        return run
+
     return [("fwd", time_per_call(forward, min_time)),
+            ("bwd_data", time_per_call(backward_only([True, False, False]), min_time)),
+            ("bwd_weight", time_per_call(backward_only([False, True, False]), min_time)),
             ("fwdbwd", time_per_call(forward_backward, min_time))]
 
 
 def layer_results(layer, min_time):
-    """Result records of one layer, forward and forward + backward."""
+    """Result records of one layer: forward, each backward pass, and all three."""
     records = []
     for direction, seconds in bench_layer(layer, min_time):
         flops = layer["flops"] * (3 if direction == "fwdbwd" else 1)

@@ -1,11 +1,18 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 # device-check: resnet56 dense 128 3
-"""PyTorch side of scripts/bench-network: peak memory (and step time) of the same training step.
+"""PyTorch side of scripts/bench-network: the same networks, timed and measured the same way.
 
 Builds ResNet-56 (CIFAR, option-A shortcut) or torchvision-layout ResNet-50 in PyTorch, dense or
-with the same L1-pruned widths as bench_network (half of every block's inner channels), runs
-STEPS SGD steps at BATCH (the first untimed) and prints one JSON line with the process's peak resident memory.
-Usage: torch_network.py MODEL dense|pruned BATCH STEPS [--device cpu|cuda]
+with the same L1-pruned widths as bench_network (half of every block's inner channels).
+
+    torch_network.py MODEL dense|pruned BATCH STEPS [--device cpu|cuda]
+runs STEPS SGD steps at BATCH (the first untimed) and prints one JSON line with the step time and
+the process's peak resident memory.
+
+    torch_network.py --serve [--threads 2]
+reads one JSON request a line ({"model", "variant", "mode": "infer"|"train", "batch",
+"min_time"}) and answers each with {"ms": mean milliseconds per iteration}, so that a driver can
+interleave it with bench_network case by case in one long-lived process.
 """
 import json
 import resource
@@ -74,15 +81,66 @@ def resnet50(keep):
     return model
 
 
+def build(name, variant):
+    keep = 0.5 if variant == "pruned" else 1.0
+    if name == "resnet56":
+        return ResNetCifar(56, keep), (3, 32, 32)
+    return resnet50(keep), (3, 224, 224)
+
+
+def serve(threads):
+    """Answers timing requests on stdin, one JSON line each, until stdin closes."""
+    torch.set_num_threads(threads)
+    models = {}
+    print(json.dumps({"context": {"torch": torch.__version__,
+                                  "threads": torch.get_num_threads(),
+                                  "mkldnn": torch.backends.mkldnn.is_available()}}), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        key = (req["model"], req["variant"])
+        if key not in models:
+            torch.manual_seed(1)
+            models[key] = build(*key)
+        model, shape = models[key]
+        batch, mode = req["batch"], req["mode"]
+        x = torch.empty(batch, *shape).uniform_(-1, 1)
+        if mode == "infer":
+            model.eval()
+
+            def run():
+                with torch.no_grad():
+                    model(x)
+        else:
+            model.train()
+            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+            y = torch.arange(batch) % 10
+
+            def run():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        run()  # warm-up: allocation and kernel selection
+        calls, start = 0, time.perf_counter()
+        while True:
+            run()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= req.get("min_time", 1.0):
+                break
+        print(json.dumps({"ms": elapsed / calls * 1e3}), flush=True)
+
+
 def main():
+    if "--serve" in sys.argv:
+        threads = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 2
+        serve(threads)
+        return
     name, variant, batch, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     device = sys.argv[6] if len(sys.argv) > 6 and sys.argv[5] == "--device" else "cpu"
     torch.set_num_threads(2)
-    keep = 0.5 if variant == "pruned" else 1.0
-    if name == "resnet56":
-        model, shape = ResNetCifar(56, keep), (3, 32, 32)
-    else:
-        model, shape = resnet50(keep), (3, 224, 224)
+    model, shape = build(name, variant)
     model = model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.ones(batch, *shape, device=device)

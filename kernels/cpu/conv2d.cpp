@@ -1,7 +1,9 @@
 // CpuBackend::conv2d_forward / conv2d_backward_data / conv2d_backward_weight.
 //
 // Two implementations of f32 convolution, chosen by conv_library() (conv_library.h):
-//   * oneDNN primitives, cached per shape and parameters;
+//   * oneDNN primitives, cached per shape and parameters, either on layouts oneDNN chooses
+//     (format_tag::any: blocked nChw8c/nChw16c and matching weights, reordered from and to NCHW
+//     around each call) or on plain NCHW;
 //   * im2col / col2im with OpenBLAS sgemm.
 // F64 (used only by gradient checks) always takes the im2col path with dgemm: oneDNN has no f64
 // convolution.
@@ -39,13 +41,15 @@ constexpr const char* kConvLibraryEnv = "SHEARS_CPU_CONV";
 
 ConvLibrary library_from_env() {
   const char* value = std::getenv(kConvLibraryEnv);
-  // The default is im2col + OpenBLAS: on the CIFAR ResNet shapes it measured about twice
-  // oneDNN 2.6's fwd+bwd GFLOP/s (bench_conv), and a ResNet-56 training step ran 1.3x faster.
-  if (value == nullptr || *value == '\0') return ConvLibrary::Blas;
-  if (std::strcmp(value, "onednn") == 0) return ConvLibrary::OneDnn;
-  if (std::strcmp(value, "blas") == 0) return ConvLibrary::Blas;
+  // The default is oneDNN on its own layouts: on 2 cores it ran a ResNet-56 training step faster
+  // than im2col + OpenBLAS and than oneDNN on plain NCHW, and won on nearly every conv shape of
+  // bench_conv (the measurements are in README.md, "CPU dense-maths library").
+  if (value == nullptr || *value == '\0') return ConvLibrary::OneDnn;
+  for (ConvLibrary library : {ConvLibrary::OneDnn, ConvLibrary::OneDnnPlain, ConvLibrary::Blas}) {
+    if (std::strcmp(value, conv_library_name(library)) == 0) return library;
+  }
   throw Error(detail::cat(kConvLibraryEnv, "='", value, "' is not a CPU convolution library (",
-                          "expected onednn or blas)"));
+                          "expected onednn, onednn-plain or blas)"));
 }
 
 // -1 until set_conv_library is called; otherwise the ConvLibrary value.
@@ -65,7 +69,15 @@ void set_conv_library(ConvLibrary library) {
 }
 
 const char* conv_library_name(ConvLibrary library) {
-  return library == ConvLibrary::Blas ? "blas" : "onednn";
+  switch (library) {
+    case ConvLibrary::OneDnn:
+      return "onednn";
+    case ConvLibrary::OneDnnPlain:
+      return "onednn-plain";
+    case ConvLibrary::Blas:
+      return "blas";
+  }
+  return "?";
 }
 
 std::string cpu_math_libraries() {
@@ -289,15 +301,6 @@ dnnl::engine& dnnl_engine() {
   return engine;
 }
 
-// Layout selection under evaluation: plain nchw/oihw, or format_tag::any with reorders.
-bool dnnl_any_layout() {
-  static const bool any = [] {
-    const char* v = std::getenv("SHEARS_DNNL_LAYOUT");
-    return v != nullptr && std::strcmp(v, "any") == 0;
-  }();
-  return any;
-}
-
 // One tensor argument of a cached primitive: the caller's plain layout, the layout the primitive
 // wants, and the reorder between them when they differ.
 struct DnnlOperand {
@@ -332,8 +335,10 @@ DnnlOperand make_operand(int arg, bool output, const memory::desc& user,
   return op;
 }
 
-std::shared_ptr<const DnnlConv> build_dnnl_conv(Direction dir, const ConvGeometry& g,
-                                                bool has_bias) {
+// `any_layout`: let oneDNN choose the layouts of x, weights and y (reordering from and to the
+// caller's plain ones), or run on the plain layouts themselves.
+std::shared_ptr<const DnnlConv> build_dnnl_conv(Direction dir, const ConvGeometry& g, bool has_bias,
+                                                bool any_layout) {
   using tag = memory::format_tag;
   const auto f32 = memory::data_type::f32;
   auto& engine = dnnl_engine();
@@ -348,7 +353,7 @@ std::shared_ptr<const DnnlConv> build_dnnl_conv(Direction dir, const ConvGeometr
   const memory::desc y_user(y_dims, f32, tag::nchw);
   const memory::desc w_user(w_dims, f32, grouped ? tag::goihw : tag::oihw);
   const memory::desc b_user({g.k}, f32, tag::x);
-  const bool any = dnnl_any_layout();
+  const bool any = any_layout;
   const memory::desc x_md = any ? memory::desc(x_dims, f32, tag::any) : x_user;
   const memory::desc y_md = any ? memory::desc(y_dims, f32, tag::any) : y_user;
   const memory::desc w_md = any ? memory::desc(w_dims, f32, tag::any) : w_user;
@@ -419,9 +424,11 @@ class DnnlConvCache {
  public:
   static constexpr std::size_t kCacheCapacity = 512;
 
-  std::shared_ptr<const DnnlConv> get(Direction dir, const ConvGeometry& g, bool has_bias) {
+  std::shared_ptr<const DnnlConv> get(Direction dir, const ConvGeometry& g, bool has_bias,
+                                      bool any_layout) {
     const Key key{static_cast<std::int64_t>(dir),
                   has_bias,
+                  any_layout,
                   g.n,
                   g.c,
                   g.h,
@@ -444,7 +451,7 @@ class DnnlConvCache {
     }
     std::shared_ptr<const DnnlConv> conv;
     try {
-      conv = build_dnnl_conv(dir, g, has_bias);
+      conv = build_dnnl_conv(dir, g, has_bias, any_layout);
     } catch (const dnnl::error& e) {
       throw Error(detail::cat("oneDNN could not create a convolution primitive for x [", g.n, ", ",
                               g.c, ", ", g.h, ", ", g.w, "], weight [", g.k, ", ", g.c_per_group(),
@@ -468,7 +475,7 @@ class DnnlConvCache {
 
 std::shared_ptr<const DnnlConv> dnnl_conv_for(Direction dir, const ConvGeometry& g, bool has_bias) {
   static DnnlConvCache cache;
-  return cache.get(dir, g, has_bias);
+  return cache.get(dir, g, has_bias, conv_library() == ConvLibrary::OneDnn);
 }
 
 // Per-thread, grow-only buffers for reordered tensors and the scratchpad, so steady-state calls
@@ -551,7 +558,7 @@ void fill_with_bias(const ConvGeometry& g, const T* bias, T* y) {
   }
 }
 
-bool use_dnnl(DType dtype) { return dtype == DType::F32 && conv_library() == ConvLibrary::OneDnn; }
+bool use_dnnl(DType dtype) { return dtype == DType::F32 && conv_library() != ConvLibrary::Blas; }
 
 }  // namespace
 

@@ -8,20 +8,26 @@
 namespace shears::kernels::cpu {
 
 enum class ConvLibrary {
-  OneDnn,  ///< oneDNN convolution primitives, cached per shape
-  Blas,    ///< im2col / col2im with OpenBLAS sgemm (the default: faster here, see conv2d.cpp)
+  /// oneDNN primitives that choose their own (blocked) layouts, with reorders from and to the
+  /// engine's NCHW around each call; cached per shape. The default: fastest by measurement
+  /// (see conv2d.cpp and README "CPU dense-maths library").
+  OneDnn,
+  /// oneDNN primitives on plain NCHW / OIHW memory (no reorders).
+  OneDnnPlain,
+  /// im2col / col2im with OpenBLAS sgemm.
+  Blas,
 };
 
 /// The library f32 convolution uses now. Unless set_conv_library was called, it is read once from
-/// the environment variable SHEARS_CPU_CONV ("onednn" or "blas"; unset means the default).
-/// Throws shears::Error naming the variable when it holds anything else.
+/// the environment variable SHEARS_CPU_CONV ("onednn", "onednn-plain" or "blas"; unset means the
+/// default). Throws shears::Error naming the variable when it holds anything else.
 ConvLibrary conv_library();
 
 /// Overrides the environment's choice for the rest of the process (benchmarks compare both).
 /// Thread-safe; takes effect at the next convolution call.
 void set_conv_library(ConvLibrary library);
 
-/// "onednn" or "blas", the spelling SHEARS_CPU_CONV accepts.
+/// "onednn", "onednn-plain" or "blas", the spelling SHEARS_CPU_CONV accepts.
 const char* conv_library_name(ConvLibrary library);
 
 /// One line naming the vendor libraries behind CPU convolution and GEMM and their threading, for

@@ -49,6 +49,46 @@ std::string error_of(const std::vector<std::string>& args) {
   return "";
 }
 
+// Without val_size, 10 % of the training data (at most 5,000 images) is held out for validation;
+// the test split is never used for it unless a config asks.
+TEST(Experiment, ValidationIsHeldOutOfTrainingDataByDefault) {
+  std::string text = kTiny;
+  text.replace(text.find("  val_size: 64\n"), std::string("  val_size: 64\n").size(), "");
+  app::ExperimentSpec spec = app::parse_experiment(Config::parse(text, "tiny.yaml"));
+  EXPECT_FALSE(spec.data.validate_on_test);
+  app::Experiment e(spec, Config::parse(text, "tiny.yaml"), app::RunOptions{});
+  e.val_data();
+  nlohmann::json splits = e.splits_json();
+  EXPECT_EQ(splits["validation"]["images"], 25);  // 10 % of 256
+  EXPECT_EQ(splits["train"]["images"], 256 - 25);
+  EXPECT_EQ(splits["test"]["images"], 128);
+}
+
+TEST(Experiment, ValidationOnTheTestSplitOnlyWhenAsked) {
+  std::string text = kTiny;
+  text.replace(text.find("  val_size: 64\n"), std::string("  val_size: 64\n").size(),
+               "  validation: test\n");
+  app::ExperimentSpec spec = app::parse_experiment(Config::parse(text, "tiny.yaml"));
+  EXPECT_TRUE(spec.data.validate_on_test);
+  app::Experiment e(spec, Config::parse(text, "tiny.yaml"), app::RunOptions{});
+  e.val_data();
+  nlohmann::json splits = e.splits_json();
+  EXPECT_EQ(splits["validation"]["images"], 128);
+  EXPECT_EQ(splits["train"]["images"], 256);
+  EXPECT_NE(splits["validation"]["source"].get<std::string>().find("test split"),
+            std::string::npos);
+
+  std::string both = kTiny;
+  both.replace(both.find("  val_size: 64\n"), std::string("  val_size: 64\n").size(),
+               "  validation: test\n  val_size: 10\n");
+  try {
+    app::parse_experiment(Config::parse(both, "both.yaml"));
+    ADD_FAILURE() << "val_size with validation: test was accepted";
+  } catch (const ConfigError& err) {
+    EXPECT_NE(std::string(err.what()).find("val_size"), std::string::npos) << err.what();
+  }
+}
+
 TEST(Experiment, RunWritesSummaryConfigAndCheckpoints) {
   TempDir dir;
   std::string cfg = write(dir, "tiny.yaml", kTiny);
@@ -58,11 +98,18 @@ TEST(Experiment, RunWritesSummaryConfigAndCheckpoints) {
   nlohmann::json s = nlohmann::json::parse(in);
   EXPECT_EQ(s["model"], "resnet20");
   EXPECT_EQ(s["dataset"], "synthetic");
-  for (const char* key : {"top1", "top5", "params", "flops", "latency_ms"}) {
+  for (const char* key : {"test", "validation", "params", "flops", "latency_ms"}) {
     EXPECT_TRUE(s["dense"].contains(key)) << key;
   }
   EXPECT_GT(s["dense"]["params"].get<std::int64_t>(), 200000);
-  EXPECT_GT(s["dense"]["top1"].get<double>(), 25.0);  // above chance after two epochs
+  EXPECT_GT(s["dense"]["test"]["top1"].get<double>(), 25.0);  // above chance after two epochs
+  // Each accuracy names its split and how many images it was measured on.
+  EXPECT_EQ(s["dense"]["test"]["images"], 128);
+  EXPECT_EQ(s["dense"]["validation"]["images"], 64);
+  EXPECT_EQ(s["splits"]["train"]["images"], 256 - 64);
+  EXPECT_EQ(s["splits"]["validation"]["images"], 64);
+  EXPECT_NE(s["splits"]["validation"]["source"].get<std::string>().find("held out"),
+            std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(out + "/config.yaml"));
   EXPECT_TRUE(std::filesystem::exists(out + "/train/last.safetensors"));
   std::ifstream metrics(out + "/train/metrics.jsonl");
@@ -162,6 +209,7 @@ data:
   batch_size: 64
   workers: 2
   subset: {mode: per_class, size: 100}
+  val_size: 500
   test_size: 1000
 model:
   arch: resnet20
@@ -177,7 +225,7 @@ bench:
   ASSERT_EQ(app::run_cli({"run", cfg, "--out", dir.file("run"), "--quiet"}), 0);
   std::ifstream in(dir.file("run") + "/summary.json");
   nlohmann::json s = nlohmann::json::parse(in);
-  EXPECT_GT(s["dense"]["top1"].get<double>(), 65.0) << s.dump();
+  EXPECT_GT(s["dense"]["test"]["top1"].get<double>(), 65.0) << s.dump();
 }
 
 }  // namespace

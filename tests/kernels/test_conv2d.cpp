@@ -92,12 +92,14 @@ const std::vector<ConvCase>& conv_cases() {
 }
 
 // How f32/f64 convolution runs: which library for f32, or the f64 path.
-enum class ConvPath { OneDnnF32, BlasF32, BlasF64 };
+enum class ConvPath { OneDnnF32, OneDnnPlainF32, BlasF32, BlasF64 };
 
 std::string path_name(ConvPath path) {
   switch (path) {
     case ConvPath::OneDnnF32:
       return "OneDnnF32";
+    case ConvPath::OneDnnPlainF32:
+      return "OneDnnPlainF32";
     case ConvPath::BlasF32:
       return "BlasF32";
     case ConvPath::BlasF64:
@@ -227,8 +229,9 @@ class Conv2dKnownAnswer : public ::testing::TestWithParam<std::tuple<ConvCase, C
   void SetUp() override {
     const auto& [cc, path] = GetParam();
     if (path != ConvPath::BlasF64) {
-      kernels::cpu::set_conv_library(path == ConvPath::OneDnnF32 ? ConvLibrary::OneDnn
-                                                                 : ConvLibrary::Blas);
+      kernels::cpu::set_conv_library(path == ConvPath::OneDnnF32        ? ConvLibrary::OneDnn
+                                     : path == ConvPath::OneDnnPlainF32 ? ConvLibrary::OneDnnPlain
+                                                                        : ConvLibrary::Blas);
     }
     x_ = random_values(shape_numel(cc.x_shape()), 11);
     w_ = random_values(shape_numel(cc.w_shape()), 12);
@@ -269,14 +272,14 @@ TEST_P(Conv2dKnownAnswer, AllDirectionsMatchNaiveLoops) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Sweep, Conv2dKnownAnswer,
-                         ::testing::Combine(::testing::ValuesIn(conv_cases()),
-                                            ::testing::Values(ConvPath::OneDnnF32,
-                                                              ConvPath::BlasF32,
-                                                              ConvPath::BlasF64)),
-                         [](const ::testing::TestParamInfo<Conv2dKnownAnswer::ParamType>& info) {
-                           return std::get<0>(info.param).name + path_name(std::get<1>(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Sweep, Conv2dKnownAnswer,
+    ::testing::Combine(::testing::ValuesIn(conv_cases()),
+                       ::testing::Values(ConvPath::OneDnnF32, ConvPath::OneDnnPlainF32,
+                                         ConvPath::BlasF32, ConvPath::BlasF64)),
+    [](const ::testing::TestParamInfo<Conv2dKnownAnswer::ParamType>& info) {
+      return std::get<0>(info.param).name + path_name(std::get<1>(info.param));
+    });
 
 // ---- single cases -------------------------------------------------------------------------------
 
@@ -298,7 +301,14 @@ TEST(Conv2dLibraries, OneDnnAndBlasAgree) {
                          view(y_blas, cc.y_shape()), cc.p);
   EXPECT_TRUE(
       all_close(y_blas, std::vector<double>(y_dnnl.begin(), y_dnnl.end()), cc.y_shape(), 1e-4));
+  std::vector<float> y_plain(y_dnnl.size());
+  kernels::cpu::set_conv_library(ConvLibrary::OneDnnPlain);
+  backend.conv2d_forward(view(x, cc.x_shape()), view(w, cc.w_shape()), &b,
+                         view(y_plain, cc.y_shape()), cc.p);
+  EXPECT_TRUE(
+      all_close(y_blas, std::vector<double>(y_plain.begin(), y_plain.end()), cc.y_shape(), 1e-4));
   EXPECT_STREQ(kernels::cpu::conv_library_name(ConvLibrary::OneDnn), "onednn");
+  EXPECT_STREQ(kernels::cpu::conv_library_name(ConvLibrary::OneDnnPlain), "onednn-plain");
   EXPECT_STREQ(kernels::cpu::conv_library_name(ConvLibrary::Blas), "blas");
 }
 
@@ -357,7 +367,7 @@ TEST(Conv2dOneDnnCache, ConcurrentCallsFromThreads) {
 // An empty batch leaves nothing to compute for the forward and gives a zero weight gradient.
 TEST(Conv2dEdgeCases, EmptyBatch) {
   CpuBackend backend;
-  for (ConvLibrary library : {ConvLibrary::OneDnn, ConvLibrary::Blas}) {
+  for (ConvLibrary library : {ConvLibrary::OneDnn, ConvLibrary::OneDnnPlain, ConvLibrary::Blas}) {
     SCOPED_TRACE(kernels::cpu::conv_library_name(library));
     kernels::cpu::set_conv_library(library);
     const ConvCase cc{"", 0, 3, 5, 5, 4, 3, 3, params(1, 1), false};
@@ -374,7 +384,7 @@ TEST(Conv2dEdgeCases, EmptyBatch) {
 TEST(Conv2dEdgeCases, EmptyChannels) {
   CpuBackend backend;
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  for (ConvLibrary library : {ConvLibrary::OneDnn, ConvLibrary::Blas}) {
+  for (ConvLibrary library : {ConvLibrary::OneDnn, ConvLibrary::OneDnnPlain, ConvLibrary::Blas}) {
     SCOPED_TRACE(kernels::cpu::conv_library_name(library));
     kernels::cpu::set_conv_library(library);
     std::vector<float> x, w, bias{1.5f, -2.0f}, y(2 * 2 * 4 * 4, nan);
