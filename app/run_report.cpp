@@ -117,10 +117,16 @@ RunInfo load_run(const std::string& dir, bool predict) {
   r.bench_batch = s.value("bench_batch_size", std::int64_t{1});
   const nlohmann::json& dense = s["dense"];
   const nlohmann::json& pruned = s.contains("pruned") ? s["pruned"] : s["dense"];
-  r.dense_test_top1 = num(dense, "top1");
-  r.test_top1 = num(pruned, "top1");
-  r.dense_val_top1 = num(dense, "val_top1");
-  r.val_top1 = num(pruned, "val_top1");
+  // Accuracy per split ({"test": {"top1": ..}, "validation": {..}}), or the older flat "top1"
+  // (the test split).
+  auto split_top1 = [](const nlohmann::json& m, const char* split) {
+    if (m.contains(split) && m[split].is_object()) return num(m[split], "top1");
+    return std::string(split) == "test" ? num(m, "top1") : num(m, "val_top1");
+  };
+  r.dense_test_top1 = split_top1(dense, "test");
+  r.test_top1 = split_top1(pruned, "test");
+  r.dense_val_top1 = split_top1(dense, "validation");
+  r.val_top1 = split_top1(pruned, "validation");
   r.drop = r.dense_test_top1 - r.test_top1;
   r.dense_flops = static_cast<std::int64_t>(num(dense, "flops", 0));
   r.flops = static_cast<std::int64_t>(num(pruned, "flops", 0));
@@ -155,8 +161,16 @@ RunInfo load_run(const std::string& dir, bool predict) {
     }
   }
   if (s.contains("splits") && s["splits"].is_object()) {
-    r.val_split = s["splits"].value("validation", r.val_split);
-    r.test_split = s["splits"].value("test", r.test_split);
+    auto describe = [&](const char* split, const std::string& fallback) {
+      const nlohmann::json& sp = s["splits"];
+      if (!sp.contains(split) || !sp[split].is_object()) return fallback;
+      std::string text = sp[split].value("source", fallback);
+      if (sp[split].contains("images") && text.find("images") == std::string::npos)
+        text += " (" + std::to_string(sp[split]["images"].get<std::int64_t>()) + " images)";
+      return text;
+    };
+    r.val_split = describe("validation", r.val_split);
+    r.test_split = describe("test", r.test_split);
   }
 
   // Training curves: every stage folder with a metrics.jsonl, the dense training first.

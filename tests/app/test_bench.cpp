@@ -17,6 +17,7 @@
 #include "engine/autograd/trace.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
+#include "engine/storage.h"
 #include "models/arch.h"
 #include "models/registry.h"
 #include "pruning/cost_model.h"
@@ -313,6 +314,44 @@ TEST(WidthTable, MeasuredTableIsCachedPerShape) {
   unsetenv("SHEARS_CACHE_DIR");
   EXPECT_EQ(again, t);  // read back from the cache, not remeasured
   EXPECT_TRUE(std::filesystem::exists(dir.file("width_latency.json")));
+}
+
+TEST(BenchSupport, StorageCountersTrackLiveAndPeakBytes) {
+  std::size_t base = storage_bytes_live();
+  reset_storage_peak();
+  EXPECT_EQ(storage_bytes_peak(), base);
+  {
+    Tensor a = Tensor::zeros({1000});
+    EXPECT_EQ(storage_bytes_live(), base + 4000);
+    {
+      Tensor b = Tensor::zeros({500});
+      EXPECT_EQ(storage_bytes_peak(), base + 6000);
+    }
+    EXPECT_EQ(storage_bytes_live(), base + 4000);
+    EXPECT_EQ(storage_bytes_peak(), base + 6000);  // the peak stays until reset
+  }
+  EXPECT_EQ(storage_bytes_live(), base);
+  reset_storage_peak();
+  EXPECT_EQ(storage_bytes_peak(), base);
+}
+
+TEST(BenchSupport, OpObserverSeesEveryOpAfterItRan) {
+  std::vector<std::string> names;
+  std::vector<double> first_values;
+  Tensor x = Tensor::full({4}, 2.0);
+  {
+    OpObserverScope observe([&](const char* name, const std::vector<Tensor>&, const Tensor& out) {
+      names.push_back(name);
+      first_values.push_back(out.to_vector<float>()[0]);  // the output is already computed
+    });
+    Tensor y = add(x, x);
+    relu(mul(y, y));
+    EXPECT_THROW(OpObserverScope([](const char*, const std::vector<Tensor>&, const Tensor&) {}),
+                 Error);
+  }
+  add(x, x);  // no observer any more
+  EXPECT_EQ(names, (std::vector<std::string>{"add", "mul", "relu"}));
+  EXPECT_EQ(first_values, (std::vector<double>{4.0, 16.0, 16.0}));
 }
 
 TEST(BenchCompare, PrintsPerBenchmarkRatiosOfTwoBuilds) {
