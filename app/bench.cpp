@@ -390,9 +390,9 @@ std::string bench_table(const BenchResult& r, const BenchOptions& o) {
   for (std::size_t b = 0; b < o.batches.size(); ++b) {
     out << "\nbatch " << o.batches[b] << "\n";
     char head[512];
-    std::snprintf(head, sizeof(head), "%-34s %9s %8s %9s %10s %8s %7s %9s %7s %7s %7s %7s%s\n",
+    std::snprintf(head, sizeof(head), "%-34s %9s %8s %9s %10s %8s %7s %9s %7s %7s %7s %7s %7s%s\n",
                   "network", "MMACs/img", "Mparams", "act MB", "infer ms", "+-", "img/s", "peak MB",
-                  "x meas", "x FLOPs", "x pred", "m/F",
+                  "x meas", "x FLOPs", "x pred", "m/F", "m/p",
                   o.train ? "   train ms    +-  x meas  x pred  peak MB" : "");
     out << head;
     const BenchRow& first = r.rows[b * per_batch];
@@ -405,13 +405,13 @@ std::string bench_table(const BenchResult& r, const BenchOptions& o) {
       char line[512];
       std::string label =
           row.label.size() > 34 ? "..." + row.label.substr(row.label.size() - 31) : row.label;
-      std::snprintf(line, sizeof(line),
-                    "%-34s %9.2f %8.3f %9.1f %10.3f %7.1f%% %7.0f %9.1f %7.2f %7.2f %7.2f %7.2f",
-                    label.c_str(), row.macs / 1e6, row.params / 1e6, row.activation_bytes / 1e6,
-                    row.infer.median_ms, 100 * row.infer.spread,
-                    1e3 * static_cast<double>(row.batch) / row.infer.median_ms,
-                    row.infer_peak_bytes / 1e6, speed, flops_ratio, pred,
-                    safe_ratio(speed, flops_ratio));
+      std::snprintf(
+          line, sizeof(line),
+          "%-34s %9.2f %8.3f %9.1f %10.3f %7.1f%% %7.0f %9.1f %7.2f %7.2f %7.2f %7.2f %7.2f",
+          label.c_str(), row.macs / 1e6, row.params / 1e6, row.activation_bytes / 1e6,
+          row.infer.median_ms, 100 * row.infer.spread,
+          1e3 * static_cast<double>(row.batch) / row.infer.median_ms, row.infer_peak_bytes / 1e6,
+          speed, flops_ratio, pred, safe_ratio(speed, flops_ratio), safe_ratio(speed, pred));
       out << line;
       if (row.has_train) {
         std::snprintf(
@@ -424,9 +424,8 @@ std::string bench_table(const BenchResult& r, const BenchOptions& o) {
     }
   }
   out << "\nx meas: measured speedup over the first network; x FLOPs: its FLOPs ratio; x pred: "
-         "the cost model's predicted speedup; m/F: measured / FLOPs ratio\n";
+         "the cost model's predicted speedup; m/F: x meas / x FLOPs; m/p: x meas / x pred\n";
   if (!r.profiles.empty()) {
-    std::map<std::pair<std::int64_t, std::size_t>, const LayerProfile*> first_of_batch;
     for (std::size_t i = 0; i < r.profiles.size(); ++i) {
       const LayerProfile& p = r.profiles[i];
       const LayerProfile& base = r.profiles[i - i % std::max<std::size_t>(1, per_batch)];

@@ -126,7 +126,7 @@ std::vector<OpCost> trace_op_costs(nn::Module& model, const Shape& input_chw, st
 std::string peak_rates_key(const Device& device) {
   const char* conv = std::getenv("SHEARS_CPU_CONV");
   std::ostringstream k;
-  k << backend_for(device).name() << "|" << device.str() << "|threads=" << thread_count()
+  k << "v2|" << backend_for(device).name() << "|" << device.str() << "|threads=" << thread_count()
     << "|conv=" << (conv != nullptr ? conv : "default") << "|cpu=" << cpu_model();
   return k.str();
 }

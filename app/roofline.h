@@ -42,8 +42,8 @@ struct PeakRates {
   std::string source;  // "measured" or the cache file they were read from
 };
 
-/// The key rates are cached under: backend name, device, OpenMP/BLAS thread count,
-/// SHEARS_CPU_CONV, and the CPU model from /proc/cpuinfo.
+/// The key rates are cached under: the probe version, backend name, device, OpenMP/BLAS thread
+/// count, SHEARS_CPU_CONV, and the CPU model from /proc/cpuinfo.
 std::string peak_rates_key(const Device& device);
 /// Measures the rates now (about two seconds).
 PeakRates measure_peak_rates(const Device& device);

@@ -161,16 +161,19 @@ RunInfo load_run(const std::string& dir, bool predict) {
     }
   }
   if (s.contains("splits") && s["splits"].is_object()) {
-    auto describe = [&](const char* split, const std::string& fallback) {
+    // Short names for the table ("held-out train (5000 images)"), the source text in full for
+    // the HTML tooltip.
+    auto describe = [&](const char* split, const std::string& fallback, std::string& source) {
       const nlohmann::json& sp = s["splits"];
       if (!sp.contains(split) || !sp[split].is_object()) return fallback;
-      std::string text = sp[split].value("source", fallback);
-      if (sp[split].contains("images") && text.find("images") == std::string::npos)
-        text += " (" + std::to_string(sp[split]["images"].get<std::int64_t>()) + " images)";
-      return text;
+      source = sp[split].value("source", std::string());
+      std::string name = source.rfind("held out", 0) == 0 ? "held-out train" : "test";
+      if (sp[split].contains("images") && sp[split]["images"].is_number_integer())
+        name += " (" + std::to_string(sp[split]["images"].get<std::int64_t>()) + " images)";
+      return name;
     };
-    r.val_split = describe("validation", r.val_split);
-    r.test_split = describe("test", r.test_split);
+    r.val_split = describe("validation", r.val_split, r.val_source);
+    r.test_split = describe("test", r.test_split, r.test_source);
   }
 
   // Training curves: every stage folder with a metrics.jsonl, the dense training first.
@@ -440,13 +443,15 @@ std::string report_html(const std::vector<RunInfo>& runs) {
     o << "<tr class=\"run\"><td class=\"l\">" << esc(r.name) << "</td><td class=\"l\">"
       << esc(r.method) << "</td><td class=\"l\">" << esc(r.mode) << "</td><td class=\"l\">"
       << esc(r.model) << "</td><td class=\"l\">" << esc(r.dataset) << "</td><td>"
-      << fmt("%.2f", r.val_top1) << "</td><td class=\"l\">" << esc(r.val_split) << "</td><td>"
-      << fmt("%.2f", r.test_top1) << "</td><td class=\"l\">" << esc(r.test_split) << "</td><td>"
-      << fmt("%.2f", r.dense_test_top1) << "</td><td>" << fmt("%.2f", r.drop) << "</td><td>"
-      << fmt("%.1f", r.flops_reduction) << "</td><td>" << fmt("%.1f", r.analytic_flops_reduction)
-      << "</td><td>" << fmt("%.1f", r.params_reduction) << "</td><td>"
-      << fmt("%.2f&times;", r.speedup) << "</td><td>" << fmt("%.2f&times;", r.predicted_speedup)
-      << "</td><td>" << fmt("%.0f", r.train_seconds) << "</td></tr>\n";
+      << fmt("%.2f", r.val_top1) << "</td><td class=\"l\" title=\"" << esc(r.val_source) << "\">"
+      << esc(r.val_split) << "</td><td>" << fmt("%.2f", r.test_top1)
+      << "</td><td class=\"l\" title=\"" << esc(r.test_source) << "\">" << esc(r.test_split)
+      << "</td><td>" << fmt("%.2f", r.dense_test_top1) << "</td><td>" << fmt("%.2f", r.drop)
+      << "</td><td>" << fmt("%.1f", r.flops_reduction) << "</td><td>"
+      << fmt("%.1f", r.analytic_flops_reduction) << "</td><td>" << fmt("%.1f", r.params_reduction)
+      << "</td><td>" << fmt("%.2f&times;", r.speedup) << "</td><td>"
+      << fmt("%.2f&times;", r.predicted_speedup) << "</td><td>" << fmt("%.0f", r.train_seconds)
+      << "</td></tr>\n";
   }
   o << "</tbody></table>\n<p class=\"note\">Accuracies are top-1 in percent on the named split; "
        "drop = dense test top-1 &minus; pruned test top-1. FLOPs are multiply-accumulates of "

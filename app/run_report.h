@@ -21,7 +21,8 @@ struct StageCurve {
 struct RunInfo {
   std::string dir, name, method, model, dataset, mode;
   double val_top1 = 0, test_top1 = 0, dense_val_top1 = 0, dense_test_top1 = 0, drop = 0;
-  std::string val_split, test_split;
+  std::string val_split, test_split;    // short: "held-out train (5000 images)"
+  std::string val_source, test_source;  // summary.json's full description, when it has one
   std::int64_t dense_flops = 0, flops = 0, dense_params = 0, params = 0;
   double flops_reduction = 0, params_reduction = 0;
   double analytic_flops_reduction = 0;  // the paper's analytic count, NaN where none

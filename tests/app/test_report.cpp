@@ -86,8 +86,9 @@ TEST(Report, EveryMethodsRunShowsInTableHtmlAndHeadlessChromium) {
   for (auto& r : *runs_) infos.push_back(app::load_run(r, true));
   ASSERT_EQ(infos.size(), pruning::method_names().size() + 1);
   for (const app::RunInfo& r : infos) {
-    EXPECT_NE(r.val_split.find("held out of the training data (64 of 192"), std::string::npos)
-        << r.name << ": " << r.val_split;
+    EXPECT_EQ(r.val_split, "held-out train (64 images)") << r.name;
+    EXPECT_NE(r.val_source.find("held out of the training data (64 of 192"), std::string::npos)
+        << r.name << ": " << r.val_source;
     EXPECT_NE(r.test_split.find("64"), std::string::npos) << r.name << ": " << r.test_split;
     EXPECT_FALSE(std::isnan(r.val_top1)) << r.name;
     EXPECT_FALSE(r.curves.empty()) << r.name;
