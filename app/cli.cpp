@@ -17,6 +17,8 @@ const char* kUsage =
     "  eval CONFIG     evaluate the experiment's model (--checkpoint F to load weights)\n"
     "  flops           FLOPs (MACs) and parameters of a model or checkpoint\n"
     "  inspect FILE    architecture, per-layer channels and parameter counts of a checkpoint\n"
+    "  bench           dense vs pruned: measured latency, throughput, memory, cost model\n"
+    "  report RUN...   one HTML page (or Markdown table) comparing run directories\n"
     "\n"
     "`shears <command> --help` describes each command's options.\n";
 }  // namespace
@@ -78,8 +80,10 @@ int run_cli(const std::vector<std::string>& args) {
   if (command == "eval") return command_eval(rest);
   if (command == "flops") return command_flops(rest);
   if (command == "inspect") return command_inspect(rest);
+  if (command == "bench") return command_bench(rest);
+  if (command == "report") return command_report(rest);
   throw Error("unknown command '" + command +
-              "' (known: run, train, eval, flops, inspect; see shears --help)");
+              "' (known: run, train, eval, flops, inspect, bench, report; see shears --help)");
 }
 
 }  // namespace shears::app

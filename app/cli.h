@@ -29,5 +29,7 @@ int command_run(const std::vector<std::string>& args, bool train_only);
 int command_eval(const std::vector<std::string>& args);
 int command_flops(const std::vector<std::string>& args);
 int command_inspect(const std::vector<std::string>& args);
+int command_bench(const std::vector<std::string>& args);
+int command_report(const std::vector<std::string>& args);
 
 }  // namespace shears::app

@@ -26,4 +26,11 @@ class Storage {
   Device device_;
 };
 
+/// Bytes of tensor storage alive now on every device together, and the most alive at once since
+/// the last reset_storage_peak() (library scratch buffers are not counted). For benchmarks.
+std::size_t storage_bytes_live();
+std::size_t storage_bytes_peak();
+/// Sets the peak to the bytes alive now.
+void reset_storage_peak();
+
 }  // namespace shears

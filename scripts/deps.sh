@@ -8,6 +8,7 @@ SHEARS_APT_PACKAGES=(
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist
+  chromium
 )
 
 # What the benchmark scripts need besides: Python with venv, for the PyTorch reference that

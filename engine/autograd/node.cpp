@@ -11,6 +11,7 @@ namespace shears {
 namespace {
 thread_local bool t_grad_enabled = true;
 thread_local TraceScope* t_trace = nullptr;
+thread_local OpObserverScope* t_observer = nullptr;
 
 /// The node that accumulates into a leaf's `grad`, created once per leaf and shared by every op
 /// that reads the leaf, so that gradients from several uses add up before reaching it.
@@ -48,6 +49,12 @@ TraceScope::TraceScope() {
 TraceScope::~TraceScope() { t_trace = nullptr; }
 TraceScope* active_trace() { return t_trace; }
 
+OpObserverScope::OpObserverScope(Observer observer) : observer_(std::move(observer)) {
+  SHEARS_CHECK(t_observer == nullptr, "an OpObserverScope is already open on this thread");
+  t_observer = this;
+}
+OpObserverScope::~OpObserverScope() { t_observer = nullptr; }
+
 std::vector<Tensor> Node::apply(const Tensor& grad_output) {
   SHEARS_CHECK(fn_ != nullptr, "backward through op '", name_,
                "' a second time: its saved tensors were freed (pass retain_graph=true)");
@@ -73,6 +80,7 @@ void record_op(const Tensor& output, const char* name, const std::vector<Tensor>
   if (t_trace != nullptr) {
     t_trace->records_.push_back(OpRecord{name, inputs, output, attrs});
   }
+  if (t_observer != nullptr) t_observer->observer_(name, inputs, output);
   if (!needs_grad(inputs)) return;
   std::vector<Edge> next;
   next.reserve(inputs.size());

@@ -38,4 +38,22 @@ class TraceScope {
 /// The active trace of this thread, or null.
 TraceScope* active_trace();
 
+/// While alive, `observer` is called on this thread after every op has run, with the op's name,
+/// inputs and output (profilers time the gaps between calls). Independent of TraceScope; nested
+/// scopes are not supported: opening a second throws.
+class OpObserverScope {
+ public:
+  using Observer = std::function<void(const char* name, const std::vector<Tensor>& inputs,
+                                      const Tensor& output)>;
+  explicit OpObserverScope(Observer observer);
+  ~OpObserverScope();
+  OpObserverScope(const OpObserverScope&) = delete;
+  OpObserverScope& operator=(const OpObserverScope&) = delete;
+
+ private:
+  friend void record_op(const Tensor&, const char*, const std::vector<Tensor>&, Node::BackwardFn,
+                        OpAttrs);
+  Observer observer_;
+};
+
 }  // namespace shears

@@ -1,0 +1,179 @@
+#include "app/width_table.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+#include "app/roofline.h"
+#include "engine/autograd/grad_mode.h"
+#include "engine/io/atomic_file.h"
+#include "engine/ops.h"
+#include "kernels/common/registry.h"
+#include "models/registry.h"
+#include "pruning/cost_model.h"
+
+namespace shears::app {
+
+std::string WidthProbe::key() const {
+  return "in=" + std::to_string(in_channels) + ",out=" + std::to_string(out_channels) +
+         ",hw=" + std::to_string(height) + "x" + std::to_string(width) +
+         ",k=" + std::to_string(kernel) + ",s=" + std::to_string(stride) +
+         ",n=" + std::to_string(batch);
+}
+
+std::map<std::int64_t, double> measure_width_latency(const WidthProbe& p,
+                                                     const std::vector<std::int64_t>& widths,
+                                                     const Device& device,
+                                                     const TimingOptions& timing) {
+  NoGrad no_grad;
+  Generator gen(7);
+  Tensor x =
+      rand_uniform({p.batch, p.in_channels, p.height * p.stride, p.width * p.stride}, -1, 1, gen)
+          .to(device);
+  struct Layer {
+    Tensor w1, g, b, rm, rv, w2;
+  };
+  std::vector<Layer> layers;
+  std::vector<std::function<void()>> work;
+  for (std::int64_t c : widths) {
+    SHEARS_CHECK_AS(ConfigError, c >= 1, "width table: width ", c, " < 1");
+    Layer l{rand_uniform({c, p.in_channels, p.kernel, p.kernel}, -0.1, 0.1, gen).to(device),
+            Tensor::ones({c}, DType::F32, device),
+            Tensor::zeros({c}, DType::F32, device),
+            Tensor::zeros({c}, DType::F32, device),
+            Tensor::ones({c}, DType::F32, device),
+            rand_uniform({p.out_channels, c, p.kernel, p.kernel}, -0.1, 0.1, gen).to(device)};
+    layers.push_back(l);
+  }
+  const int pad = p.kernel / 2;
+  for (const Layer& l : layers) {
+    work.push_back([&x, l, pad, s = p.stride] {
+      Tensor h = conv2d(x, l.w1, Tensor(), s, pad);
+      h = relu(batch_norm(h, l.g, l.b, l.rm, l.rv, false));
+      conv2d(h, l.w2, Tensor(), 1, pad);
+    });
+  }
+  Backend& be = backend_for(device);
+  auto stats = time_interleaved(work, timing, [&] { be.synchronize(); });
+  std::map<std::int64_t, double> out;
+  for (std::size_t i = 0; i < widths.size(); ++i) out[widths[i]] = stats[i].median_ms;
+  return out;
+}
+
+namespace {
+std::string width_cache_path() {
+  return (std::filesystem::path(peak_rates_cache_path()).parent_path() / "width_latency.json")
+      .string();
+}
+}  // namespace
+
+std::map<std::int64_t, double> cached_width_latency(const WidthProbe& probe,
+                                                    const std::vector<std::int64_t>& widths,
+                                                    const Device& device,
+                                                    const TimingOptions& timing, bool remeasure) {
+  const std::string path = width_cache_path();
+  const std::string key = peak_rates_key(device) + "|" + probe.key();
+  nlohmann::json cache = nlohmann::json::object();
+  if (std::ifstream in(path); in) {
+    try {
+      in >> cache;
+    } catch (const nlohmann::json::exception&) {
+      cache = nlohmann::json::object();
+    }
+    if (!cache.is_object()) cache = nlohmann::json::object();
+  }
+  std::map<std::int64_t, double> out;
+  std::vector<std::int64_t> missing;
+  for (std::int64_t c : widths) {
+    const std::string ck = std::to_string(c);
+    if (!remeasure && cache.contains(key) && cache[key].is_object() && cache[key].contains(ck) &&
+        cache[key][ck].is_number()) {
+      out[c] = cache[key][ck].get<double>();
+    } else {
+      missing.push_back(c);
+    }
+  }
+  if (missing.empty()) return out;
+  // Widths are measured together with cached neighbours absent: one interleaved set.
+  auto fresh = measure_width_latency(probe, missing, device, timing);
+  if (!cache.contains(key) || !cache[key].is_object()) cache[key] = nlohmann::json::object();
+  for (auto& [c, ms] : fresh) {
+    out[c] = ms;
+    cache[key][std::to_string(c)] = ms;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  try {
+    write_file_atomic(path, [&](std::ostream& o) { o << cache.dump(1) << "\n"; });
+  } catch (const Error&) {
+  }
+  return out;
+}
+
+std::int64_t choose_width(const std::map<std::int64_t, double>& latency, std::int64_t wanted,
+                          std::int64_t cap, double tolerance) {
+  std::int64_t best = -1;
+  double best_ms = 0;
+  for (auto it = latency.lower_bound(wanted); it != latency.end() && it->first <= cap; ++it) {
+    if (best < 0 || it->second < best_ms) {
+      best = it->first;
+      best_ms = it->second;
+    }
+  }
+  if (best < 0) return wanted;
+  // Among widths within `tolerance` of the fastest, the largest keeps the most channels.
+  std::int64_t chosen = best;
+  for (auto it = latency.lower_bound(wanted); it != latency.end() && it->first <= cap; ++it) {
+    if (it->second <= best_ms * (1.0 + tolerance)) chosen = std::max(chosen, it->first);
+  }
+  return chosen;
+}
+
+models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& dense,
+                               std::int64_t batch, const Device& device,
+                               const TimingOptions& timing) {
+  models::Arch out = pruned;
+  auto module = models::build_model(pruned);
+  pruning::CostReport cost = pruning::count_cost(*module, pruned.input);
+  // Conv layers by name; a block's inner conv "layerS.B.convK" feeds "layerS.B.conv(K+1)".
+  std::map<std::string, const pruning::LayerCost*> by_name;
+  for (const auto& l : cost.layers) by_name[l.name] = &l;
+  std::int64_t prev_hw = pruned.input[1];
+  std::map<std::string, std::int64_t> stride_of;
+  for (const auto& l : cost.layers) {
+    if (l.op != "conv2d" || l.output_shape.size() != 3) continue;
+    stride_of[l.name] = std::max<std::int64_t>(1, prev_hw / l.output_shape[1]);
+    prev_hw = l.output_shape[1];
+  }
+  for (auto& [key, w] : pruned.widths) {
+    auto dot = key.rfind(".conv");
+    if (key.rfind("layer", 0) != 0 || dot == std::string::npos) continue;
+    int k = std::atoi(key.c_str() + dot + 5);
+    std::string next = key.substr(0, dot) + ".conv" + std::to_string(k + 1) + ".weight";
+    auto self = by_name.find(key + ".weight");
+    auto cons = by_name.find(next);
+    if (self == by_name.end() || cons == by_name.end() || !dense.has_width(key)) continue;
+    const pruning::LayerCost& a = *self->second;
+    const pruning::LayerCost& b = *cons->second;
+    WidthProbe probe;
+    probe.in_channels = a.weight_shape[1];
+    probe.out_channels = b.weight_shape[0];
+    probe.height = a.output_shape[1];
+    probe.width = a.output_shape[2];
+    probe.kernel = static_cast<int>(a.weight_shape[2]);
+    probe.stride = static_cast<int>(stride_of[a.name]);
+    probe.batch = batch;
+    const std::int64_t full = dense.width(key);
+    const std::int64_t cap = std::min(full, (w + 7) / 8 * 8 + 8);
+    std::vector<std::int64_t> cands;
+    for (std::int64_t c = w; c <= cap; ++c) cands.push_back(c);
+    auto table = cached_width_latency(probe, cands, device, timing, false);
+    out.set_width(key, choose_width(table, w, cap));
+  }
+  return out;
+}
+
+}  // namespace shears::app

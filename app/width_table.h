@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "app/timing.h"
+#include "kernels/common/device.h"
+#include "models/arch.h"
+
+namespace shears::app {
+
+/// The layers a free width c sits between: conv(in_channels -> c, kernel, stride) on an
+/// (batch, in_channels, height * stride, width * stride) input, batch norm, ReLU, then
+/// conv(c -> out_channels, kernel) at (height, width): a ResNet block's inner width.
+struct WidthProbe {
+  std::int64_t in_channels = 16, out_channels = 16, height = 32, width = 32;
+  int kernel = 3, stride = 1;
+  std::int64_t batch = 1;
+  std::string key() const;
+};
+
+/// Median forward latency (ms) of the probe at every width in `widths`, measured interleaved.
+std::map<std::int64_t, double> measure_width_latency(const WidthProbe& probe,
+                                                     const std::vector<std::int64_t>& widths,
+                                                     const Device& device,
+                                                     const TimingOptions& timing);
+
+/// As measure_width_latency, read from and added to the cache width_latency.json beside
+/// peak_rates.json (keyed by the peak-rates key of the device and the probe), so each machine
+/// and layer shape is measured once. Widths missing from the cache are measured.
+std::map<std::int64_t, double> cached_width_latency(const WidthProbe& probe,
+                                                    const std::vector<std::int64_t>& widths,
+                                                    const Device& device,
+                                                    const TimingOptions& timing, bool remeasure);
+
+/// The width to keep when pruning asks for `wanted` channels and up to `cap` are allowed: the
+/// fastest width of `latency` in [wanted, cap], preferring the larger of widths within 2 % of
+/// each other, so that a width slower than a slightly larger one is never chosen. Widths absent
+/// from the table are not candidates; `wanted` is returned when none is in range.
+std::int64_t choose_width(const std::map<std::int64_t, double>& latency, std::int64_t wanted,
+                          std::int64_t cap, double tolerance = 0.02);
+
+/// round_to: auto for a pruned ResNet: every block inner width of `pruned` (see
+/// network_from_spec) is replaced by choose_width over the measured table of its layer shape, with
+/// the cap min(dense width, wanted rounded up to a multiple of 8, + 8). Returns the new Arch.
+models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& dense,
+                               std::int64_t batch, const Device& device,
+                               const TimingOptions& timing);
+
+}  // namespace shears::app
