@@ -18,7 +18,12 @@ namespace {
 
 /// The prune section that runs each method quickly (methods not listed try `rate: 0.5`).
 std::string prune_section(const std::string& method) {
-  static const std::map<std::string, std::string> extra = {{"fpgm", "  dist_rate: 0.3\n"}};
+  static const std::map<std::string, std::string> extra = {
+      {"fpgm", "  dist_rate: 0.3\n"},
+      {"filtersketch", "  sketch_rates: 0.6\n"},
+      {"abc",
+       "  food_number: 2\n  max_cycle: 1\n  calfitness_epoch: 1\n  train_batches: 2\n"
+       "  eval_batches: 1\n"}};
   auto it = extra.find(method);
   return "prune:\n  method: " + method + "\n" + (it != extra.end() ? it->second : "  rate: 0.5\n") +
          "  finetune: {epochs: 1, lr: 0.02}\n";
