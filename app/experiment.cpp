@@ -114,6 +114,9 @@ void Experiment::ensure_data() {
   } else {
     std::int64_t held_out = spec_.data.val_size;
     if (held_out == 0) {
+      SHEARS_CHECK_AS(ConfigError, full->size() >= 2, "the training data (", full->describe(),
+                      ") has ", full->size(), " image(s): too few to hold out the default ",
+                      "validation split; set data.validation: test to validate on the test split");
       held_out = std::min<std::int64_t>(
           kDefaultMaxValidation,
           std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(full->size()) *
