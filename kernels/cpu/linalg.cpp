@@ -14,6 +14,7 @@
 #include <lapacke.h>
 
 #include "kernels/common/error.h"
+#include "kernels/common/linalg_checks.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace shears::kernels::cpu {
@@ -48,12 +49,8 @@ void run_svd(const TensorView& a, const TensorView& u, const TensorView& s, cons
 void CpuBackend::svd(const TensorView& a, const TensorView& u, const TensorView& s,
                      const TensorView& vt) {
   SHEARS_CHECK_AS(ShapeError, a.dim() == 2, "svd needs a 2-D matrix, got ", shape_str(a.shape));
-  const std::int64_t m = a.shape[0], n = a.shape[1], k = std::min(m, n);
-  SHEARS_CHECK_AS(ShapeError,
-                  u.shape == Shape({m, k}) && s.shape == Shape({k}) && vt.shape == Shape({k, n}),
-                  "svd of a ", shape_str(a.shape), " matrix needs u [", m, ", ", k, "], s [", k,
-                  "] and vt [", k, ", ", n, "], got u ", shape_str(u.shape), ", s ",
-                  shape_str(s.shape), ", vt ", shape_str(vt.shape));
+  const std::int64_t m = a.shape[0], n = a.shape[1];
+  check_svd_shapes(a, u, s, vt);
   SHEARS_CHECK_AS(ShapeError,
                   a.dtype == u.dtype && a.dtype == s.dtype && a.dtype == vt.dtype &&
                       (a.dtype == DType::F32 || a.dtype == DType::F64),

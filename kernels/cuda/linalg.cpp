@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "kernels/common/error.h"
+#include "kernels/common/linalg_checks.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/state.h"
@@ -60,11 +61,7 @@ void CudaBackend::svd(const TensorView& a, const TensorView& u, const TensorView
   check_f32("svd", "s", s);
   check_f32("svd", "vt", vt);
   const std::int64_t m = a.shape[0], n = a.shape[1], k = std::min(m, n);
-  SHEARS_CHECK_AS(ShapeError,
-                  u.shape == Shape({m, k}) && s.shape == Shape({k}) && vt.shape == Shape({k, n}),
-                  "svd of a ", shape_str(a.shape), " matrix needs u [", m, ", ", k, "], s [", k,
-                  "] and vt [", k, ", ", n, "], got u ", shape_str(u.shape), ", s ",
-                  shape_str(s.shape), ", vt ", shape_str(vt.shape));
+  check_svd_shapes(a, u, s, vt);
   if (k == 0) return;
   const int rows = checked_int("svd", "columns of a", n);
   const int cols = checked_int("svd", "rows of a", m);
