@@ -19,6 +19,7 @@ const char* kUsage =
     "  inspect FILE    architecture, per-layer channels and parameter counts of a checkpoint\n"
     "  bench           dense vs pruned: measured latency, throughput, memory, cost model\n"
     "  report RUN...   one HTML page (or Markdown table) comparing run directories\n"
+    "  export CKPT     the network of a checkpoint as an ONNX model (--out MODEL.onnx)\n"
     "\n"
     "`shears <command> --help` describes each command's options.\n";
 }  // namespace
@@ -82,8 +83,10 @@ int run_cli(const std::vector<std::string>& args) {
   if (command == "inspect") return command_inspect(rest);
   if (command == "bench") return command_bench(rest);
   if (command == "report") return command_report(rest);
+  if (command == "export") return command_export(rest);
   throw Error("unknown command '" + command +
-              "' (known: run, train, eval, flops, inspect, bench, report; see shears --help)");
+              "' (known: run, train, eval, flops, inspect, bench, report, export; see shears "
+              "--help)");
 }
 
 }  // namespace shears::app

@@ -31,5 +31,6 @@ int command_flops(const std::vector<std::string>& args);
 int command_inspect(const std::vector<std::string>& args);
 int command_bench(const std::vector<std::string>& args);
 int command_report(const std::vector<std::string>& args);
+int command_export(const std::vector<std::string>& args);
 
 }  // namespace shears::app

@@ -21,6 +21,7 @@
 #include "kernels/common/registry.h"
 #include "models/arch.h"
 #include "models/model.h"
+#include "models/onnx/onnx.h"
 #include "pruning/cost_model.h"
 
 namespace shears::app {
@@ -38,7 +39,15 @@ void make_run_directory(const std::string& dir) {
 }
 }  // namespace
 
+bool is_onnx_file(const std::string& path) {
+  return path.size() > 5 && path.compare(path.size() - 5, 5, ".onnx") == 0;
+}
+
 void load_weights(nn::Module& model, const std::string& path) {
+  if (is_onnx_file(path)) {
+    models::load_onnx_weights(model, path);
+    return;
+  }
   SafetensorsContents c = load_safetensors(path);
   TensorList state;
   bool trainer_format = false;
@@ -58,6 +67,7 @@ void load_weights(nn::Module& model, const std::string& path) {
 }
 
 std::string checkpoint_arch(const std::string& path) {
+  if (is_onnx_file(path)) return models::onnx_arch_json(path);
   SafetensorsContents c = load_safetensors(path);
   auto it = c.metadata.find("arch");
   return it == c.metadata.end() ? std::string() : it->second;

@@ -53,10 +53,13 @@ BuiltModel build_model(const ModelSpec& spec, int num_classes, const Shape& inpu
 /// Rebuilds a model from the architecture JSON stored in a checkpoint.
 BuiltModel build_model_from_arch(const std::string& arch_json);
 
-/// Loads weights into `model` from a shears training checkpoint (tensors "model.*") or a plain
-/// state-dict file. Throws CheckpointError naming the file and every mismatched tensor.
+/// True for a path ending in ".onnx" (weights and architecture read by models/onnx).
+bool is_onnx_file(const std::string& path);
+/// Loads weights into `model` from a shears training checkpoint (tensors "model.*"), a plain
+/// state-dict file, or the initializers of an ONNX model (.onnx, models::load_onnx_weights).
+/// Throws CheckpointError naming the file and every mismatched tensor (for ONNX the first).
 void load_weights(nn::Module& model, const std::string& path);
-/// The "arch" metadata of a checkpoint, or "" when it has none.
+/// The "arch" metadata of a checkpoint (for .onnx: "shears.arch"), or "" when it has none.
 std::string checkpoint_arch(const std::string& path);
 
 /// One experiment: the pieces `shears run` assembles (data, model, training, evaluation,

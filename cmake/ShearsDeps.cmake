@@ -16,3 +16,23 @@ endif()
 if(SHEARS_BUILD_BENCH)
   find_package(benchmark REQUIRED)
 endif()
+
+# ONNX export and import (models/onnx): ONNX's own protobuf classes from Debian's libonnx-dev,
+# on libprotobuf-dev. SHEARS_ONNX=AUTO builds them when both are found, ON fails configuration
+# when either is missing (scripts/test asks for ON), OFF leaves them out.
+set(SHEARS_ONNX AUTO CACHE STRING "Build ONNX export/import: AUTO, ON or OFF")
+set_property(CACHE SHEARS_ONNX PROPERTY STRINGS AUTO ON OFF)
+set(SHEARS_WITH_ONNX OFF)
+if(NOT SHEARS_ONNX STREQUAL "OFF")
+  find_package(Protobuf QUIET)
+  if(Protobuf_FOUND)
+    find_package(ONNX CONFIG QUIET)
+  endif()
+  if(Protobuf_FOUND AND ONNX_FOUND)
+    set(SHEARS_WITH_ONNX ON)
+  elseif(SHEARS_ONNX STREQUAL "ON")
+    message(FATAL_ERROR "SHEARS_ONNX=ON but libprotobuf-dev (${Protobuf_FOUND}) or libonnx-dev "
+                        "(${ONNX_FOUND}) was not found; scripts/deps.sh installs both")
+  endif()
+endif()
+message(STATUS "shears: ONNX export/import ${SHEARS_WITH_ONNX}")

@@ -9,6 +9,8 @@ SHEARS_APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist
   chromium
+  # ONNX export/import (shears export, model.checkpoint: *.onnx) and its checker in the tests.
+  libonnx-dev libprotobuf-dev python3-onnx
 )
 
 # What the benchmark scripts need besides: Python with venv, for the PyTorch reference that

@@ -1,5 +1,6 @@
 #include "engine/autograd/node.h"
 
+#include <cstring>
 #include <unordered_map>
 
 #include "engine/autograd/grad_mode.h"
@@ -7,6 +8,18 @@
 #include "kernels/common/registry.h"
 
 namespace shears {
+
+std::int64_t real_attr(double value) {
+  std::int64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
+double attr_real(std::int64_t bits) {
+  double value = 0;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
 
 namespace {
 thread_local bool t_grad_enabled = true;

@@ -20,8 +20,15 @@ struct Edge {
   std::shared_ptr<Node> node;
 };
 
-/// Named integer attributes of an op (stride, groups, dim, ...), recorded for tracing.
+/// Named integer attributes of an op (stride, groups, dim, ...), recorded for tracing. A real
+/// attribute (batch-norm eps, a scalar operand) is stored as its double's bit pattern: write it
+/// with real_attr and read it back with attr_real.
 using OpAttrs = std::vector<std::pair<std::string, std::int64_t>>;
+
+/// The bit pattern of `value`, as an OpAttrs entry holds a real attribute.
+std::int64_t real_attr(double value);
+/// The double whose bit pattern real_attr stored.
+double attr_real(std::int64_t bits);
 
 /// One recorded op of the autograd graph. `apply` maps the gradient of the op's output to one
 /// gradient per input (undefined where an input needs none). The closure keeps only what the

@@ -10,19 +10,23 @@ Tensor activation(const char* name, ActivationKind kind, double alpha, const Ten
   ops_detail::check_floating(name, x);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (y.numel() > 0) ops_detail::backend_of(x).activation_forward(kind, alpha, x.view(), y.view());
+  OpAttrs attrs = {{"kind", static_cast<std::int64_t>(kind)}, {"alpha", real_attr(alpha)}};
   if (needs_grad({x})) {
     // Every kind differentiates from its output, so the input need not be kept alive.
     Tensor saved = y.detach();
-    record_op(y, name, {x}, [kind, alpha, saved](const Tensor& g) -> std::vector<Tensor> {
-      Tensor gx = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
-      if (gx.numel() > 0) {
-        ops_detail::backend_of(g).activation_backward(kind, alpha, saved.view(), g.view(),
-                                                      gx.view());
-      }
-      return {gx};
-    });
+    record_op(
+        y, name, {x},
+        [kind, alpha, saved](const Tensor& g) -> std::vector<Tensor> {
+          Tensor gx = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
+          if (gx.numel() > 0) {
+            ops_detail::backend_of(g).activation_backward(kind, alpha, saved.view(), g.view(),
+                                                          gx.view());
+          }
+          return {gx};
+        },
+        std::move(attrs));
   } else {
-    record_op(y, name, {x}, nullptr, {{"kind", static_cast<std::int64_t>(kind)}});
+    record_op(y, name, {x}, nullptr, std::move(attrs));
   }
   return y;
 }

@@ -38,7 +38,7 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
   ops_detail::backend_of(x).batch_norm_forward(x.view(), w.get(), b.get(), rm.get(), rv.get(),
                                                y.view(), save_mean.view(), save_invstd.view(), p);
   if (out_shape.size() == 2) y = Tensor::from_storage(y.storage(), out_shape, y.dtype());
-  OpAttrs attrs = {{"training", training ? 1 : 0}};
+  OpAttrs attrs = {{"training", training ? 1 : 0}, {"eps", real_attr(eps)}};
   if (!needs_grad({x_in, weight, bias})) {
     record_op(y, "batch_norm", {x_in, weight, bias, running_mean, running_var}, nullptr,
               std::move(attrs));

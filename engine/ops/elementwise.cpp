@@ -100,7 +100,8 @@ Tensor scale(const Tensor& x, double alpha) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (out.numel() > 0) backend_of(x).axpby(alpha, x.view(), 0.0, out.view());
   record_op(out, "scale", {x},
-            [alpha](const Tensor& g) -> std::vector<Tensor> { return {scale(g, alpha)}; });
+            [alpha](const Tensor& g) -> std::vector<Tensor> { return {scale(g, alpha)}; },
+            {{"value", real_attr(alpha)}});
   return out;
 }
 
@@ -108,7 +109,8 @@ Tensor add_scalar(const Tensor& x, double value) {
   ops_detail::check_floating("add_scalar", x);
   Tensor out = Tensor::full(x.shape(), value, x.dtype(), x.device());
   if (out.numel() > 0) backend_of(x).axpby(1.0, x.view(), 1.0, out.view());
-  record_op(out, "add_scalar", {x}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
+  record_op(out, "add_scalar", {x}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; },
+            {{"value", real_attr(value)}});
   return out;
 }
 

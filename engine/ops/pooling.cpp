@@ -43,8 +43,14 @@ Shape out_shape(const char* op, const Tensor& x, const Pool2dParams& p) {
 }
 
 OpAttrs pool_attrs(const Pool2dParams& p) {
-  return {{"kernel_h", p.kernel_h}, {"kernel_w", p.kernel_w}, {"stride_h", p.stride_h},
-          {"stride_w", p.stride_w}, {"pad_h", p.pad_h},       {"pad_w", p.pad_w}};
+  return {{"kernel_h", p.kernel_h},
+          {"kernel_w", p.kernel_w},
+          {"stride_h", p.stride_h},
+          {"stride_w", p.stride_w},
+          {"pad_h", p.pad_h},
+          {"pad_w", p.pad_w},
+          {"ceil_mode", p.ceil_mode ? 1 : 0},
+          {"count_include_pad", p.count_include_pad ? 1 : 0}};
 }
 
 Tensor avg_pool_impl(const char* name, const Tensor& x, const Pool2dParams& p) {

@@ -127,12 +127,13 @@ Tensor index_select(const Tensor& x, int dim_in, const Tensor& index) {
     ops_detail::backend_of(x).index_select(x.view(), dim, index.view(), y.view());
   }
   Shape x_shape = x.shape();
-  record_op(y, "index_select", {x},
+  // The index is recorded as a second input (it needs no gradient) so a trace can read it.
+  record_op(y, "index_select", {x, index},
             [=](const Tensor& g) -> std::vector<Tensor> {
               Tensor gx = Tensor::zeros(x_shape, g.dtype(), g.device());
               if (g.numel() > 0)
                 ops_detail::backend_of(g).index_add(g.view(), dim, index.view(), gx.view());
-              return {gx};
+              return {gx, Tensor()};
             },
             {{"dim", dim}});
   return y;
