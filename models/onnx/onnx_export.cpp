@@ -162,11 +162,14 @@ void Exporter::plan_folds() {
     const OpRecord& r = records_[i];
     if (r.name != "batch_norm" || attr_of(r, "training", 0) != 0) continue;
     const Tensor& x = r.inputs.at(0);
-    if (x.dim() != 4 || uses_[x.id()] != 1) continue;
+    if (uses_[x.id()] != 1) continue;
     Fold f;
     int conv = produced_by(x, "conv2d");
+    int linear = produced_by(x, "linear");
     if (conv >= 0 && named_weight(conv)) {
       f.conv = conv;
+    } else if (linear >= 0 && named_weight(linear)) {
+      f.conv = linear;  // a batch norm after a linear layer folds the same way
     } else if (int add = produced_by(x, "add"); add >= 0) {
       // conv(x) + conv(ones, constant_kernel): the constant-input term of a pruned conv.
       const OpRecord& a = records_[static_cast<std::size_t>(add)];
@@ -440,8 +443,27 @@ void Exporter::emit(int index) {
       throw ShapeError("ONNX export: " + where(index) + " applies a linear layer to " +
                        shape_str(r.inputs[0].shape()) + " (only (N, features) is written)");
     }
-    std::vector<std::string> inputs{in(0), in(1)};
-    if (r.inputs.size() > 2 && r.inputs[2].defined()) inputs.push_back(in(2));
+    std::vector<std::string> inputs{in(0)};
+    if (auto f = folded_into_.find(index); f != folded_into_.end()) {
+      const Affine& affine = folds_.at(f->second).affine;
+      const Tensor& w = r.inputs[1];
+      const Tensor b = r.inputs.size() > 2 ? r.inputs[2] : Tensor();
+      std::vector<float> wv = floats_of(w);
+      const auto rows = static_cast<std::size_t>(w.size(0)), cols = wv.size() / rows;
+      for (std::size_t o = 0; o < rows; ++o)
+        for (std::size_t k = 0; k < cols; ++k)
+          wv[o * cols + k] = static_cast<float>(wv[o * cols + k] * affine.scale[o]);
+      std::vector<float> bv = b.defined() ? floats_of(b) : std::vector<float>(rows, 0.0f);
+      for (std::size_t o = 0; o < rows; ++o)
+        bv[o] = static_cast<float>(bv[o] * affine.scale[o] + affine.shift[o]);
+      const std::string wname = names_.at(w.id());
+      used_names_.insert(wname);
+      inputs.push_back(initializer(wname, w.shape(), wv));
+      inputs.push_back(initializer(fresh(layer_of(wname) + ".bias"), {w.size(0)}, bv));
+    } else {
+      inputs.push_back(in(1));
+      if (r.inputs.size() > 2 && r.inputs[2].defined()) inputs.push_back(in(2));
+    }
     onnx::NodeProto* n = node("Gemm", name_of(1, "linear"), inputs, out);
     attr_int(n, "transB", 1);
   } else if (op == "matmul") {

@@ -283,6 +283,7 @@ void load_onnx_weights(nn::Module& model, const std::string& path) {
               name_of(r.inputs.size() > 2 ? r.inputs[2] : Tensor()),
               "",
               ""};
+      conv_of_output[r.output.id()] = static_cast<int>(layers.size());
       layers.push_back(l);
     }
   }
@@ -328,6 +329,27 @@ void load_onnx_weights(nn::Module& model, const std::string& path) {
                             n.name() + "' (" + n.op_type() + ") has shape " + dims_str(dims) +
                             " but the network's '" + name + "' is " + shape_str(want));
     }
+  };
+
+  // A file whose Conv/Gemm already computes the batch norm after it (folded): the batch norm
+  // becomes the identity (weight 1, mean 0, variance 1 - eps) shifted by the file's bias, or by
+  // nothing when the layer has a bias of its own to take it.
+  auto absorb_folded_bn = [&](const Layer& l, std::vector<float> b, auto& mismatch) {
+    Layer& bn = layers[static_cast<std::size_t>(l.bn_after)];
+    bn.folded = true;
+    const std::int64_t c = model.tensor_at(bn.mean).numel();
+    const double eps = attr_real(attr_of(*bn.record, "eps", real_attr(1e-5)));
+    if (b.empty()) b.assign(static_cast<std::size_t>(c), 0.0f);
+    if (!l.bias.empty()) {
+      set(l.bias, b);
+      b.assign(static_cast<std::size_t>(c), 0.0f);
+    }
+    if (bn.weight.empty() || bn.bias.empty())
+      throw mismatch("the file folds a batch norm the network cannot absorb (no affine)");
+    set(bn.weight, std::vector<float>(static_cast<std::size_t>(c), 1.0f));
+    set(bn.bias, b);
+    set(bn.mean, std::vector<float>(static_cast<std::size_t>(c), 0.0f));
+    set(bn.var, std::vector<float>(static_cast<std::size_t>(c), static_cast<float>(1.0 - eps)));
   };
 
   std::size_t j = 0;
@@ -376,24 +398,8 @@ void load_onnx_weights(nn::Module& model, const std::string& path) {
                          " filters");
         b = bv;
       }
-      const bool folded = l.bn_after >= 0 && !bn_follows(n);
-      if (folded) {
-        // The file's conv computes conv + BN: BN becomes the identity with the bias as shift.
-        Layer& bn = layers[static_cast<std::size_t>(l.bn_after)];
-        bn.folded = true;
-        const std::int64_t c = model.tensor_at(bn.mean).numel();
-        const double eps = attr_real(attr_of(*bn.record, "eps", real_attr(1e-5)));
-        if (b.empty()) b.assign(static_cast<std::size_t>(c), 0.0f);
-        if (!l.bias.empty()) {
-          set(l.bias, b);
-          b.assign(static_cast<std::size_t>(c), 0.0f);
-        }
-        if (bn.weight.empty() || bn.bias.empty())
-          throw mismatch("the file folds a batch norm the network cannot absorb (no affine)");
-        set(bn.weight, std::vector<float>(static_cast<std::size_t>(c), 1.0f));
-        set(bn.bias, b);
-        set(bn.mean, std::vector<float>(static_cast<std::size_t>(c), 0.0f));
-        set(bn.var, std::vector<float>(static_cast<std::size_t>(c), static_cast<float>(1.0 - eps)));
+      if (l.bn_after >= 0 && !bn_follows(n)) {
+        absorb_folded_bn(l, b, mismatch);
       } else if (!l.bias.empty()) {
         if (b.empty()) b.assign(static_cast<std::size_t>(ws[0]), 0.0f);
         set(l.bias, b);
@@ -450,7 +456,12 @@ void load_onnx_weights(nn::Module& model, const std::string& path) {
       }
       expect_shape(n, 1, l.weight, dims);
       set(l.weight, w);
-      if (!l.bias.empty()) {
+      bool bn_next = false;
+      for (const onnx::NodeProto* c : file.consumers(n.output(0)))
+        bn_next = bn_next || c->op_type() == "BatchNormalization";
+      if (l.bn_after >= 0 && !bn_next) {
+        absorb_folded_bn(l, b, mismatch);
+      } else if (!l.bias.empty()) {
         if (b.empty()) b.assign(static_cast<std::size_t>(ws[0]), 0.0f);
         if (static_cast<std::int64_t>(b.size()) != ws[0])
           throw mismatch("bias of " + std::to_string(b.size()) + " values for " +
