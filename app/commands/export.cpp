@@ -64,9 +64,13 @@ int command_export(const std::vector<std::string>& args) {
   }
   load_weights(*model.module, path);
   models::OnnxExportInfo info = models::export_onnx(*model.module, a.value("--out"), o, arch);
+  auto shape_text = [](Shape s) {
+    std::string t = shape_str(s);
+    return s.at(0) == 0 ? "[N" + t.substr(t.find(',')) : t;  // batch 0: the symbolic batch
+  };
   std::printf("%s: %s, opset %d, %d nodes, %d initializers, input %s, output %s",
               a.value("--out").c_str(), model.name.c_str(), o.opset, info.nodes, info.initializers,
-              shape_str(info.input_shape).c_str(), shape_str(info.output_shape).c_str());
+              shape_text(info.input_shape).c_str(), shape_text(info.output_shape).c_str());
   if (o.fold_bn) std::printf(", %d batch norms folded", info.folded_bn);
   std::printf("\n");
   return 0;

@@ -144,7 +144,7 @@ void write_raw(const std::string& path, const Tensor& t) {
   f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
 }
 
-[[maybe_unused]] Tensor read_raw(const std::string& path, const Shape& shape) {
+Tensor read_raw(const std::string& path, const Shape& shape) {
   std::ifstream f(path, std::ios::binary);
   std::vector<float> v(static_cast<std::size_t>(shape_numel(shape)));
   f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
@@ -336,6 +336,58 @@ INSTANTIATE_TEST_SUITE_P(
                       Family{"ResNet50", "resnet50", "", "imagenet", 1},
                       Family{"MobileNetV2", "mobilenetv2", "", "imagenet", 2}),
     [](const ::testing::TestParamInfo<Family>& i) { return i.param.name; });
+
+// ---- torchvision networks exported by PyTorch ------------------------------------------------
+
+/// The Python of the PyTorch venv (SHEARS_TORCH_PYTHON, or scripts/torch-venv's under the build
+/// folder), or "" when there is none.
+std::string torch_python() {
+  const char* env = std::getenv("SHEARS_TORCH_PYTHON");
+  std::string python = env != nullptr && *env != '\0'
+                           ? env
+                           : std::string(SHEARS_BUILD_DIR) + "/torch-venv/bin/python3";
+  if (!std::filesystem::exists(python)) return "";
+  return run_command("'" + python + "' -c 'import torch, torchvision' 2>&1") == 0 ? python : "";
+}
+
+TEST(OnnxImport, TorchvisionNetworksExportedByPyTorchGiveItsLogits) {
+  Tensor x = imagenet_images(2);
+  if (!x.defined()) GTEST_SKIP() << "ImageNet sample not found in ../shared/data";
+  const std::string python = torch_python();
+  if (python.empty()) {
+    GTEST_SKIP() << "no PyTorch venv (scripts/torch-venv " << SHEARS_BUILD_DIR
+                 << ", or SHEARS_TORCH_PYTHON): torchvision fixtures not generated";
+  }
+  TempDir dir;
+  write_raw(dir.file("x.f32"), x);
+  std::string out;
+  const std::string cmd = "'" + python + "' '" + SHEARS_SOURCE_DIR +
+                          "/tests/app/onnx/torchvision_export.py' '" + dir.path() + "' '" +
+                          dir.file("x.f32") + "' 2 3 224 224 resnet18 mobilenet_v2 2>&1";
+  ASSERT_EQ(run_command(cmd, &out), 0) << out;
+  for (const auto& [tv, ours] : {std::pair<std::string, std::string>{"resnet18", "resnet18"},
+                                 {"mobilenet_v2", "mobilenetv2"}}) {
+    SCOPED_TRACE(tv);
+    // PyTorch's exporter folds each batch norm into its conv and names no layer: the import
+    // matches the graph, and the batch norms take the folded shifts.
+    EXPECT_EQ(models::onnx_arch_json(dir.file(tv + ".onnx")), "");
+    std::shared_ptr<nn::Module> net = dense_network(models::default_arch(ours), 5);
+    models::load_onnx_weights(*net, dir.file(tv + ".onnx"));
+    Tensor expected = read_raw(dir.file(tv + ".logits"), {2, 1000});
+    Tensor got = logits_of(*net, x);
+    EXPECT_LE(max_abs_diff(got, expected), 1e-4);
+    EXPECT_GT(max_abs(expected), 0.1);
+    std::printf("[onnx] torchvision %-12s -> shears %-12s max|logit| %.3g  max|d| %.3g\n",
+                tv.c_str(), ours.c_str(), max_abs(expected), max_abs_diff(got, expected));
+  }
+  // Another architecture: the first layer that differs is named, with both shapes.
+  std::shared_ptr<nn::Module> r34 = models::build_model(models::default_arch("resnet34"));
+  const Tensor before = r34->state_dict().front().second.clone();
+  EXPECT_THROW_MSG(models::load_onnx_weights(*r34, dir.file("resnet18.onnx")), CheckpointError,
+                   "/layer2/layer2.0/conv1/Conv' (Conv) has shape [128, 64, 3, 3] but the "
+                   "network's 'layer1.2.conv1.weight' is [64, 64, 3, 3]");
+  EXPECT_EQ(max_abs_diff(r34->state_dict().front().second, before), 0.0);  // unchanged
+}
 
 // ---- options and errors of the exporter --------------------------------------------------------
 
