@@ -394,6 +394,9 @@ std::string bench_table(const BenchResult& r, const BenchOptions& o) {
                   "network", "MMACs/img", "Mparams", "act MB", "infer ms", "+-", "img/s", "peak MB",
                   "x meas", "x FLOPs", "x pred", "m/F", "m/p",
                   o.train ? "   train ms    +-  x meas  x pred  peak MB" : "");
+    std::string h = head;
+    if (o.onnxruntime) h.insert(h.size() - 1, "     ORT ms      +- ours/ORT");
+    std::snprintf(head, sizeof(head), "%s", h.c_str());
     out << head;
     const BenchRow& first = r.rows[b * per_batch];
     for (std::size_t n = 0; n < per_batch; ++n) {
@@ -420,11 +423,21 @@ std::string bench_table(const BenchResult& r, const BenchOptions& o) {
             safe_ratio(first.predicted_train_s, row.predicted_train_s), row.train_peak_bytes / 1e6);
         out << line;
       }
+      if (row.has_ort) {
+        std::snprintf(line, sizeof(line), " %10.3f %6.1f%% %8.2f", row.ort.median_ms,
+                      100 * row.ort.spread, safe_ratio(row.infer.median_ms, row.ort.median_ms));
+        out << line;
+      }
       out << "\n";
     }
   }
   out << "\nx meas: measured speedup over the first network; x FLOPs: its FLOPs ratio; x pred: "
          "the cost model's predicted speedup; m/F: x meas / x FLOPs; m/p: x meas / x pred\n";
+  if (o.onnxruntime) {
+    out << "ORT ms: the same network exported to ONNX and run by ONNX Runtime " << r.ort_version
+        << " (CPU provider, same threads, timed after shears' rounds); ours/ORT: infer ms / ORT "
+           "ms (below 1: shears is faster)\n";
+  }
   if (!r.profiles.empty()) {
     for (std::size_t i = 0; i < r.profiles.size(); ++i) {
       const LayerProfile& p = r.profiles[i];
@@ -504,6 +517,11 @@ std::string bench_json(const BenchResult& r, const BenchOptions& o) {
       e["train_predicted_ms"] = 1e3 * row.predicted_train_s;
       e["train_speedup"] = safe_ratio(first.train.median_ms, row.train.median_ms);
       e["train_predicted_speedup"] = safe_ratio(first.predicted_train_s, row.predicted_train_s);
+    }
+    if (row.has_ort) {
+      e["onnxruntime"] = timing(row.ort);
+      e["onnxruntime"]["version"] = r.ort_version;
+      e["ours_over_onnxruntime"] = safe_ratio(row.infer.median_ms, row.ort.median_ms);
     }
     j["rows"].push_back(e);
   }

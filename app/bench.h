@@ -41,6 +41,8 @@ struct BenchOptions {
   bool train = false;
   bool layers = false;
   bool remeasure_rates = false;
+  /// Also time every network in ONNX Runtime (app/onnxruntime_bench.h).
+  bool onnxruntime = false;
   TimingOptions timing;
 };
 
@@ -58,6 +60,8 @@ struct BenchRow {
   TimingStats train;
   double train_peak_bytes = 0;  // one training step: weights, gradients, momentum included
   double predicted_train_s = 0;
+  bool has_ort = false;
+  TimingStats ort;  // the same network in ONNX Runtime's CPU provider
 };
 
 /// Time per op group and per layer of one network at one batch (forward, eval), median over
@@ -80,6 +84,7 @@ struct BenchResult {
   PeakRates rates;
   std::vector<BenchRow> rows;  // batch-major: all networks at the first batch, then the next
   std::vector<LayerProfile> profiles;
+  std::string ort_version;  // ONNX Runtime's, when rows have ort times
 };
 BenchResult run_bench(std::vector<BenchNetwork>& networks, const BenchOptions& options);
 

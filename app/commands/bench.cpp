@@ -7,6 +7,7 @@
 
 #include "app/bench.h"
 #include "app/cli.h"
+#include "app/onnxruntime_bench.h"
 
 namespace shears::app {
 
@@ -14,7 +15,7 @@ namespace {
 const char* kHelp =
     "usage: shears bench (--checkpoint FILE | --run DIR | --model SPEC)... [--device cpu|cuda]\n"
     "                    [--batch 1,32,128] [--threads N] [--train] [--layers] [--json]\n"
-    "                    [--min-time S] [--out FILE] [--remeasure]\n"
+    "                    [--min-time S] [--out FILE] [--remeasure] [--onnxruntime]\n"
     "\n"
     "Times every given network in one process, interleaved (the networks alternate within each\n"
     "round of samples), and sets the measurement beside FLOPs, parameters, activation bytes and a\n"
@@ -34,6 +35,10 @@ const char* kHelp =
     "  --json             print JSON instead of tables; --out FILE writes it to FILE as well\n"
     "  --min-time S       timed seconds per network and measurement at least (default 1)\n"
     "  --remeasure        measure the peak rates again instead of reading the cache\n"
+    "  --onnxruntime      also run each network, exported to ONNX, in ONNX Runtime's CPU\n"
+    "                     provider with the same threads and timing rules (after shears' own\n"
+    "                     rounds): columns ORT ms and ours/ORT (ONNX Runtime from the venv of\n"
+    "                     scripts/onnxruntime-venv beside the executable, or SHEARS_ORT_PYTHON)\n"
     "\n"
     "Timing: after 2 warm-up calls, each network's call count per sample is set so that a sample\n"
     "lasts >= 20 ms; rounds continue until every network has >= 5 samples and --min-time\n"
@@ -49,7 +54,7 @@ int command_bench(const std::vector<std::string>& args) {
   Args a(args,
          {"--checkpoint", "--run", "--model", "--device", "--batch", "--threads", "--min-time",
           "--out"},
-         {"--help", "--train", "--layers", "--json", "--remeasure"}, "bench");
+         {"--help", "--train", "--layers", "--json", "--remeasure", "--onnxruntime"}, "bench");
   if (a.has("--help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -86,6 +91,11 @@ int command_bench(const std::vector<std::string>& args) {
   o.train = a.has("--train");
   o.layers = a.has("--layers");
   o.remeasure_rates = a.has("--remeasure");
+  o.onnxruntime = a.has("--onnxruntime");
+  if (o.onnxruntime && o.device != Device::cpu()) {
+    throw ConfigError("--onnxruntime times ONNX Runtime's CPU provider: use --device cpu");
+  }
+  if (o.onnxruntime) onnxruntime_python();  // fails early, naming the venv to install
   if (a.has("--min-time")) {
     const std::string t = a.value("--min-time");
     char* end = nullptr;
@@ -125,6 +135,7 @@ int command_bench(const std::vector<std::string>& args) {
     throw ConfigError("shears bench: no network given (use --checkpoint, --run or --model)");
   }
   BenchResult result = run_bench(nets, o);
+  if (o.onnxruntime) time_onnxruntime(nets, result, o);
   if (a.has("--json") || a.has("--out")) {
     std::string j = bench_json(result, o);
     if (a.has("--out")) {

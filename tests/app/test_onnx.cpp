@@ -12,7 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/bench.h"
 #include "app/experiment.h"
+#include "app/onnxruntime_bench.h"
 #include "data/cifar.h"
 #include "data/image_folder.h"
 #include "data/mnist.h"
@@ -387,6 +389,36 @@ TEST(OnnxImport, TorchvisionNetworksExportedByPyTorchGiveItsLogits) {
                    "/layer2/layer2.0/conv1/Conv' (Conv) has shape [128, 64, 3, 3] but the "
                    "network's 'layer1.2.conv1.weight' is [64, 64, 3, 3]");
   EXPECT_EQ(max_abs_diff(r34->state_dict().front().second, before), 0.0);  // unchanged
+}
+
+// ---- shears bench --onnxruntime -----------------------------------------------------------------
+
+TEST(OnnxRuntimeBench, EveryRowGetsOnnxRuntimeTimes) {
+  std::string why;
+  const std::string python = ort_python(&why);
+  if (python.empty()) GTEST_SKIP() << why;
+  setenv("SHEARS_ORT_PYTHON", python.c_str(), 1);
+  std::vector<app::BenchNetwork> nets = {app::network_from_spec("resnet20"),
+                                         app::network_from_spec("resnet20:keep=0.5")};
+  app::BenchOptions o;
+  o.batches = {1, 2};
+  o.onnxruntime = true;
+  o.timing.min_time_s = 0.02;
+  o.timing.min_samples = 3;
+  o.timing.min_sample_s = 0.001;
+  app::BenchResult r = app::run_bench(nets, o);
+  app::time_onnxruntime(nets, r, o);
+  ASSERT_EQ(r.rows.size(), 4u);
+  EXPECT_FALSE(r.ort_version.empty());
+  for (const app::BenchRow& row : r.rows) {
+    EXPECT_TRUE(row.has_ort);
+    EXPECT_GE(row.ort.samples, 3);
+    EXPECT_GT(row.ort.median_ms, 0.0);
+  }
+  nlohmann::json j = nlohmann::json::parse(app::bench_json(r, o));
+  EXPECT_GT(j["rows"][1]["ours_over_onnxruntime"].get<double>(), 0.0);
+  EXPECT_EQ(j["rows"][3]["onnxruntime"]["version"], r.ort_version);
+  EXPECT_NE(app::bench_table(r, o).find("ours/ORT"), std::string::npos);
 }
 
 // ---- options and errors of the exporter --------------------------------------------------------
