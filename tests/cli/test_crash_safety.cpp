@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/cli/cli_runner.h"
+#include "tests/support/experiments.h"
 #include "tests/support/temp_dir.h"
 
 namespace shears::testing {
@@ -151,32 +152,7 @@ TEST_F(CrashSafety, KilledMidEpochFromOutsideResumesToTheSameResult) {
 TEST(CrashSafetySearch, AbcSearchKilledFromOutsideResumesToTheSameResult) {
   TempDir dir;
   const std::string config = dir.file("abc.yaml");
-  write_text(config, R"(name: abc-crash
-seed: 4
-data:
-  dataset: synthetic
-  synthetic: {size: 192, classes: 4, channels: 3, height: 12, width: 12, seed: 5}
-  synthetic_test_size: 64
-  batch_size: 32
-  workers: 1
-  val_size: 64
-model:
-  arch: resnet20
-  width: 0.5
-train:
-  epochs: 1
-  lr: 0.05
-prune:
-  method: abc
-  food_number: 3
-  food_limit: 1
-  max_cycle: 2
-  calfitness_epoch: 1
-  flops_target: 0.3
-  finetune: {epochs: 1, lr: 0.02}
-bench:
-  enabled: false
-)");
+  write_text(config, kTinyAbcSearchYaml);
   auto args = [&](const std::string& out) {
     return std::vector<std::string>{"run", config, "--out", out, "--quiet"};
   };
