@@ -40,6 +40,9 @@ std::string shared_dir() {
   return env != nullptr && *env != '\0' ? env : SHEARS_SHARED_DATA_DEFAULT;
 }
 
+#define SKIP_WITHOUT_ONNX() \
+  if (!models::onnx_available()) GTEST_SKIP() << "shears was built without ONNX support"
+
 // ---- real images ---------------------------------------------------------------------------
 
 Tensor cifar_images(std::int64_t n) {
@@ -249,6 +252,7 @@ struct Family {
 class OnnxExport : public ::testing::TestWithParam<Family> {};
 
 TEST_P(OnnxExport, CheckerOnnxRuntimeAndImportAgreeWithShears) {
+  SKIP_WITHOUT_ONNX();
   const Family& f = GetParam();
   Tensor x = f.data == "cifar"    ? cifar_images(f.images)
              : f.data == "fmnist" ? fashion_mnist_images(f.images)
@@ -343,6 +347,7 @@ INSTANTIATE_TEST_SUITE_P(
 // Every registry network at its standard widths (the depths and families the cases above do
 // not cover): the checker passes and ONNX Runtime computes shears' logits.
 TEST(OnnxExportEveryModel, CheckerAndOnnxRuntimeAgreeWithShears) {
+  SKIP_WITHOUT_ONNX();
   Tensor cifar = cifar_images(2), imagenet = imagenet_images(1);
   if (!cifar.defined() || !imagenet.defined()) GTEST_SKIP() << "../shared/data not found";
   std::string why;
@@ -365,8 +370,7 @@ TEST(OnnxExportEveryModel, CheckerAndOnnxRuntimeAgreeWithShears) {
     EXPECT_EQ(r.value("checker", std::string("missing")), "ok");
     ASSERT_TRUE(r.contains("max_abs_diff")) << r.dump();
     // 1e-4, relative beyond logits of 1 (a randomly initialised ResNet-110 reaches hundreds).
-    EXPECT_LE(r["max_abs_diff"].get<double>(), 1e-4 * std::max(1.0, max_abs(e.logits)))
-        << r.dump();
+    EXPECT_LE(r["max_abs_diff"].get<double>(), 1e-4 * std::max(1.0, max_abs(e.logits))) << r.dump();
     std::printf("[onnx] %-36s checker %s  max|logit| %.3g  max|d| %.3g\n", e.name.c_str(),
                 r.value("checker", std::string()).c_str(), max_abs(e.logits),
                 r["max_abs_diff"].get<double>());
@@ -387,6 +391,7 @@ std::string torch_python() {
 }
 
 TEST(OnnxImport, TorchvisionNetworksExportedByPyTorchGiveItsLogits) {
+  SKIP_WITHOUT_ONNX();
   Tensor x = imagenet_images(2);
   if (!x.defined()) GTEST_SKIP() << "ImageNet sample not found in ../shared/data";
   const std::string python = torch_python();
@@ -428,6 +433,7 @@ TEST(OnnxImport, TorchvisionNetworksExportedByPyTorchGiveItsLogits) {
 // ---- shears bench --onnxruntime -----------------------------------------------------------------
 
 TEST(OnnxRuntimeBench, EveryRowGetsOnnxRuntimeTimes) {
+  SKIP_WITHOUT_ONNX();
   std::string why;
   const std::string python = ort_python(&why);
   if (python.empty()) GTEST_SKIP() << why;
@@ -458,6 +464,7 @@ TEST(OnnxRuntimeBench, EveryRowGetsOnnxRuntimeTimes) {
 // ---- options and errors of the exporter --------------------------------------------------------
 
 TEST(OnnxExportOptions, FixedBatchDepthwiseAndOpsetRange) {
+  SKIP_WITHOUT_ONNX();
   models::Arch arch = models::default_arch("mobilenetv2", 10, {3, 32, 32}, 0.35);
   std::shared_ptr<nn::Module> net = dense_network(arch, 3);
   TempDir dir;
@@ -493,6 +500,7 @@ class GatedNet : public nn::Module {
 };
 
 TEST(OnnxExportErrors, UnsupportedOpNamesTheLayer) {
+  SKIP_WITHOUT_ONNX();
   GatedNet net;
   TempDir dir;
   EXPECT_THROW_MSG(models::export_onnx(net, dir.file("g.onnx"), {},
