@@ -25,6 +25,8 @@ struct TrainRecipe {
   optim::SgdOptions sgd;
   std::function<std::unique_ptr<optim::LrSchedule>(double base_lr, std::int64_t epochs)> schedule;
   double label_smoothing = 0.0;
+  /// Data-parallel runs: BN statistics over the global batch (dist::set_sync_batch_norm).
+  bool sync_bn = false;
 };
 
 /// Everything a pruning method sees of the experiment: the dense model, data, recipes and a way
