@@ -5,11 +5,20 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/autograd/node.h"
 #include "engine/nn/batch_norm2d.h"
+#include "engine/ops/batch_norm.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 
 namespace shears::dist {
+
+namespace {
+/// Per-channel sums (1,C,1,1) accumulated in double: a channel of a large layer sums 10^5 values
+/// and more, whose float sum would differ from a single process's by far more than rounding.
+Tensor channel_sum64(const Tensor& t, const Shape& stat_shape) {
+  return sum_to(t.to(DType::F64), stat_shape);
+}
+}  // namespace
 
 Tensor sync_batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
                        const Tensor& running_mean, const Tensor& running_var, double momentum,
@@ -24,7 +33,7 @@ Tensor sync_batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& b
   Tensor x = x_in.dim() == 2
                  ? Tensor::from_storage(x_in.storage(), {x_in.size(0), c, 1, 1}, x_in.dtype())
                  : x_in.detach();
-  Tensor mean, invstd, xhat;
+  Tensor mean, invstd, xhat, var_global;
   double n = 0;
   {
     NoGrad no_grad;
@@ -36,15 +45,17 @@ Tensor sync_batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& b
                     "sync_batch_norm: training needs more than one value per "
                     "channel over all ranks, input ",
                     shape_str(x_in.shape()));
-    Tensor s = sum_to(x, stat_shape);
+    Tensor s = channel_sum64(x, stat_shape);
     comm.allreduce_(s);
-    mean = scale(s, 1.0 / n);
+    mean = scale(s, 1.0 / n).to(x.dtype());
     Tensor xc = sub(x, mean);
-    Tensor q = sum_to(mul(xc, xc), stat_shape);
+    Tensor xc64 = xc.to(DType::F64);
+    Tensor q = sum_to(mul(xc64, xc64), stat_shape);
     comm.allreduce_(q);
-    Tensor var = scale(q, 1.0 / n);
+    Tensor var = scale(q, 1.0 / n).to(x.dtype());
+    var_global = var;
     // 1/sqrt(var + eps) on the host: C values.
-    Tensor v = var.cpu().to(DType::F64);
+    Tensor v = scale(q, 1.0 / n).cpu();
     Tensor inv = Tensor::empty({1, c, 1, 1}, DType::F64);
     for (std::int64_t i = 0; i < c; ++i) {
       inv.data<double>()[i] = 1.0 / std::sqrt(v.data<double>()[i] + eps);
@@ -64,12 +75,14 @@ Tensor sync_batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& b
   }
   Tensor y;
   {
+    // The normalisation itself is the batch_norm kernel's, fed the global statistics as its
+    // running ones: the same y = x * scale + shift arithmetic as one process's training step, so
+    // that no activation lands on the other side of a ReLU's kink by rounding alone.
     NoGrad no_grad;
-    y = xhat;
-    if (weight.defined()) {
-      y = mul(y, Tensor::from_storage(weight.storage(), stat_shape, weight.dtype()));
-    }
-    if (bias.defined()) y = add(y, Tensor::from_storage(bias.storage(), stat_shape, bias.dtype()));
+    Tensor m = Tensor::from_storage(mean.storage(), {c}, mean.dtype()).clone();
+    Tensor v = Tensor::from_storage(var_global.storage(), {c}, var_global.dtype()).clone();
+    y = batch_norm(x, weight.defined() ? weight.detach() : Tensor(),
+                   bias.defined() ? bias.detach() : Tensor(), m, v, false, 0.0, eps);
   }
   if (out_shape.size() == 2) y = Tensor::from_storage(y.storage(), out_shape, y.dtype());
   if (!needs_grad({x_in, weight, bias})) {
