@@ -430,6 +430,7 @@ std::string Experiment::run() {
     ctx.seed = spec_.seed;
     ctx.run_dir = out_dir_;
     ctx.make_source = [this](const std::string& split) { return make_source(split); };
+    if (dist::world().size() > 1) ctx.comm = &dist::world();
     ctx.train_model = [this](nn::Module& m, const pruning::TrainRecipe& r, TrainerHooks* h,
                              const std::string& stage,
                              const std::function<void(optim::Sgd&)>& on_opt) {

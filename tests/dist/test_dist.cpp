@@ -4,6 +4,7 @@
 // results of one process are computed on each rank itself, so no files pass between runs.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -439,6 +440,29 @@ TEST(DataParallel, MismatchedModelsEndEveryRankWithTheSameError) {
   EXPECT_TRUE(throws_with_message<ConfigError>(
       [&] { trainer.fit(train, nullptr); },
       "the ranks disagree on the model, its training state and the training data: rank(s) 1"));
+}
+
+// Not a test: the allreduce bandwidth of gradient-sized buffers (docs/distributed.md). Run with
+//   mpirun -np 2 --oversubscribe build/tests/test_dist --gtest_also_run_disabled_tests
+//     --gtest_filter='*Bandwidth*'
+TEST(Bench, DISABLED_AllreduceBandwidth) {
+  NEED_TWO_RANKS();
+  for (std::int64_t mb : {1, 4, 16, 64}) {
+    Tensor t = Tensor::full({mb << 18}, 1.0);  // mb MiB of F32
+    comm().allreduce_(t);
+    comm().barrier();
+    const int reps = mb >= 64 ? 3 : 10;
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) comm().allreduce_(t);
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / reps;
+    const double bytes = static_cast<double>(t.nbytes());
+    const double busbw = bytes / s * 2.0 * (comm().size() - 1) / comm().size();
+    if (comm().is_root()) {
+      std::printf("allreduce %3lld MiB: %8.3f ms, algbw %6.2f GB/s, busbw %6.2f GB/s\n",
+                  static_cast<long long>(mb), s * 1e3, bytes / s / 1e9, busbw / 1e9);
+    }
+  }
 }
 
 }  // namespace
