@@ -4,6 +4,7 @@
 // died or never makes the matching call ends this one with an error after the collective timeout
 // (SHEARS_DIST_TIMEOUT seconds) instead of a hang.
 #include <mpi.h>
+#include <sched.h>
 
 #include <chrono>
 #include <climits>
@@ -122,26 +123,33 @@ class MpiBackend final : public CommBackend {
                                std::to_string(rank_) + ": " + mpi_error(code));
     }
   }
-  // Polls until the request completes: a few hundred tight tests for small messages' latency,
-  // then short sleeps, so that a rank waiting for a slower one leaves it the core.
+  // Polls until the request completes. Open MPI's non-blocking collectives progress only inside
+  // MPI calls, so the first milliseconds poll back to back (yielding the core between tests, for
+  // a rank that shares it); after that, waiting is for a slower rank, and 100 us sleeps leave it
+  // the core.
   void wait(MPI_Request& req, const char* what) {
     using Clock = std::chrono::steady_clock;
-    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_);
-    for (int spin = 0;; ++spin) {
+    const auto begin = Clock::now();
+    const auto busy_until = begin + std::chrono::milliseconds(5);
+    const auto deadline = begin + std::chrono::duration<double>(timeout_);
+    for (;;) {
       int done = 0;
       check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
       if (done) return;
-      if (spin > 200) {
-        if (Clock::now() > deadline) {
-          throw std::runtime_error(
-              std::string("collective ") + what + " on rank " + std::to_string(rank_) + " of " +
-              std::to_string(size_) + " did not complete within the collective timeout of " +
-              std::to_string(static_cast<int>(timeout_)) +
-              " s (SHEARS_DIST_TIMEOUT): another rank died, hangs, or runs a different "
-              "configuration");
-        }
-        std::this_thread::sleep_for(std::chrono::microseconds(spin > 2000 ? 200 : 20));
+      const auto now = Clock::now();
+      if (now < busy_until) {
+        sched_yield();
+        continue;
       }
+      if (now > deadline) {
+        throw std::runtime_error(
+            std::string("collective ") + what + " on rank " + std::to_string(rank_) + " of " +
+            std::to_string(size_) + " did not complete within the collective timeout of " +
+            std::to_string(static_cast<int>(timeout_)) +
+            " s (SHEARS_DIST_TIMEOUT): another rank died, hangs, or runs a different "
+            "configuration");
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
   }
 
