@@ -1,7 +1,6 @@
 #include "engine/dist/communicator.h"
 
 #include <dlfcn.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -228,10 +227,7 @@ void Communicator::check_same(const std::string& value, const std::string& what)
 void Communicator::abort(int code) {
   std::fflush(stdout);
   std::fflush(stderr);
-  if (device_ != nullptr && size_ > 1) {
-    // NCCL's abort ends only its communicator; the host communicator ends the job.
-    host_->abort(code);
-  }
+  // The host communicator (MPI) ends the whole job, NCCL's peers included.
   host_->abort(code);
   std::_Exit(code);  // abort() of a backend never returns; this keeps [[noreturn]] visible
 }
