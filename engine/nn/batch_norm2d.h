@@ -16,11 +16,20 @@ class BatchNorm2d : public Module {
   std::string extra_repr() const override;
   std::int64_t channels() const { return running_mean.size(0); }
   double eps() const { return eps_; }
+  double momentum() const { return momentum_; }
+  /// Running statistics back to mean 0, variance 1, num_batches_tracked 0.
+  void reset_running_stats();
+  /// Cumulative averaging (PyTorch's momentum=None): while on, the k-th training forward since
+  /// it was turned on updates the running statistics with momentum 1/k, so they become the plain
+  /// mean of the batch statistics seen. Off restores the exponential momentum.
+  void set_cumulative(bool on);
 
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
  private:
   double eps_, momentum_;
+  bool cumulative_ = false;
+  std::int64_t cumulative_count_ = 0;
 };
 
 }  // namespace shears::nn
