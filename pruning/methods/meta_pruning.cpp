@@ -356,8 +356,8 @@ PruneResult MetaPruningMethod::run(PruneContext& ctx) {
   const EncodingCost::Cost best_cost = cost_of(best);
   nlohmann::json report = {
       {"encoding", {{"genes", gene_names}, {"code", best}, {"widths", enc.widths(best)}}},
-      {"flops", best_cost.macs},
-      {"params", best_cost.params},
+      {"encoding_flops", best_cost.macs},
+      {"encoding_params", best_cost.params},
       {"dense_flops", dense_cost.macs},
       {"flops_window", {lo, hi}},
       {"pruningnet_sub_val_top1", evo.best_fitness()},

@@ -92,7 +92,7 @@ void Evolution::build_generation() {
   // The rest at random.
   const int missing = target - static_cast<int>(out.size());
   for (int t = 0;
-       t < std::max(1, missing) * options_.max_tries * 10 && static_cast<int>(out.size()) < target;
+       t < std::max(1, missing) * options_.max_tries * 100 && static_cast<int>(out.size()) < target;
        ++t)
     take(random_code(), "random", out, batch_seen);
   for (const EvoCandidate& c : out) seen_.insert(c.code);

@@ -27,8 +27,9 @@ struct EvolutionOptions {
   double mutate_prob = 0.1;  // per gene: replaced by a different random index
   int num_scales = 31;       // genes in [0, num_scales)
   int init_lo = 12, init_hi = 23;  // random candidates draw every gene from [init_lo, init_hi]
-  /// Draws tried per candidate that must be produced (mutant, crossover, random) before the
-  /// search gives up on that kind for the generation (the reference's max_iters = 10 x count).
+  /// Draws tried per mutant or crossover before the search gives up on that kind for the
+  /// generation (the reference's max_iters = 10 x count); random candidates get 100 times as
+  /// many tries (a narrow FLOPs window admits few random codes).
   int max_tries = 10;
   std::uint64_t seed = 1;
 };
