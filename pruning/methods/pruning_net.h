@@ -42,6 +42,9 @@ class PruningNet : public nn::Module {
 /// scale, input scale, output scale). `hidden` is the generators' hidden width (32 in the
 /// paper's ResNet). Throws ConfigError for a network it does not cover (option B, another
 /// family).
+/// ResNet-50 (20 genes): the stem generator reads the stem scale; every bottleneck's conv1, conv2,
+/// conv3 and projection generators read (mid, input, output scale), stage 4's output at 1.0. At
+/// full size its generators hold about 32x the backbone's weights (as the reference's do).
 std::shared_ptr<PruningNet> make_pruning_net(const search::WidthEncoding& encoding,
                                              std::int64_t hidden = 32);
 
