@@ -1,5 +1,6 @@
 #include "engine/nn/batch_norm2d.h"
 
+#include "engine/dist/sync_batch_norm.h"
 #include "engine/ops/batch_norm.h"
 
 namespace shears::nn {
@@ -29,6 +30,10 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   }
   double momentum = momentum_;
   if (cumulative_ && is_training()) momentum = 1.0 / static_cast<double>(++cumulative_count_);
+  if (is_training() && sync_ != nullptr && sync_->size() > 1) {
+    return dist::sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps_,
+                                 *sync_);
+  }
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps_);
 }
 

@@ -2,6 +2,10 @@
 
 #include "engine/nn/module.h"
 
+namespace shears::dist {
+class Communicator;
+}
+
 namespace shears::nn {
 
 /// Batch normalisation over channels of (N,C,H,W), or of (N,C) (BatchNorm1d has the same maths
@@ -23,6 +27,10 @@ class BatchNorm2d : public Module {
   /// it was turned on updates the running statistics with momentum 1/k, so they become the plain
   /// mean of the batch statistics seen. Off restores the exponential momentum.
   void set_cumulative(bool on);
+  /// Training statistics over every rank of `comm` (dist::sync_batch_norm); null: this rank's
+  /// batch only (the default). Not owned.
+  void set_sync(dist::Communicator* comm) { sync_ = comm; }
+  dist::Communicator* sync() const { return sync_; }
 
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
@@ -30,6 +38,7 @@ class BatchNorm2d : public Module {
   double eps_, momentum_;
   bool cumulative_ = false;
   std::int64_t cumulative_count_ = 0;
+  dist::Communicator* sync_ = nullptr;
 };
 
 }  // namespace shears::nn
