@@ -10,6 +10,7 @@
 
 #include "app/subset_dataset.h"
 #include "data/factory.h"
+#include "data/split.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/dist/communicator.h"
 #include "engine/dist/sync_batch_norm.h"
@@ -136,12 +137,20 @@ void Experiment::ensure_data() {
                                                               kDefaultValidationFraction)));
     }
     std::vector<std::int64_t> kept, held;
-    split_indices(full->size(), held_out, spec_.seed, kept, held);
+    if (spec_.data.val_per_class > 0) {
+      data::stratified_split(*full, spec_.data.val_per_class, spec_.seed, kept, held);
+      held_out = static_cast<std::int64_t>(held.size());
+    } else {
+      split_indices(full->size(), held_out, spec_.seed, kept, held);
+    }
     train_set_ = std::make_shared<SubsetDataset>(full, kept, "training split");
     val_set_ = std::make_shared<SubsetDataset>(full, held, "held-out validation split");
     val_source_ = "held out of the training data (" + std::to_string(held_out) + " of " +
                   std::to_string(full->size()) + " images, seed " + std::to_string(spec_.seed) +
-                  (spec_.data.val_size == 0 ? ", the default 10 % capped at 5,000)" : ")");
+                  (spec_.data.val_per_class > 0
+                       ? ", " + std::to_string(spec_.data.val_per_class) + " per class)"
+                   : spec_.data.val_size == 0 ? ", the default 10 % capped at 5,000)"
+                                              : ")");
   }
   nonempty(*train_set_, "the training split (after holding out validation)");
   if (val_set_ != test_set_) nonempty(*val_set_, "the validation split");
@@ -282,6 +291,9 @@ pruning::TrainRecipe Experiment::recipe_of(const TrainSpec& t) {
       std::vector<int> milestones;
       for (int m : t.milestones) milestones.push_back(stretch(m));
       s = std::make_unique<optim::MultiStepLr>(base, milestones, t.gamma);
+    } else if (t.schedule == "linear") {
+      s = std::make_unique<optim::LinearDecayLr>(
+          base, static_cast<int>(std::max<std::int64_t>(epochs, 1)));
     } else {
       s = std::make_unique<optim::CosineLr>(base,
                                             static_cast<int>(std::max<std::int64_t>(epochs, 1)));

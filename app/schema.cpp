@@ -87,6 +87,12 @@ DataSpec parse_data(const Config& d) {
     bad_value(d, "val_size", "holds out training images, but data.validation is 'test'");
   }
   spec.val_size = d.has("val_size") ? positive<std::int64_t>(d, "val_size", 1) : 0;
+  if (d.has("val_per_class")) {
+    if (spec.validate_on_test)
+      bad_value(d, "val_per_class", "holds out training images, but data.validation is 'test'");
+    if (d.has("val_size")) bad_value(d, "val_per_class", "and data.val_size exclude each other");
+    spec.val_per_class = positive<std::int64_t>(d, "val_per_class", 1);
+  }
   spec.test_size = non_negative<std::int64_t>(d, "test_size", 0);
   spec.augment = d.get<bool>("augment", true);
   if (d.has("subset")) {
@@ -128,7 +134,8 @@ TrainSpec parse_train(const Config& t, const TrainSpec& d) {
   spec.label_smoothing = non_negative<double>(t, "label_smoothing", d.label_smoothing);
   if (spec.label_smoothing > 1) bad_value(t, "label_smoothing", "must be in [0, 1]");
   spec.sync_bn = t.get<bool>("sync_bn", d.sync_bn);
-  spec.schedule = pick(t, "schedule", d.schedule, {"constant", "step", "multistep", "cosine"});
+  spec.schedule =
+      pick(t, "schedule", d.schedule, {"constant", "step", "multistep", "cosine", "linear"});
   spec.milestones = t.get<std::vector<int>>("milestones", d.milestones);
   if (!std::is_sorted(spec.milestones.begin(), spec.milestones.end())) {
     bad_value(t, "milestones", "must be increasing");

@@ -33,6 +33,9 @@ struct DataSpec {
   /// data, at most kDefaultMaxValidation. Hyper-parameters are tuned on this split, never on the
   /// test set.
   std::int64_t val_size = 0;
+  /// > 0: hold out this many training images of every class instead (a stratified split,
+  /// MetaPruning's sub-val); excludes val_size.
+  std::int64_t val_per_class = 0;
   /// Test-split subset (first N) for quick evaluation; 0: all.
   std::int64_t test_size = 0;
   bool augment = true;
@@ -66,7 +69,7 @@ struct TrainSpec {
   double weight_decay = 5e-4;
   bool nesterov = false;
   bool no_decay_bn_bias = false;
-  std::string schedule = "multistep";  // constant | step | multistep | cosine
+  std::string schedule = "multistep";  // constant | step | multistep | cosine | linear
   std::vector<int> milestones;
   double gamma = 0.1;
   int step_size = 30;

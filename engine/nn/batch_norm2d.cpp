@@ -28,11 +28,24 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     // CPU avoids a device round trip per step.
     if (num_batches_tracked.device().is_cpu()) num_batches_tracked.data<std::int64_t>()[0] += 1;
   }
+  double momentum = momentum_;
+  if (cumulative_ && is_training()) momentum = 1.0 / static_cast<double>(++cumulative_count_);
   if (is_training() && sync_ != nullptr && sync_->size() > 1) {
-    return dist::sync_batch_norm(x, weight, bias, running_mean, running_var, momentum_, eps_,
+    return dist::sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps_,
                                  *sync_);
   }
-  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum_, eps_);
+  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps_);
+}
+
+void BatchNorm2d::reset_running_stats() {
+  running_mean.fill_(0.0);
+  running_var.fill_(1.0);
+  num_batches_tracked.fill_(0.0);
+}
+
+void BatchNorm2d::set_cumulative(bool on) {
+  cumulative_ = on;
+  cumulative_count_ = 0;
 }
 
 std::string BatchNorm2d::extra_repr() const {

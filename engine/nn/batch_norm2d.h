@@ -20,6 +20,13 @@ class BatchNorm2d : public Module {
   std::string extra_repr() const override;
   std::int64_t channels() const { return running_mean.size(0); }
   double eps() const { return eps_; }
+  double momentum() const { return momentum_; }
+  /// Running statistics back to mean 0, variance 1, num_batches_tracked 0.
+  void reset_running_stats();
+  /// Cumulative averaging (PyTorch's momentum=None): while on, the k-th training forward since
+  /// it was turned on updates the running statistics with momentum 1/k, so they become the plain
+  /// mean of the batch statistics seen. Off restores the exponential momentum.
+  void set_cumulative(bool on);
   /// Training statistics over every rank of `comm` (dist::sync_batch_norm); null: this rank's
   /// batch only (the default). Not owned.
   void set_sync(dist::Communicator* comm) { sync_ = comm; }
@@ -29,6 +36,8 @@ class BatchNorm2d : public Module {
 
  private:
   double eps_, momentum_;
+  bool cumulative_ = false;
+  std::int64_t cumulative_count_ = 0;
   dist::Communicator* sync_ = nullptr;
 };
 

@@ -29,6 +29,15 @@ double MultiStepLr::lr_at(double epoch) const {
   return base_ * std::pow(gamma_, passed);
 }
 
+LinearDecayLr::LinearDecayLr(double base, int total_epochs) : base_(base), total_(total_epochs) {
+  SHEARS_CHECK(total_epochs > 0, "LinearDecayLr: total epochs must be positive, got ",
+               total_epochs);
+}
+
+double LinearDecayLr::lr_at(double epoch) const {
+  return base_ * std::max(0.0, 1.0 - epoch / static_cast<double>(total_));
+}
+
 CosineLr::CosineLr(double base, int total_epochs, double min_lr)
     : base_(base), total_(total_epochs), min_(min_lr) {
   SHEARS_CHECK(total_epochs > 0, "cosine schedule: epochs must be positive, got ", total_epochs);

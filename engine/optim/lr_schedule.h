@@ -59,6 +59,19 @@ class CosineLr : public LrSchedule {
   double min_;
 };
 
+/// base * max(0, 1 - epoch / total): a straight line from base to 0 at `total` epochs, set per
+/// iteration through the fractional epoch (MetaPruning's MobileNet schedules, which decay per
+/// step to 0 over the run).
+class LinearDecayLr : public LrSchedule {
+ public:
+  LinearDecayLr(double base, int total_epochs);
+  double lr_at(double epoch) const override;
+
+ private:
+  double base_;
+  int total_;
+};
+
 /// Linear warm-up from start_factor * inner(warmup) to inner(epoch) over `warmup_epochs`, then
 /// the inner schedule.
 class WarmupLr : public LrSchedule {

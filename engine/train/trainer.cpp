@@ -139,6 +139,7 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
     Batch b = to_device(batch, options_.device);
     lr = schedule_.lr_at(static_cast<double>(epoch_) + static_cast<double>(step) / batches);
     optimizer_.set_lr(lr);
+    for (TrainerHooks* h : hooks_) h->before_forward(*this, b);
     Tensor logits = model_.forward(b.images);
     Tensor loss = loss_of(b, logits);
     double loss_value = loss.item();

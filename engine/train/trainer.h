@@ -37,6 +37,9 @@ class TrainerHooks {
   virtual ~TrainerHooks() = default;
   virtual void on_train_begin(Trainer&) {}
   virtual void on_epoch_begin(Trainer&, std::int64_t /*epoch*/) {}
+  /// Before the forward pass of every training step, with the batch (already on the device):
+  /// what changes the network per step (MetaPruning samples the encoding of the step here).
+  virtual void before_forward(Trainer&, const Batch&) {}
   /// The training loss of a batch; the default is cross-entropy with the trainer's label
   /// smoothing. Only the first hooks object that returns a defined tensor is used.
   virtual Tensor compute_loss(Trainer&, const Batch&, const Tensor& /*logits*/) { return {}; }

@@ -23,7 +23,11 @@ std::string prune_section(const std::string& method) {
       {"filtersketch", "  sketch_rates: 0.6\n"},
       {"abc",
        "  food_number: 2\n  max_cycle: 1\n  calfitness_epoch: 1\n  train_batches: 2\n"
-       "  eval_batches: 1\n"}};
+       "  eval_batches: 1\n"},
+      {"metapruning",
+       "  pruningnet: {epochs: 1, hidden: 4}\n  search: {population: 3, memory: 3, parents: 2, "
+       "iterations: 2, mutations: 1, crossovers: 1}\n  flops_target: 0.5\n  flops_window: 0.2\n"
+       "  recalibrate_batches: 1\n"}};
   auto it = extra.find(method);
   return "prune:\n  method: " + method + "\n" + (it != extra.end() ? it->second : "  rate: 0.5\n") +
          "  finetune: {epochs: 1, lr: 0.02}\n";

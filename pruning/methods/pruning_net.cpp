@@ -1,0 +1,363 @@
+#include "pruning/methods/pruning_net.h"
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/ops/activation.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/linear.h"
+#include "engine/ops/pooling.h"
+#include "engine/ops/shape.h"
+#include "models/resnet_cifar.h"
+
+namespace shears::pruning {
+
+namespace {
+
+using search::meta_scale;
+using search::meta_width;
+
+std::vector<std::int64_t> bank_widths(std::int64_t max) {
+  std::vector<std::int64_t> w;
+  for (int i = 0; i < search::kMetaScales; ++i) w.push_back(meta_width(max, i));
+  return w;
+}
+
+Tensor code_tensor(const std::vector<float>& values, const Device& device) {
+  return Tensor::from_vector(values, {1, static_cast<std::int64_t>(values.size())}).to(device);
+}
+
+void copy_into(nn::Module& model, const std::string& name, const Tensor& value) {
+  Tensor& t = model.tensor_at(name);
+  SHEARS_CHECK(t.shape() == value.shape(), "PruningNet export: ", name, " is ",
+               shape_str(t.shape()), ", the generated tensor ", shape_str(value.shape()));
+  t.copy_(value);
+}
+
+void copy_bn(nn::Module& model, const std::string& prefix, nn::BatchNormBank& bank) {
+  nn::BatchNorm2d& bn = bank.at(bank.selected());
+  copy_into(model, prefix + ".running_mean", bn.running_mean);
+  copy_into(model, prefix + ".running_var", bn.running_var);
+  model.tensor_at(prefix + ".weight").fill_(1.0);
+  model.tensor_at(prefix + ".bias").fill_(0.0);
+}
+
+class GenBlock : public nn::Module {
+ public:
+  GenBlock(std::int64_t in, std::int64_t mid, std::int64_t out, int stride,
+           models::Shortcut shortcut, std::int64_t hidden)
+      : stride_(stride), shortcut_(shortcut) {
+    conv1 =
+        register_module("conv1", std::make_shared<nn::GeneratedConv2d>(nn::GeneratedConv2dOptions{
+                                     in, mid, 3, stride, 1, false, 3, hidden}));
+    bn1 = register_module("bn1", std::make_shared<nn::BatchNormBank>(bank_widths(mid)));
+    conv2 =
+        register_module("conv2", std::make_shared<nn::GeneratedConv2d>(nn::GeneratedConv2dOptions{
+                                     mid, out, 3, 1, 1, false, 3, hidden}));
+    bn2 = register_module("bn2", std::make_shared<nn::BatchNormBank>(bank_widths(out)));
+  }
+  void set(int mid_index, int in_index, int out_index, const Device& device) {
+    Tensor code = code_tensor(
+        {static_cast<float>(meta_scale(mid_index)), static_cast<float>(meta_scale(in_index)),
+         static_cast<float>(meta_scale(out_index))},
+        device);
+    conv1->set_code(code, bn1->widths()[static_cast<std::size_t>(mid_index)]);
+    bn1->select(mid_index);
+    conv2->set_code(code, bn2->widths()[static_cast<std::size_t>(out_index)]);
+    bn2->select(out_index);
+    code_ = code;
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = relu(bn1->forward(conv1->forward(x)));
+    h = bn2->forward(conv2->forward(h));
+    Tensor identity = (stride_ == 1 && x.size(1) == h.size(1))
+                          ? x
+                          : models::zero_pad_shortcut(x, h.size(1), stride_, shortcut_);
+    return relu(add(h, identity));
+  }
+  std::string type_name() const override { return "GeneratedBasicBlock"; }
+  void export_to(nn::Module& model, const std::string& path, std::int64_t in) {
+    const std::int64_t mid = bn1->widths()[static_cast<std::size_t>(bn1->selected())];
+    const std::int64_t out = bn2->widths()[static_cast<std::size_t>(bn2->selected())];
+    copy_into(model, path + ".conv1.weight", conv1->weight_for(code_, mid, in));
+    copy_bn(model, path + ".bn1", *bn1);
+    copy_into(model, path + ".conv2.weight", conv2->weight_for(code_, out, mid));
+    copy_bn(model, path + ".bn2", *bn2);
+  }
+  std::int64_t out_width() const {
+    return bn2->widths()[static_cast<std::size_t>(bn2->selected())];
+  }
+
+  std::shared_ptr<nn::GeneratedConv2d> conv1, conv2;
+  std::shared_ptr<nn::BatchNormBank> bn1, bn2;
+
+ private:
+  int stride_;
+  models::Shortcut shortcut_;
+  Tensor code_;
+};
+
+class CifarPruningNet : public PruningNet {
+ public:
+  CifarPruningNet(const search::WidthEncoding& e, std::int64_t hidden) : PruningNet(e) {
+    const models::Arch& a = e.base;
+    depth_ = models::resnet_cifar_depth(a.name);
+    blocks_ = (depth_ - 2) / 6;
+    SHEARS_CHECK_AS(ConfigError, a.shortcut != models::Shortcut::Projection,
+                    "metapruning: the CIFAR ResNet PruningNet needs an option-A shortcut "
+                    "(a-avgpool, a-subsample or a-avgpool2), not b-conv");
+    const std::int64_t stem = a.width("conv1");
+    conv1 =
+        register_module("conv1", std::make_shared<nn::GeneratedConv2d>(nn::GeneratedConv2dOptions{
+                                     a.input[0], stem, 3, 1, 1, false, 1, hidden}));
+    bn1 = register_module("bn1", std::make_shared<nn::BatchNormBank>(bank_widths(stem)));
+    std::int64_t in = stem;
+    for (int s = 0; s < 3; ++s) {
+      auto stage = std::make_shared<nn::Sequential>();
+      for (int b = 0; b < blocks_; ++b) {
+        const std::string p = "layer" + std::to_string(s + 1) + "." + std::to_string(b);
+        const std::int64_t mid = a.width(p + ".conv1"), out = a.width(p + ".conv2");
+        auto blk =
+            std::make_shared<GenBlock>(in, mid, out, (s > 0 && b == 0) ? 2 : 1, a.shortcut, hidden);
+        stage->push_back(blk);
+        blocks.push_back(blk);
+        in = out;
+      }
+      register_module("layer" + std::to_string(s + 1), stage);
+    }
+    fc = register_module("fc", std::make_shared<nn::Linear>(in, a.num_classes));
+    set_code(e.full());
+  }
+
+  void set_code(const std::vector<int>& code) override {
+    SHEARS_CHECK(code.size() == encoding_.genes.size(), "PruningNet: ", code.size(),
+                 " genes, the encoding has ", encoding_.genes.size());
+    for (int g : code)
+      SHEARS_CHECK(g >= 0 && g < search::kMetaScales, "PruningNet: scale index ", g,
+                   " outside [0, ", search::kMetaScales, ")");
+    code_ = code;
+    const Device device = fc->weight.device();
+    conv1->set_code(code_tensor({static_cast<float>(meta_scale(code[0]))}, device),
+                    bn1->widths()[static_cast<std::size_t>(code[0])]);
+    bn1->select(code[0]);
+    int in_index = code[0];
+    for (int s = 0; s < 3; ++s)
+      for (int b = 0; b < blocks_; ++b) {
+        const int mid_index = code[static_cast<std::size_t>(3 + s * blocks_ + b)];
+        const int out_index = code[static_cast<std::size_t>(s)];
+        blocks[static_cast<std::size_t>(s * blocks_ + b)]->set(mid_index, in_index, out_index,
+                                                               device);
+        in_index = out_index;
+      }
+  }
+
+  Tensor forward(const Tensor& x) override {
+    Tensor h = relu(bn1->forward(conv1->forward(x)));
+    for (auto& b : blocks) h = b->forward(h);
+    Tensor pooled = flatten(global_avg_pool2d(h), 1);
+    const std::int64_t w = pooled.size(1);
+    Tensor weight = w < fc->weight.size(1) ? narrow(fc->weight, 1, 0, w) : fc->weight;
+    return linear(pooled, weight, fc->bias);
+  }
+
+  void export_weights(nn::Module& model) override {
+    NoGrad no_grad;
+    const std::int64_t stem = bn1->widths()[static_cast<std::size_t>(bn1->selected())];
+    copy_into(model, "conv1.weight",
+              conv1->weight_for(conv1_code(), stem, encoding_.base.input[0]));
+    copy_bn(model, "bn1", *bn1);
+    std::int64_t in = stem;
+    for (int s = 0; s < 3; ++s)
+      for (int b = 0; b < blocks_; ++b) {
+        GenBlock& blk = *blocks[static_cast<std::size_t>(s * blocks_ + b)];
+        blk.export_to(model, "layer" + std::to_string(s + 1) + "." + std::to_string(b), in);
+        in = blk.out_width();
+      }
+    copy_into(model, "fc.weight", narrow(fc->weight, 1, 0, in));
+    copy_into(model, "fc.bias", fc->bias);
+  }
+
+  std::string type_name() const override { return "PruningNet"; }
+
+  std::shared_ptr<nn::GeneratedConv2d> conv1;
+  std::shared_ptr<nn::BatchNormBank> bn1;
+  std::vector<std::shared_ptr<GenBlock>> blocks;
+  std::shared_ptr<nn::Linear> fc;
+
+ private:
+  Tensor conv1_code() const {
+    return code_tensor({static_cast<float>(meta_scale(code_[0]))}, fc->weight.device());
+  }
+  int depth_ = 0, blocks_ = 0;
+};
+
+/// A generated bottleneck (ResNet-50): conv1 1x1, conv2 3x3 (the stride), conv3 1x1 and, in the
+/// first block of a stage, a generated 1x1 projection; all read (mid, input, output scale).
+class GenBottleneck : public nn::Module {
+ public:
+  GenBottleneck(std::int64_t in, std::int64_t mid, std::int64_t out, int stride, bool projection,
+                std::int64_t hidden) {
+    using O = nn::GeneratedConv2dOptions;
+    conv1 = register_module(
+        "conv1", std::make_shared<nn::GeneratedConv2d>(O{in, mid, 1, 1, 0, false, 3, hidden}));
+    bn1 = register_module("bn1", std::make_shared<nn::BatchNormBank>(bank_widths(mid)));
+    conv2 = register_module("conv2", std::make_shared<nn::GeneratedConv2d>(
+                                         O{mid, mid, 3, stride, 1, false, 3, hidden}));
+    bn2 = register_module("bn2", std::make_shared<nn::BatchNormBank>(bank_widths(mid)));
+    conv3 = register_module(
+        "conv3", std::make_shared<nn::GeneratedConv2d>(O{mid, out, 1, 1, 0, false, 3, hidden}));
+    bn3 = register_module("bn3", std::make_shared<nn::BatchNormBank>(bank_widths(out)));
+    if (projection) {
+      ds = register_module("downsample", std::make_shared<nn::GeneratedConv2d>(
+                                             O{in, out, 1, stride, 0, false, 3, hidden}));
+      ds_bn =
+          register_module("downsample_bn", std::make_shared<nn::BatchNormBank>(bank_widths(out)));
+    }
+  }
+  void set(int mid_index, int in_index, int out_index, const Device& device) {
+    code_ = code_tensor(
+        {static_cast<float>(meta_scale(mid_index)), static_cast<float>(meta_scale(in_index)),
+         static_cast<float>(meta_scale(out_index))},
+        device);
+    const std::int64_t mid = bn1->widths()[static_cast<std::size_t>(mid_index)];
+    const std::int64_t out = bn3->widths()[static_cast<std::size_t>(out_index)];
+    conv1->set_code(code_, mid);
+    bn1->select(mid_index);
+    conv2->set_code(code_, mid);
+    bn2->select(mid_index);
+    conv3->set_code(code_, out);
+    bn3->select(out_index);
+    if (ds) {
+      ds->set_code(code_, out);
+      ds_bn->select(out_index);
+    }
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = relu(bn1->forward(conv1->forward(x)));
+    h = relu(bn2->forward(conv2->forward(h)));
+    h = bn3->forward(conv3->forward(h));
+    Tensor identity = ds ? ds_bn->forward(ds->forward(x)) : x;
+    return relu(add(h, identity));
+  }
+  std::string type_name() const override { return "GeneratedBottleneck"; }
+  std::int64_t out_width() const {
+    return bn3->widths()[static_cast<std::size_t>(bn3->selected())];
+  }
+  void export_to(nn::Module& model, const std::string& path, std::int64_t in) {
+    const std::int64_t mid = bn1->widths()[static_cast<std::size_t>(bn1->selected())];
+    const std::int64_t out = out_width();
+    copy_into(model, path + ".conv1.weight", conv1->weight_for(code_, mid, in));
+    copy_bn(model, path + ".bn1", *bn1);
+    copy_into(model, path + ".conv2.weight", conv2->weight_for(code_, mid, mid));
+    copy_bn(model, path + ".bn2", *bn2);
+    copy_into(model, path + ".conv3.weight", conv3->weight_for(code_, out, mid));
+    copy_bn(model, path + ".bn3", *bn3);
+    if (ds) {
+      copy_into(model, path + ".downsample.0.weight", ds->weight_for(code_, out, in));
+      copy_bn(model, path + ".downsample.1", *ds_bn);
+    }
+  }
+
+  std::shared_ptr<nn::GeneratedConv2d> conv1, conv2, conv3, ds;
+  std::shared_ptr<nn::BatchNormBank> bn1, bn2, bn3, ds_bn;
+
+ private:
+  Tensor code_;
+};
+
+/// ResNet-50's PruningNet over the 20-gene encoding (stage 4's output fixed at full width).
+class ResNet50PruningNet : public PruningNet {
+ public:
+  ResNet50PruningNet(const search::WidthEncoding& e, std::int64_t hidden) : PruningNet(e) {
+    const models::Arch& a = e.base;
+    const std::int64_t stem = a.width("conv1");
+    conv1 =
+        register_module("conv1", std::make_shared<nn::GeneratedConv2d>(nn::GeneratedConv2dOptions{
+                                     a.input[0], stem, 7, 2, 3, false, 1, hidden}));
+    bn1 = register_module("bn1", std::make_shared<nn::BatchNormBank>(bank_widths(stem)));
+    std::int64_t in = stem;
+    for (int s = 0; s < 4; ++s) {
+      auto stage = std::make_shared<nn::Sequential>();
+      for (int b = 0; b < kBlocks[s]; ++b) {
+        const std::string p = "layer" + std::to_string(s + 1) + "." + std::to_string(b);
+        const std::int64_t mid = a.width(p + ".conv1"), out = a.width(p + ".conv3");
+        auto blk = std::make_shared<GenBottleneck>(in, mid, out, (s > 0 && b == 0) ? 2 : 1, b == 0,
+                                                   hidden);
+        stage->push_back(blk);
+        blocks.push_back(blk);
+        in = out;
+      }
+      register_module("layer" + std::to_string(s + 1), stage);
+    }
+    fc = register_module("fc", std::make_shared<nn::Linear>(in, a.num_classes));
+    set_code(e.full());
+  }
+
+  void set_code(const std::vector<int>& code) override {
+    SHEARS_CHECK(code.size() == encoding_.genes.size(), "PruningNet: ", code.size(),
+                 " genes, the encoding has ", encoding_.genes.size());
+    for (int g : code)
+      SHEARS_CHECK(g >= 0 && g < search::kMetaScales, "PruningNet: scale index ", g,
+                   " outside [0, ", search::kMetaScales, ")");
+    code_ = code;
+    const Device device = fc->weight.device();
+    stem_code_ = code_tensor({static_cast<float>(meta_scale(code[0]))}, device);
+    conv1->set_code(stem_code_, bn1->widths()[static_cast<std::size_t>(code[0])]);
+    bn1->select(code[0]);
+    int in_index = code[0], mid = 4;
+    std::size_t k = 0;
+    for (int s = 0; s < 4; ++s) {
+      const int out_index = s < 3 ? code[static_cast<std::size_t>(1 + s)] : search::kMetaScales - 1;
+      for (int b = 0; b < kBlocks[s]; ++b, ++mid, ++k) {
+        blocks[k]->set(code[static_cast<std::size_t>(mid)], in_index, out_index, device);
+        in_index = out_index;
+      }
+    }
+  }
+
+  Tensor forward(const Tensor& x) override {
+    Tensor h = relu(bn1->forward(conv1->forward(x)));
+    h = max_pool2d(h, 3, 2, 1);
+    for (auto& b : blocks) h = b->forward(h);
+    return fc->forward(flatten(global_avg_pool2d(h), 1));
+  }
+
+  void export_weights(nn::Module& model) override {
+    NoGrad no_grad;
+    const std::int64_t stem = bn1->widths()[static_cast<std::size_t>(bn1->selected())];
+    copy_into(model, "conv1.weight", conv1->weight_for(stem_code_, stem, encoding_.base.input[0]));
+    copy_bn(model, "bn1", *bn1);
+    std::int64_t in = stem;
+    std::size_t k = 0;
+    for (int s = 0; s < 4; ++s)
+      for (int b = 0; b < kBlocks[s]; ++b, ++k) {
+        blocks[k]->export_to(model, "layer" + std::to_string(s + 1) + "." + std::to_string(b), in);
+        in = blocks[k]->out_width();
+      }
+    copy_into(model, "fc.weight", fc->weight);
+    copy_into(model, "fc.bias", fc->bias);
+  }
+
+  std::string type_name() const override { return "PruningNet"; }
+
+  std::shared_ptr<nn::GeneratedConv2d> conv1;
+  std::shared_ptr<nn::BatchNormBank> bn1;
+  std::vector<std::shared_ptr<GenBottleneck>> blocks;
+  std::shared_ptr<nn::Linear> fc;
+
+ private:
+  static constexpr int kBlocks[4] = {3, 4, 6, 3};
+  Tensor stem_code_;
+};
+
+}  // namespace
+
+std::shared_ptr<PruningNet> make_pruning_net(const search::WidthEncoding& encoding,
+                                             std::int64_t hidden) {
+  if (models::resnet_cifar_depth(encoding.base.name) > 0)
+    return std::make_shared<CifarPruningNet>(encoding, hidden);
+  if (encoding.base.name == "resnet50")
+    return std::make_shared<ResNet50PruningNet>(encoding, hidden);
+  throw ConfigError("metapruning: no PruningNet for '" + encoding.base.name +
+                    "' (built: the CIFAR ResNets resnet20 ... resnet110, and resnet50)");
+}
+
+}  // namespace shears::pruning
