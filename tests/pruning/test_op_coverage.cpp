@@ -1,0 +1,153 @@
+// The op vocabulary (engine/autograd/op_table.h) against its readers: every op of the table is
+// recorded by a real engine call under its own name, and pruning's dependency graph and cost
+// model each give it a rule: it is handled (its channels flow through, its MACs are counted or
+// said not to be) or it blocks its channels, with the reason stated.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/autograd/op_table.h"
+#include "engine/autograd/trace.h"
+#include "engine/ops.h"
+#include "engine/rng.h"
+#include "pruning/cost_model.h"
+#include "pruning/dependency.h"
+
+namespace shears::testing {
+namespace {
+
+using pruning::OpCostRule;
+using pruning::OpDependencyRule;
+
+/// One engine call per op of the table; each must record its op.
+std::map<Op, std::function<void()>> op_calls() {
+  Generator gen(3);
+  const Tensor x = rand_uniform({2, 3, 4, 4}, -1, 1, gen);
+  const Tensor w = rand_uniform({4, 3, 3, 3}, -1, 1, gen);
+  const Tensor m = rand_uniform({2, 5}, -1, 1, gen);
+  const Tensor fw = rand_uniform({6, 5}, -1, 1, gen);
+  const Tensor c = Tensor::ones({3});
+  const Tensor labels = Tensor::zeros({2}, DType::I64);
+  const Tensor index = Tensor::zeros({2}, DType::I64);
+  return {
+      {Op::Conv2d, [=] { conv2d(x, w, Tensor(), 1, 1); }},
+      {Op::Linear, [=] { linear(m, fw); }},
+      {Op::Matmul,
+       [=] {
+         matmul(m, reshape(fw, {5, 6}));
+       }},
+      {Op::BatchNorm, [=] { batch_norm(x, c, c, c, c, false, 0.1, 1e-5); }},
+      {Op::Relu, [=] { relu(x); }},
+      {Op::LeakyRelu, [=] { leaky_relu(x, 0.1); }},
+      {Op::Sigmoid, [=] { sigmoid(x); }},
+      {Op::Tanh, [=] { tanh(x); }},
+      {Op::Exp, [=] { exp(x); }},
+      {Op::MaxPool2d, [=] { max_pool2d(x, 2); }},
+      {Op::AvgPool2d, [=] { avg_pool2d(x, 2); }},
+      {Op::GlobalAvgPool2d, [=] { global_avg_pool2d(x); }},
+      {Op::Softmax, [=] { softmax(m); }},
+      {Op::LogSoftmax, [=] { log_softmax(m); }},
+      {Op::NllLoss, [=] { nll_loss(log_softmax(m), labels); }},
+      {Op::BceWithLogits, [=] { bce_with_logits(m, sigmoid(m)); }},
+      {Op::Add, [=] { add(x, x); }},
+      {Op::Sub, [=] { sub(x, x); }},
+      {Op::Mul, [=] { mul(x, x); }},
+      {Op::Div, [=] { div(x, add_scalar(mul(x, x), 1.0)); }},
+      {Op::Scale, [=] { scale(x, 2.0); }},
+      {Op::AddScalar, [=] { add_scalar(x, 1.0); }},
+      {Op::SumTo,
+       [=] {
+         sum_to(x, {1, 3, 1, 1});
+       }},
+      {Op::Concat,
+       [=] {
+         concat({x, x}, 1);
+       }},
+      {Op::Narrow, [=] { narrow(x, 1, 1, 2); }},
+      {Op::IndexSelect, [=] { index_select(x, 1, index); }},
+      {Op::Reshape,
+       [=] {
+         reshape(x, {2, 48});
+       }},
+      {Op::Clone, [=] { x.clone(); }},
+      {Op::SoftMask, [=] { soft_mask(x, c); }},
+  };
+}
+
+TEST(OpTable, NamesAreUniqueAndRoundTrip) {
+  std::set<std::string> names;
+  for (int i = 0; i < kOpCount; ++i) {
+    const Op op = static_cast<Op>(i);
+    const std::string name = op_name(op);
+    EXPECT_FALSE(name.empty()) << i;
+    EXPECT_TRUE(names.insert(name).second) << "duplicate op name " << name;
+    EXPECT_EQ(op_from_name(name), op) << name;
+  }
+  EXPECT_EQ(op_from_name("no_such_op"), Op::Count);
+}
+
+TEST(OpTable, EveryOpIsRecordedByTheEngineUnderItsName) {
+  const std::map<Op, std::function<void()>> calls = op_calls();
+  for (int i = 0; i < kOpCount; ++i) {
+    const Op op = static_cast<Op>(i);
+    SCOPED_TRACE(op_name(op));
+    auto it = calls.find(op);
+    ASSERT_NE(it, calls.end()) << "no engine call in this test records " << op_name(op);
+    std::vector<OpRecord> records;
+    {
+      NoGrad no_grad;
+      TraceScope trace;
+      it->second();
+      records = trace.records();
+    }
+    bool seen = false;
+    for (const OpRecord& r : records) {
+      // Whatever else the call recorded is a row of the table too, under its own name.
+      EXPECT_EQ(op_from_name(r.name), r.op) << r.name;
+      seen |= r.op == op && r.name == op_name(op);
+    }
+    EXPECT_TRUE(seen);
+  }
+}
+
+TEST(OpTable, EveryOpHasADependencyRuleAndACostRule) {
+  for (int i = 0; i < kOpCount; ++i) {
+    const Op op = static_cast<Op>(i);
+    SCOPED_TRACE(op_name(op));
+    const OpDependencyRule dep = pruning::dependency_rule(op);
+    EXPECT_GT(std::string(dep.rule).size(), 20u) << "the rule or the reason it blocks is stated";
+    EXPECT_NE(std::string(dep.rule), "not an op");
+    const OpCostRule cost = pruning::cost_rule(op);
+    EXPECT_GT(std::string(cost.rule).size(), 20u);
+    EXPECT_NE(std::string(cost.rule), "not an op");
+  }
+  EXPECT_EQ(std::string(pruning::dependency_rule(Op::Count).rule), "not an op");
+}
+
+TEST(OpTable, RulesMatchWhatTheGraphAndCostModelDo) {
+  using DK = OpDependencyRule::Kind;
+  // The layers pruning removes filters from are the ones whose MACs are counted.
+  for (Op op : {Op::Conv2d, Op::Linear}) {
+    EXPECT_EQ(pruning::dependency_rule(op).kind, DK::Couples) << op_name(op);
+    EXPECT_EQ(pruning::cost_rule(op).kind, OpCostRule::Kind::Macs) << op_name(op);
+  }
+  // The ops that block, deliberately: the ones no rule of the graph can follow.
+  std::set<Op> blocks;
+  for (int i = 0; i < kOpCount; ++i) {
+    const Op op = static_cast<Op>(i);
+    if (pruning::dependency_rule(op).kind == DK::Blocks) blocks.insert(op);
+    if (op != Op::Conv2d && op != Op::Linear) {
+      EXPECT_EQ(pruning::cost_rule(op).kind, OpCostRule::Kind::Free) << op_name(op);
+    }
+  }
+  EXPECT_EQ(blocks, (std::set<Op>{Op::Matmul, Op::Softmax, Op::LogSoftmax, Op::NllLoss,
+                                  Op::BceWithLogits, Op::SumTo}));
+}
+
+}  // namespace
+}  // namespace shears::testing
