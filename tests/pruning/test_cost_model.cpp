@@ -68,7 +68,8 @@ pruning::PrunePlan block_internal_plan(const pruning::DependencyGraph& graph) {
   for (const pruning::Group& g : graph.groups()) {
     if (g.residual || !g.prunable()) continue;
     std::vector<std::int64_t> removed;
-    for (std::int64_t k = 0; k < pruning::pruned_count_floor(g.size, 0.4); ++k) removed.push_back(k);
+    for (std::int64_t k = 0; k < pruning::pruned_count_floor(g.size, 0.4); ++k)
+      removed.push_back(k);
     plan[g.id] = removed;
   }
   return plan;
@@ -81,8 +82,8 @@ TEST(CostModel, DenseResNet56) {
   ASSERT_EQ(r.layers.size(), 56u);  // 55 convs + fc
   EXPECT_EQ(layer(r, "conv1.weight").macs, 442368);
   EXPECT_EQ(layer(r, "layer1.0.conv1.weight").macs, 2359296);
-  EXPECT_EQ(layer(r, "layer2.0.conv1.weight").macs, 1179648);    // 32*16*9*256
-  EXPECT_EQ(layer(r, "layer3.8.conv2.weight").macs, 2359296);     // 64*64*9*64
+  EXPECT_EQ(layer(r, "layer2.0.conv1.weight").macs, 1179648);  // 32*16*9*256
+  EXPECT_EQ(layer(r, "layer3.8.conv2.weight").macs, 2359296);  // 64*64*9*64
   EXPECT_EQ(layer(r, "fc.weight").macs, 640);
   EXPECT_EQ(layer(r, "fc.weight").params, 650);
   EXPECT_EQ(layer(r, "layer2.0.conv1.weight").output_shape, (Shape{32, 16, 16}));
@@ -133,9 +134,9 @@ TEST(SfpFlops, AnalyticResNet56KeepPointSix) {
   EXPECT_NEAR(a.pruned_conv_macs, kAnalyticPrunedConvMacs, 1e-6);
   EXPECT_NEAR(a.reduction_percent, kAnalyticReductionPercent, 1e-9);
   EXPECT_NEAR(a.reduction_percent, 52.6345, 1e-4);
-  EXPECT_NEAR(pruning::analytic_sfp_flops_reduction(models::default_arch("resnet56", 10, kCifar),
-                                                    0.6),
-              kAnalyticReductionPercent, 1e-9);
+  EXPECT_NEAR(
+      pruning::analytic_sfp_flops_reduction(models::default_arch("resnet56", 10, kCifar), 0.6),
+      kAnalyticReductionPercent, 1e-9);
 }
 
 TEST(SfpFlops, AnalyticMatchesPublishedReductions) {
@@ -150,9 +151,9 @@ TEST(SfpFlops, AnalyticMatchesPublishedReductions) {
   for (const Case& c : {Case{"resnet20", 0.7, 42.21818}, Case{"resnet32", 0.7, 41.51178},
                         Case{"resnet110", 0.7, 40.77551}, Case{"resnet110", 0.6, 52.31487}}) {
     SCOPED_TRACE(std::string(c.name) + " keep " + std::to_string(c.keep));
-    EXPECT_NEAR(pruning::analytic_sfp_flops_reduction(models::default_arch(c.name, 10, kCifar),
-                                                      c.keep),
-                c.percent, 1e-5);
+    EXPECT_NEAR(
+        pruning::analytic_sfp_flops_reduction(models::default_arch(c.name, 10, kCifar), c.keep),
+        c.percent, 1e-5);
   }
   // r = 1 prunes nothing.
   EXPECT_NEAR(pruning::analytic_sfp_flops(resnet56().dense, 1.0).reduction_percent, 0.0, 1e-12);
@@ -266,8 +267,8 @@ TEST(SfpFlops, TracedExtendedResidualGroup) {
   ASSERT_TRUE(stream->residual);
   std::vector<std::int64_t> removed;
   std::int64_t previous = 0;
-  for (const char* producer : {"layer1.0.conv2.weight", "layer2.0.conv2.weight",
-                               "layer3.0.conv2.weight"}) {
+  for (const char* producer :
+       {"layer1.0.conv2.weight", "layer2.0.conv2.weight", "layer3.0.conv2.weight"}) {
     const pruning::Member* m = stream->member(producer, 0);
     ASSERT_NE(m, nullptr) << producer;
     std::vector<std::int64_t> present;
