@@ -124,7 +124,7 @@ struct ModelCase {
 
 // Exact ImageNet figures are torchvision's (parameters, and conv + linear multiply-adds counted
 // with forward hooks). CIFAR parameters follow He et al. 2016 Table 6 (0.27 M, 0.46 M, 0.66 M,
-// 0.85 M, 1.7 M); the rounded multiply-add figures are the and methods.md's, and the
+// 0.85 M, 1.7 M); the rounded multiply-add figures are the and docs/methods.md's, and the
 // exact CIFAR counts (those of ResNet-32/44 and VGG-19 too) are sums over the layer shapes.
 inline const std::vector<ModelCase>& model_cases() {
   static const std::vector<ModelCase> cases = {

@@ -13,8 +13,8 @@ using shears::testing::equal;
 using namespace test_util;
 
 TEST(PrunedArch, L1Vgg16ConfigurationMatchesPublishedReductions) {
-  // Li et al. 2017 VGG-16 (methods.md §1): widths 32 64 M 128 128 M 256 256 256 M 256 256 256 M
-  // 256 256 256; published reductions 34.2 % FLOPs and 64.0 % parameters.
+  // Li et al. 2017 VGG-16 (docs/methods.md §1): widths 32 64 M 128 128 M 256 256 256 M 256 256 256
+  // M 256 256 256; published reductions 34.2 % FLOPs and 64.0 % parameters.
   const std::vector<std::int64_t> l1 = {32,  64,  128, 128, 256, 256, 256,
                                         256, 256, 256, 256, 256, 256};
   Arch pruned = default_arch("vgg16");

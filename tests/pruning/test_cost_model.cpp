@@ -8,7 +8,7 @@
 //   stage 1: 18 * 2,359,296                 = 42,467,328
 //   stage 2: 1,179,648 + 17 * 2,359,296     = 41,287,680   (stage 3 alike)
 //   conv total: 442,368 + 42,467,328 + 2 * 41,287,680 = 125,485,056; fc 64 * 10 = 640
-//   => 125,485,696 MACs (methods.md: ~125.5 M).
+//   => 125,485,696 MACs (docs/methods.md: ~125.5 M).
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -140,7 +140,7 @@ TEST(SfpFlops, AnalyticResNet56KeepPointSix) {
 }
 
 TEST(SfpFlops, AnalyticMatchesPublishedReductions) {
-  // methods.md tables, rounded to 0.1 as published: SFP ResNet-20/32/110 at keep 0.7 give
+  // docs/methods.md tables, rounded to 0.1 as published: SFP ResNet-20/32/110 at keep 0.7 give
   // 42.2 / 41.5 / 40.8 %, FPGM ResNet-110 at keep 0.6 gives 52.3 %. Exact values of the formula:
   // 42.21818 / 41.51178 / 40.77551 / 52.31487 %.
   struct Case {
@@ -186,7 +186,7 @@ TEST(SfpFlops, AnalyticRejectsOtherNetworks) {
 constexpr std::int64_t kBlockInternalConvMacs = 77948928;
 constexpr std::int64_t kBlockInternalMacs = 77949568;
 // (ii-b) The SFP export's compute: residual convs evaluate only their kept filters and scatter
-// them into the full-width stream (methods.md section 2), i.e. (ii-a) with every stem/conv2
+// them into the full-width stream (docs/methods.md section 2), i.e. (ii-a) with every stem/conv2
 // count scaled by kept/N (10/16, 20/32, 39/64):
 //   stem 276,480; layer1: 9 * (1,474,560 + 921,600) = 21,565,440;
 //   layer2: 737,280 + 921,600 + 8 * (1,474,560 + 921,600) = 20,828,160;

@@ -175,7 +175,7 @@ TEST(Smallest, BadInputThrows) {
 }
 
 TEST(PrunedCount, FloorAsSfpAndFpgm) {
-  // methods.md, common conventions: 30 % of 16 filters prunes 4, and 40 % prunes 6.
+  // docs/methods.md, common conventions: 30 % of 16 filters prunes 4, and 40 % prunes 6.
   EXPECT_EQ(pruning::pruned_count_floor(16, 0.3), 4);   // floor(4.8)
   EXPECT_EQ(pruning::pruned_count_floor(16, 0.4), 6);   // floor(6.4)
   EXPECT_EQ(pruning::pruned_count_floor(32, 0.4), 12);  // floor(12.8)
