@@ -1,3 +1,5 @@
+// The soft methods `sfp` (He et al., IJCAI 2018) and `fpgm` (He et al., CVPR 2019): one
+// schedule, two filter choices (SoftVariant).
 #include "pruning/methods/sfp_fpgm.h"
 
 #include <algorithm>
