@@ -13,6 +13,8 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/autograd/op_table.h"
 #include "engine/autograd/trace.h"
+#include "engine/nn/conv2d.h"
+#include "engine/nn/linear.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "pruning/cost_model.h"
@@ -147,6 +149,65 @@ TEST(OpTable, RulesMatchWhatTheGraphAndCostModelDo) {
   }
   EXPECT_EQ(blocks, (std::set<Op>{Op::Matmul, Op::Softmax, Op::LogSoftmax, Op::NllLoss,
                                   Op::BceWithLogits, Op::SumTo}));
+}
+
+// conv -> global pooling -> (N, 4) -> the op -> linear: the conv's channels pass through the op.
+class ThroughOp : public nn::Module {
+ public:
+  explicit ThroughOp(Op op) : op_(op) {
+    nn::Conv2dOptions o;
+    o.in_channels = 3;
+    o.out_channels = 4;
+    o.kernel = 3;
+    o.padding = 1;
+    conv = register_module("conv", std::make_shared<nn::Conv2d>(o));
+    fc = register_module("fc", std::make_shared<nn::Linear>(4, 2));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = flatten(global_avg_pool2d(conv->forward(x)), 1);
+    switch (op_) {
+      case Op::Matmul:
+        h = matmul(h, Tensor::ones({4, 4}));
+        break;
+      case Op::Softmax:
+        h = softmax(h);
+        break;
+      case Op::LogSoftmax:
+        h = log_softmax(h);
+        break;
+      case Op::Relu:
+        h = relu(h);
+        break;
+      default:
+        throw Error(std::string("ThroughOp: no case for ") + op_name(op_));
+    }
+    return fc->forward(h);
+  }
+  std::string type_name() const override { return "ThroughOp"; }
+  std::shared_ptr<nn::Conv2d> conv;
+  std::shared_ptr<nn::Linear> fc;
+
+ private:
+  Op op_;
+};
+
+// A blocking op blocks every channel that passes through it, and the graph gives the rule's
+// reason; with relu in its place (a channel-wise op) the same channels are free.
+TEST(OpTable, BlockingOpsBlockTheirChannelsWithTheStatedReason) {
+  for (Op op : {Op::Matmul, Op::Softmax, Op::LogSoftmax}) {
+    SCOPED_TRACE(op_name(op));
+    ThroughOp net(op);
+    const pruning::DependencyGraph g = pruning::DependencyGraph::build(net, {3, 4, 4});
+    const pruning::Group* group = g.group_of("conv.weight");
+    ASSERT_NE(group, nullptr);
+    EXPECT_FALSE(group->prunable());
+    EXPECT_EQ(group->blocked_reason, std::string("unsupported op ") + op_name(op) + ": " +
+                                         pruning::dependency_rule(op).rule);
+  }
+  ThroughOp free_net(Op::Relu);
+  const pruning::DependencyGraph g = pruning::DependencyGraph::build(free_net, {3, 4, 4});
+  ASSERT_NE(g.group_of("conv.weight"), nullptr);
+  EXPECT_TRUE(g.group_of("conv.weight")->prunable());
 }
 
 }  // namespace
