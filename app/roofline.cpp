@@ -59,6 +59,7 @@ std::string kind_of(Op op) {
     case Op::Concat:
     case Op::Narrow:
     case Op::IndexSelect:
+    case Op::AllReduceSum:
     case Op::Count:
       break;
   }

@@ -47,6 +47,8 @@ OpCostRule cost_rule(Op op) {
       return {K::Free,
               "a product of two activations, no weights: no network in models/ has one "
               "and the papers' FLOPs count conv and linear layers only"};
+    case Op::AllReduceSum:
+      return {K::Free, "communication between ranks, not arithmetic of the network"};
     case Op::NllLoss:
     case Op::BceWithLogits:
     case Op::SumTo:

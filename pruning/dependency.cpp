@@ -249,6 +249,8 @@ OpDependencyRule dependency_rule(Op op) {
               "uncoupled input-carrying operands is a residual join"};
     case Op::SoftMask:
       return {K::Couples, "the mask's entry c scales channel c"};
+    case Op::AllReduceSum:
+      return {K::Couples, "a sum over ranks of one tensor: output channel c is input channel c"};
     case Op::Concat:
       return {K::Couples,
               "along the channels each input keeps its channels at its offset; "
@@ -374,6 +376,7 @@ DependencyGraph DependencyGraph::build(nn::Module& model, const Shape& input_chw
       case Op::MaxPool2d:
       case Op::AvgPool2d:
       case Op::GlobalAvgPool2d:
+      case Op::AllReduceSum:
         b.link_all(b.act(in(0)), b.act(out));
         break;
       case Op::Add:

@@ -46,7 +46,8 @@ namespace shears {
   X(IndexSelect, "index_select")          \
   X(Reshape, "reshape")                   \
   X(Clone, "clone")                       \
-  X(SoftMask, "soft_mask")
+  X(SoftMask, "soft_mask")                \
+  X(AllReduceSum, "all_reduce_sum")
 
 /// One recorded op. Count is not an op: it is the number of rows.
 enum class Op : std::uint8_t {
@@ -60,7 +61,7 @@ inline constexpr int kOpCount = static_cast<int>(Op::Count);
 
 /// The table's size when its readers were last brought up to date: a new row fails to compile
 /// until every reader of the vocabulary has been looked at (see the checklist above).
-inline constexpr int kOpCountExpected = 29;
+inline constexpr int kOpCountExpected = 30;
 static_assert(kOpCount == kOpCountExpected,
               "SHEARS_OP_TABLE changed: give the op its rules in pruning/dependency.cpp and "
               "pruning/cost_model.cpp, then update kOpCountExpected");

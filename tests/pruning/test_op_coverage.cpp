@@ -5,14 +5,17 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/autograd/op_table.h"
 #include "engine/autograd/trace.h"
+#include "engine/dist/communicator.h"
 #include "engine/nn/conv2d.h"
 #include "engine/nn/linear.h"
 #include "engine/ops.h"
@@ -26,6 +29,21 @@ namespace {
 using pruning::OpCostRule;
 using pruning::OpDependencyRule;
 
+/// Rank 0 of two whose partner contributes zeros: all_reduce_sum records its op only when the
+/// job has more than one rank.
+class TwoRanksOfZeros : public CommBackend {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  std::string name() const override { return "two-ranks-of-zeros"; }
+  bool device_memory() const override { return false; }
+  void allreduce(void*, std::size_t, DType, ReduceOp) override {}
+  void broadcast(void*, std::size_t, int) override {}
+  void allgather(const void*, void*, std::size_t) override {}
+  void barrier() override {}
+  [[noreturn]] void abort(int code) override { std::exit(code); }
+};
+
 /// One engine call per op of the table; each must record its op.
 std::map<Op, std::function<void()>> op_calls() {
   Generator gen(3);
@@ -36,6 +54,7 @@ std::map<Op, std::function<void()>> op_calls() {
   const Tensor c = Tensor::ones({3});
   const Tensor labels = Tensor::zeros({2}, DType::I64);
   const Tensor index = Tensor::zeros({2}, DType::I64);
+  auto two_ranks = std::make_shared<dist::Communicator>(std::make_unique<TwoRanksOfZeros>());
   return {
       {Op::Conv2d, [=] { conv2d(x, w, Tensor(), 1, 1); }},
       {Op::Linear, [=] { linear(m, fw); }},
@@ -78,6 +97,7 @@ std::map<Op, std::function<void()>> op_calls() {
        }},
       {Op::Clone, [=] { x.clone(); }},
       {Op::SoftMask, [=] { soft_mask(x, c); }},
+      {Op::AllReduceSum, [=] { dist::all_reduce_sum(x, *two_ranks); }},
   };
 }
 
