@@ -76,8 +76,8 @@ int run_cli(const std::vector<std::string>& args) {
   }
   const std::string& command = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (command == "run") return command_run(rest, false);
-  if (command == "train") return command_run(rest, true);
+  if (command == "run") return command_run(rest, RunMode::Full);
+  if (command == "train") return command_run(rest, RunMode::TrainOnly);
   if (command == "eval") return command_eval(rest);
   if (command == "flops") return command_flops(rest);
   if (command == "inspect") return command_inspect(rest);

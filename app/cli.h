@@ -25,7 +25,11 @@ class Args {
   std::vector<std::string> positional_;
 };
 
-int command_run(const std::vector<std::string>& args, bool train_only);
+/// What `command_run` does with the experiment: `shears run` (train, prune, fine-tune, report) or
+/// `shears train` (the dense training only).
+enum class RunMode { Full, TrainOnly };
+
+int command_run(const std::vector<std::string>& args, RunMode mode);
 int command_eval(const std::vector<std::string>& args);
 int command_flops(const std::vector<std::string>& args);
 int command_inspect(const std::vector<std::string>& args);

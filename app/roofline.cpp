@@ -21,17 +21,48 @@ namespace shears::app {
 namespace {
 double tensor_bytes(const Tensor& t) { return t.defined() ? static_cast<double>(t.nbytes()) : 0.0; }
 
-std::string kind_of(const std::string& op) {
-  if (op == "conv2d") return "conv";
-  if (op == "batch_norm") return "bn";
-  if (op == "linear" || op == "matmul") return "linear";
-  if (op == "reshape") return "view";
-  if (op.find("pool") != std::string::npos) return "pool";
-  static const char* elementwise[] = {"relu",       "relu6",     "leaky_relu", "sigmoid", "tanh",
-                                      "add",        "sub",       "mul",        "div",     "scale",
-                                      "add_scalar", "soft_mask", "clone"};
-  for (const char* e : elementwise)
-    if (op == e) return "elementwise";
+// The roofline kind of each op of engine/autograd/op_table.h (no default: -Wswitch).
+std::string kind_of(Op op) {
+  switch (op) {
+    case Op::Conv2d:
+      return "conv";
+    case Op::BatchNorm:
+      return "bn";
+    case Op::Linear:
+    case Op::Matmul:
+      return "linear";
+    case Op::Reshape:
+      return "view";
+    case Op::MaxPool2d:
+    case Op::AvgPool2d:
+    case Op::GlobalAvgPool2d:
+      return "pool";
+    case Op::Relu:
+    case Op::LeakyRelu:
+    case Op::Sigmoid:
+    case Op::Tanh:
+    case Op::Add:
+    case Op::Sub:
+    case Op::Mul:
+    case Op::Div:
+    case Op::Scale:
+    case Op::AddScalar:
+    case Op::SoftMask:
+    case Op::Clone:
+      return "elementwise";
+    case Op::Exp:
+    case Op::Softmax:
+    case Op::LogSoftmax:
+    case Op::NllLoss:
+    case Op::BceWithLogits:
+    case Op::SumTo:
+    case Op::Concat:
+    case Op::Narrow:
+    case Op::IndexSelect:
+    case Op::AllReduceSum:
+    case Op::Count:
+      break;
+  }
   return "other";
 }
 
@@ -62,22 +93,22 @@ OpCost op_cost(const OpRecord& r, const std::string& layer) {
   OpCost c;
   c.layer = layer;
   c.op = r.name;
-  c.kind = kind_of(r.name);
+  c.kind = kind_of(r.op);
   c.output = r.output.shape();
   const double out_elems = static_cast<double>(r.output.numel());
   if (c.kind == "view") return c;
   double in_bytes = 0;
   for (const Tensor& t : r.inputs) in_bytes += tensor_bytes(t);
   c.bytes = in_bytes + tensor_bytes(r.output);
-  if (r.name == "conv2d") {
+  if (r.op == Op::Conv2d) {
     const Tensor& w = r.inputs.at(1);
     c.flops = 2.0 * out_elems * static_cast<double>(w.size(1) * w.size(2) * w.size(3));
-  } else if (r.name == "linear") {
+  } else if (r.op == Op::Linear) {
     c.flops = 2.0 * out_elems * static_cast<double>(r.inputs.at(1).size(1));
-  } else if (r.name == "matmul") {
+  } else if (r.op == Op::Matmul) {
     const Tensor& a = r.inputs.at(0);
     c.flops = 2.0 * out_elems * static_cast<double>(a.size(a.dim() - 1));
-  } else if (r.name == "batch_norm") {
+  } else if (r.op == Op::BatchNorm) {
     c.flops = 2.0 * out_elems;
   } else if (c.kind == "pool") {
     c.flops = static_cast<double>(r.inputs.at(0).numel());

@@ -144,7 +144,7 @@ models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& d
   std::int64_t prev_hw = pruned.input[1];
   std::map<std::string, std::int64_t> stride_of;
   for (const auto& l : cost.layers) {
-    if (l.op != "conv2d" || l.output_shape.size() != 3) continue;
+    if (l.op != op_name(Op::Conv2d) || l.output_shape.size() != 3) continue;
     stride_of[l.name] = std::max<std::int64_t>(1, prev_hw / l.output_shape[1]);
     prev_hw = l.output_shape[1];
   }

@@ -22,7 +22,7 @@
 #include "kernels/cpu/conv_library.h"
 #include "models/registry.h"
 #include "pruning/dependency.h"
-#include "pruning/methods/one_shot.h"
+#include "pruning/methods/l1_random.h"
 #include "pruning/methods/selection.h"
 #include "pruning/surgery.h"
 

@@ -119,7 +119,7 @@ Tensor Tensor::to(DType dtype) const {
 Tensor Tensor::clone() const {
   Tensor out = empty(shape(), dtype(), device());
   if (nbytes() > 0) backend_for(device()).copy(out.raw_data(), raw_data(), nbytes());
-  record_op(out, "clone", {*this}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
+  record_op(out, Op::Clone, {*this}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
   return out;
 }
 

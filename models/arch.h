@@ -10,7 +10,7 @@
 namespace shears::models {
 
 /// How a CIFAR ResNet block joins its input to its output when the two differ in resolution or
-/// width (methods.md, common conventions). Other families ignore it.
+/// width (docs/methods.md, common conventions). Other families ignore it.
 enum class Shortcut {
   /// Option A, variant (a) of SFP/FPGM: average-pool with kernel 1 and the block stride, then
   /// zero channels appended after the input's channels. Parameter-free.

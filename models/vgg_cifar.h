@@ -9,8 +9,8 @@
 
 namespace shears::models {
 
-/// VGG-16/19 with batch norm as the CIFAR pruning papers use it (Li et al. 2017, methods.md §1;
-/// the network of the "rethinking network pruning" code): `features` is conv3x3(pad 1, no
+/// VGG-16/19 with batch norm as the CIFAR pruning papers use it (Li et al. 2017, docs/methods.md
+/// §1; the network of the "rethinking network pruning" code): `features` is conv3x3(pad 1, no
 /// bias)-BN-ReLU per conv, with 2x2 max-pools after convs 2, 4, 7, 10 (VGG-16) or 2, 4, 8, 12
 /// (VGG-19) and none after the last conv; then global average pooling (the original's
 /// AvgPool2d(2) on the 2x2 map of a 32x32 input), flatten and `classifier` = Linear(C, 512) →

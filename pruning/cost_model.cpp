@@ -7,6 +7,58 @@
 
 namespace shears::pruning {
 
+OpCostRule cost_rule(Op op) {
+  using K = OpCostRule::Kind;
+  // One case per op of engine/autograd/op_table.h and no default (-Wswitch).
+  switch (op) {
+    case Op::Conv2d:
+      return {K::Macs, "Cout * Ho * Wo * (Cin/groups) * Kh * Kw MACs; weight and bias parameters"};
+    case Op::Linear:
+      return {K::Macs, "in * out MACs; weight and bias parameters"};
+    case Op::BatchNorm:
+      return {K::Free, "folds into the preceding convolution at inference, as the papers count"};
+    case Op::Relu:
+    case Op::LeakyRelu:
+    case Op::Sigmoid:
+    case Op::Tanh:
+    case Op::Exp:
+    case Op::MaxPool2d:
+    case Op::AvgPool2d:
+    case Op::GlobalAvgPool2d:
+    case Op::Add:
+    case Op::Sub:
+    case Op::Mul:
+    case Op::Div:
+    case Op::Scale:
+    case Op::AddScalar:
+    case Op::SoftMask:
+    case Op::Softmax:
+    case Op::LogSoftmax:
+      return {K::Free,
+              "element-wise or pooling work, not a multiply-accumulate of weights: the "
+              "papers' FLOPs count conv and linear layers only"};
+    case Op::Concat:
+    case Op::Narrow:
+    case Op::IndexSelect:
+    case Op::Reshape:
+    case Op::Clone:
+      return {K::Free, "data movement, no arithmetic"};
+    case Op::Matmul:
+      return {K::Free,
+              "a product of two activations, no weights: no network in models/ has one "
+              "and the papers' FLOPs count conv and linear layers only"};
+    case Op::AllReduceSum:
+      return {K::Free, "communication between ranks, not arithmetic of the network"};
+    case Op::NllLoss:
+    case Op::BceWithLogits:
+    case Op::SumTo:
+      return {K::Free, "training-only (a loss, a gradient reduction): not part of inference"};
+    case Op::Count:
+      break;
+  }
+  return {K::Free, "not an op"};
+}
+
 CostReport count_cost(nn::Module& model, const Shape& input_chw) {
   SHEARS_CHECK_AS(ShapeError, input_chw.size() == 3, "cost model: input must be C x H x W, got ",
                   shape_str(input_chw));
@@ -36,7 +88,7 @@ CostReport count_cost(nn::Module& model, const Shape& input_chw) {
   model.train(was_training);
 
   for (const OpRecord& r : records) {
-    if (r.name != "conv2d" && r.name != "linear") continue;
+    if (cost_rule(r.op).kind != OpCostRule::Kind::Macs) continue;
     const Tensor& w = r.inputs.at(1);
     LayerCost layer;
     layer.op = r.name;
@@ -49,7 +101,7 @@ CostReport count_cost(nn::Module& model, const Shape& input_chw) {
     const bool buffer = it != names.end() && it->second.size() > 16 &&
                         it->second.compare(it->second.size() - 16, 16, ".constant_kernel") == 0;
     layer.params = buffer ? 0 : w.numel() + (has_bias ? r.inputs[2].numel() : 0);
-    if (r.name == "conv2d") {
+    if (r.op == Op::Conv2d) {
       // weight (Cout, Cin/groups, Kh, Kw): each output element costs Cin/groups * Kh * Kw MACs.
       std::int64_t per_output = w.size(1) * w.size(2) * w.size(3);
       layer.macs = r.output.numel() / r.output.size(0) * per_output;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/autograd/op_table.h"
 #include "engine/nn/module.h"
 
 namespace shears::pruning {
@@ -25,6 +26,19 @@ struct CostReport {
   std::int64_t macs = 0;    // sum over layers, per sample
   std::int64_t params = 0;  // every parameter of the model (BN included)
 };
+
+/// How count_cost treats one op of the vocabulary (engine/autograd/op_table.h).
+struct OpCostRule {
+  enum class Kind {
+    Macs,  // its multiply-accumulates and weight parameters are counted as a layer
+    Free,  // not counted, for the reason stated
+  };
+  Kind kind = Kind::Free;
+  const char* rule = "";
+};
+
+/// The rule for `op` (every op of the table has one; tests/pruning/test_op_coverage.cpp checks).
+OpCostRule cost_rule(Op op);
 
 /// Traces one forward pass of `model` (eval mode, no grad, batch 1, on the model's device) on an
 /// input of shape (1, C, H, W) and counts the MACs of every conv2d and linear op in the trace:

@@ -212,23 +212,77 @@ std::int64_t attr(const OpRecord& r, const char* key, std::int64_t fallback) {
   return fallback;
 }
 
-bool is_unary(const std::string& op) {
-  static const std::set<std::string> ops = {"relu",
-                                            "leaky_relu",
-                                            "sigmoid",
-                                            "tanh",
-                                            "exp",
-                                            "clone",
-                                            "scale",
-                                            "add_scalar",
-                                            "max_pool2d",
-                                            "avg_pool2d",
-                                            "global_avg_pool2d",
-                                            "dropout"};
-  return ops.count(op) > 0;
-}
-
 }  // namespace
+
+OpDependencyRule dependency_rule(Op op) {
+  using K = OpDependencyRule::Kind;
+  switch (op) {
+    case Op::Conv2d:
+      return {K::Couples,
+              "output channels are the filters (weight and bias dim 0), input channels the "
+              "weight's dim 1; a depthwise conv couples its input and output channels; other "
+              "grouped convolutions block theirs"};
+    case Op::Linear:
+      return {K::Couples,
+              "output features are the weight's dim 0 and the bias, input features "
+              "the weight's dim 1"};
+    case Op::BatchNorm:
+      return {K::Couples, "input, output and the four per-channel vectors share channels"};
+    case Op::Relu:
+    case Op::LeakyRelu:
+    case Op::Sigmoid:
+    case Op::Tanh:
+    case Op::Exp:
+    case Op::Clone:
+    case Op::Scale:
+    case Op::AddScalar:
+    case Op::MaxPool2d:
+    case Op::AvgPool2d:
+    case Op::GlobalAvgPool2d:
+      return {K::Couples, "channel-wise: output channel c is made from input channel c only"};
+    case Op::Add:
+    case Op::Sub:
+    case Op::Mul:
+    case Op::Div:
+      return {K::Couples,
+              "broadcast operands share the output's channels; an add or sub of two "
+              "uncoupled input-carrying operands is a residual join"};
+    case Op::SoftMask:
+      return {K::Couples, "the mask's entry c scales channel c"};
+    case Op::AllReduceSum:
+      return {K::Couples, "a sum over ranks of one tensor: output channel c is input channel c"};
+    case Op::Concat:
+      return {K::Couples,
+              "along the channels each input keeps its channels at its offset; "
+              "along another dimension inputs and output share channels"};
+    case Op::Narrow:
+      return {K::Couples,
+              "along the channels output channel c is input channel start + c; along "
+              "another dimension input and output share channels"};
+    case Op::IndexSelect:
+      return {K::Couples,
+              "along another dimension than the channels input and output share "
+              "channels; along the channels it blocks them (an index may repeat or "
+              "reorder channels, so an output channel has no single source)"};
+    case Op::Reshape:
+      return {K::Couples,
+              "keeping (N, C) or flattening (N, C, H, W) to (N, C*H*W) maps channels "
+              "through; any other reshape blocks the channels it mixes"};
+    case Op::Matmul:
+      return {K::Blocks, "a product of two activations has no filters to remove"};
+    case Op::Softmax:
+    case Op::LogSoftmax:
+      return {K::Blocks, "it normalises over the channels, so removing one changes every other"};
+    case Op::NllLoss:
+    case Op::BceWithLogits:
+      return {K::Blocks, "a loss reads the network output, whose channels are the classes"};
+    case Op::SumTo:
+      return {K::Blocks, "it reduces a broadcast gradient and appears in backward passes only"};
+    case Op::Count:
+      break;
+  }
+  return {K::Blocks, "not an op"};
+}
 
 DependencyGraph DependencyGraph::build(nn::Module& model, const Shape& input_chw) {
   std::map<const TensorImpl*, std::string> names;
@@ -266,94 +320,154 @@ DependencyGraph DependencyGraph::build(nn::Module& model, const Shape& input_chw
     auto in = [&](std::size_t i) -> const Tensor& { return r.inputs.at(i); };
     for (const Tensor& t : r.inputs)
       if (t.defined() && dependent.count(t.id())) dependent.insert(out.id());
+    // Blocks the channels of every tensor the op touches, naming the op and why.
+    auto block_all = [&](const std::string& why) {
+      const std::string reason = "unsupported op " + op + ": " + why;
+      for (const Tensor& t : r.inputs) {
+        if (t.defined() && t.dim() >= 1) b.block(b.act(t), reason);
+      }
+      b.block(b.act(out), reason);
+    };
 
-    if (op == "conv2d") {
-      const Tensor& x = in(0);
-      const Tensor& w = in(1);
-      std::int64_t groups = attr(r, "groups", 1);
-      int o = b.act(out), wo = b.node(w, 0);
-      b.link_all(o, wo);
-      if (r.inputs.size() > 2 && in(2).defined()) b.link_all(o, b.node(in(2), 0));
-      if (groups == 1) {
-        b.link_all(b.act(x), b.node(w, 1));
-      } else if (groups == x.size(1) && groups == out.size(1) && w.size(1) == 1) {
-        b.link_all(b.act(x), o);  // depthwise: input channel c makes output channel c
-      } else {
-        b.link_all(b.act(x), b.node(w, 1));
-        b.block(o, "grouped convolution " + names[w.id()]);
-        b.block(b.act(x), "grouped convolution " + names[w.id()]);
+    // One case per op of engine/autograd/op_table.h and no default: an op added to the table
+    // without a rule here fails to compile (-Wswitch). dependency_rule() below states each rule.
+    switch (r.op) {
+      case Op::Conv2d: {
+        const Tensor& x = in(0);
+        const Tensor& w = in(1);
+        std::int64_t groups = attr(r, "groups", 1);
+        int o = b.act(out), wo = b.node(w, 0);
+        b.link_all(o, wo);
+        if (r.inputs.size() > 2 && in(2).defined()) b.link_all(o, b.node(in(2), 0));
+        if (groups == 1) {
+          b.link_all(b.act(x), b.node(w, 1));
+        } else if (groups == x.size(1) && groups == out.size(1) && w.size(1) == 1) {
+          b.link_all(b.act(x), o);  // depthwise: input channel c makes output channel c
+        } else {
+          b.link_all(b.act(x), b.node(w, 1));
+          b.block(o, "grouped convolution " + names[w.id()]);
+          b.block(b.act(x), "grouped convolution " + names[w.id()]);
+        }
+        break;
       }
-    } else if (op == "linear") {
-      int o = b.act(out);
-      b.link_all(o, b.node(in(1), 0));
-      if (r.inputs.size() > 2 && in(2).defined()) b.link_all(o, b.node(in(2), 0));
-      b.link_all(b.act(in(0)), b.node(in(1), 1));
-    } else if (op == "batch_norm") {
-      int x = b.act(in(0)), o = b.act(out);
-      b.link_all(x, o);
-      for (std::size_t i = 1; i < r.inputs.size(); ++i) {
-        if (in(i).defined()) b.link_all(o, b.node(in(i), 0));
+      case Op::Linear: {
+        int o = b.act(out);
+        b.link_all(o, b.node(in(1), 0));
+        if (r.inputs.size() > 2 && in(2).defined()) b.link_all(o, b.node(in(2), 0));
+        b.link_all(b.act(in(0)), b.node(in(1), 1));
+        break;
       }
-    } else if (is_unary(op)) {
-      b.link_all(b.act(in(0)), b.act(out));
-    } else if (op == "add" || op == "sub" || op == "mul" || op == "div") {
-      int o = b.act(out);
-      // A residual join: an add of operands that carry the input and were not coupled before
-      // (a block's output and its shortcut). A constant-input term or a shortcut's zero padding
-      // does not carry the input; relu6 = relu(x) - relu(x - 6) joins two views of one tensor.
-      std::vector<int> operands, carried;
-      for (const Tensor& t : r.inputs) {
-        if (!t.defined()) continue;
-        // Right-aligned broadcasting: the operand's dimension facing the output's channels.
-        int d = t.dim() - (out.dim() - 1);
-        if (d < 0 || t.size(d) == 1) continue;
-        int n = b.node(t, d);
-        operands.push_back(n);
-        if ((op == "add" || op == "sub") && dependent.count(t.id())) carried.push_back(n);
+      case Op::BatchNorm: {
+        int x = b.act(in(0)), o = b.act(out);
+        b.link_all(x, o);
+        for (std::size_t i = 1; i < r.inputs.size(); ++i) {
+          if (in(i).defined()) b.link_all(o, b.node(in(i), 0));
+        }
+        break;
       }
-      bool join = false;
-      for (std::size_t i = 1; i < carried.size(); ++i) join |= !b.coupled(carried[0], carried[i]);
-      for (int n : operands) b.link_all(n, o);
-      if (join) b.mark_residual(o);
-    } else if (op == "soft_mask") {
-      int o = b.act(out);
-      b.link_all(b.act(in(0)), o);
-      b.link_all(b.node(in(1), 0), o);
-    } else if (op == "concat" && attr(r, "dim", 0) == 1) {
-      int o = b.act(out);
-      std::int64_t offset = 0;
-      for (const Tensor& t : r.inputs) {
-        int n = b.act(t);
-        for (std::int64_t c = 0; c < t.size(1); ++c) b.link(n, c, o, offset + c);
-        offset += t.size(1);
+      case Op::Relu:
+      case Op::LeakyRelu:
+      case Op::Sigmoid:
+      case Op::Tanh:
+      case Op::Exp:
+      case Op::Clone:
+      case Op::Scale:
+      case Op::AddScalar:
+      case Op::MaxPool2d:
+      case Op::AvgPool2d:
+      case Op::GlobalAvgPool2d:
+      case Op::AllReduceSum:
+        b.link_all(b.act(in(0)), b.act(out));
+        break;
+      case Op::Add:
+      case Op::Sub:
+      case Op::Mul:
+      case Op::Div: {
+        int o = b.act(out);
+        // A residual join: an add of operands that carry the input and were not coupled before
+        // (a block's output and its shortcut). A constant-input term or a shortcut's zero padding
+        // does not carry the input; relu6 = relu(x) - relu(x - 6) joins two views of one tensor.
+        std::vector<int> operands, carried;
+        for (const Tensor& t : r.inputs) {
+          if (!t.defined()) continue;
+          // Right-aligned broadcasting: the operand's dimension facing the output's channels.
+          int d = t.dim() - (out.dim() - 1);
+          if (d < 0 || t.size(d) == 1) continue;
+          int n = b.node(t, d);
+          operands.push_back(n);
+          if ((r.op == Op::Add || r.op == Op::Sub) && dependent.count(t.id())) carried.push_back(n);
+        }
+        bool join = false;
+        for (std::size_t i = 1; i < carried.size(); ++i) join |= !b.coupled(carried[0], carried[i]);
+        for (int n : operands) b.link_all(n, o);
+        if (join) b.mark_residual(o);
+        break;
       }
-    } else if (op == "concat" ||
-               ((op == "narrow" || op == "index_select") && attr(r, "dim", 1) != 1)) {
-      for (const Tensor& t : r.inputs)
-        if (t.defined() && t.dim() == out.dim()) b.link_all(b.act(t), b.act(out));
-    } else if (op == "narrow") {
-      int n = b.act(in(0)), o = b.act(out);
-      std::int64_t start = attr(r, "start", 0);
-      for (std::int64_t c = 0; c < out.size(1); ++c) b.link(n, start + c, o, c);
-    } else if (op == "reshape") {
-      const Tensor& x = in(0);
-      if (x.dim() >= 2 && out.dim() >= 2 && x.size(1) == out.size(1) && x.size(0) == out.size(0)) {
-        b.link_all(b.act(x), b.act(out));
-      } else if (x.dim() == 4 && out.dim() == 2 &&
-                 out.size(1) == x.size(1) * x.size(2) * x.size(3)) {
-        // flatten: feature f of the output is channel f / (H*W) of the input.
-        std::int64_t hw = x.size(2) * x.size(3);
-        int n = b.act(x), o = b.act(out);
-        for (std::int64_t f = 0; f < out.size(1); ++f) b.link(n, f / hw, o, f);
-      } else {
-        b.block(b.act(x), "reshape " + shape_str(x.shape()) + " -> " + shape_str(out.shape()));
-        b.block(b.act(out), "reshape " + shape_str(x.shape()) + " -> " + shape_str(out.shape()));
+      case Op::SoftMask: {
+        int o = b.act(out);
+        b.link_all(b.act(in(0)), o);
+        b.link_all(b.node(in(1), 0), o);
+        break;
       }
-    } else {
-      for (const Tensor& t : r.inputs) {
-        if (t.defined() && t.dim() >= 1) b.block(b.act(t), "unsupported op " + op);
+      case Op::Concat:
+        if (attr(r, "dim", 0) == 1) {
+          int o = b.act(out);
+          std::int64_t offset = 0;
+          for (const Tensor& t : r.inputs) {
+            int n = b.act(t);
+            for (std::int64_t c = 0; c < t.size(1); ++c) b.link(n, c, o, offset + c);
+            offset += t.size(1);
+          }
+        } else {
+          for (const Tensor& t : r.inputs)
+            if (t.defined() && t.dim() == out.dim()) b.link_all(b.act(t), b.act(out));
+        }
+        break;
+      case Op::Narrow:
+        if (attr(r, "dim", 1) != 1) {
+          for (const Tensor& t : r.inputs)
+            if (t.defined() && t.dim() == out.dim()) b.link_all(b.act(t), b.act(out));
+        } else {
+          int n = b.act(in(0)), o = b.act(out);
+          std::int64_t start = attr(r, "start", 0);
+          for (std::int64_t c = 0; c < out.size(1); ++c) b.link(n, start + c, o, c);
+        }
+        break;
+      case Op::IndexSelect:
+        if (attr(r, "dim", 1) != 1) {
+          for (const Tensor& t : r.inputs)
+            if (t.defined() && t.dim() == out.dim()) b.link_all(b.act(t), b.act(out));
+        } else {
+          block_all("along the channels an index may repeat or reorder them");
+        }
+        break;
+      case Op::Reshape: {
+        const Tensor& x = in(0);
+        if (x.dim() >= 2 && out.dim() >= 2 && x.size(1) == out.size(1) &&
+            x.size(0) == out.size(0)) {
+          b.link_all(b.act(x), b.act(out));
+        } else if (x.dim() == 4 && out.dim() == 2 &&
+                   out.size(1) == x.size(1) * x.size(2) * x.size(3)) {
+          // flatten: feature f of the output is channel f / (H*W) of the input.
+          std::int64_t hw = x.size(2) * x.size(3);
+          int n = b.act(x), o = b.act(out);
+          for (std::int64_t f = 0; f < out.size(1); ++f) b.link(n, f / hw, o, f);
+        } else {
+          b.block(b.act(x), "reshape " + shape_str(x.shape()) + " -> " + shape_str(out.shape()));
+          b.block(b.act(out), "reshape " + shape_str(x.shape()) + " -> " + shape_str(out.shape()));
+        }
+        break;
       }
-      b.block(b.act(out), "unsupported op " + op);
+      case Op::Matmul:
+      case Op::Softmax:
+      case Op::LogSoftmax:
+      case Op::NllLoss:
+      case Op::BceWithLogits:
+      case Op::SumTo:
+        block_all(dependency_rule(r.op).rule);
+        break;
+      case Op::Count:
+        SHEARS_CHECK(false, "dependency graph: a trace record without an op (", op, ")");
     }
   }
   b.mark(b.act(output), Kind::Output);

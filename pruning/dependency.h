@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/autograd/op_table.h"
 #include "engine/nn/module.h"
 
 namespace shears::pruning {
@@ -45,6 +46,19 @@ struct Group {
   /// The member for (name, dim), or null.
   const Member* member(const std::string& name, int dim) const;
 };
+
+/// How DependencyGraph::build treats one op of the vocabulary (engine/autograd/op_table.h).
+struct OpDependencyRule {
+  enum class Kind {
+    Couples,  // channels flow through the op by the rule stated
+    Blocks,   // the op's tensors' channels are never removable, for the reason stated
+  };
+  Kind kind = Kind::Blocks;
+  const char* rule = "";  // the rule, or why the op blocks
+};
+
+/// The rule for `op` (every op of the table has one; tests/pruning/test_op_coverage.cpp checks).
+OpDependencyRule dependency_rule(Op op);
 
 /// The dependency graph of a model: its groups, from one traced forward pass in eval mode on an
 /// input of shape (1, C, H, W) (no grad; the model is left in the mode it had).

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/autograd/op_table.h"
 #include "engine/rng.h"
 #include "kernels/common/error.h"
 #include "models/registry.h"
@@ -142,7 +143,7 @@ AnalyticFlops analytic_sfp_flops(const CostReport& dense, double keep_ratio) {
   const double r = keep_ratio;
   AnalyticFlops out;
   for (const LayerCost& layer : dense.layers) {
-    if (layer.op != "conv2d") continue;
+    if (layer.op != op_name(Op::Conv2d)) continue;
     double factor = 1.0;
     switch (classify(layer.name)) {
       case CifarConv::Stem:

@@ -240,7 +240,7 @@ MaskedExport export_masked(nn::Module& model, const DependencyGraph& graph, cons
     }
     model.train(was_training);
     for (const OpRecord& r : records) {
-      if (r.name != "conv2d" && r.name != "linear") continue;
+      if (r.op != Op::Conv2d && r.op != Op::Linear) continue;
       auto it = names.find(r.inputs.at(1).id());
       if (it != names.end()) input_of[it->second] = r.inputs.at(0).to(Device::cpu());
     }

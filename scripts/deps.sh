@@ -7,6 +7,8 @@ SHEARS_APT_PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the Format.TrackedSourcesAreClangFormatted test (scripts/check-format)
+  clang-format
   dataset-fashion-mnist
   chromium
   # ONNX export/import (shears export, model.checkpoint: *.onnx) and its checker in the tests.

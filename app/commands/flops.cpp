@@ -4,6 +4,7 @@
 
 #include "app/cli.h"
 #include "app/experiment.h"
+#include "models/registry.h"
 #include "pruning/cost_model.h"
 
 namespace shears::app {
@@ -40,8 +41,14 @@ Shape parse_chw(const std::string& text) {
   return s;
 }
 
-bool imagenet_name(const std::string& name) {
-  return name == "resnet18" || name == "resnet34" || name == "resnet50" || name == "mobilenetv2";
+int parse_classes(const std::string& text) {
+  try {
+    std::size_t used = 0;
+    const long long v = std::stoll(text, &used);
+    if (used == text.size() && v > 0 && v <= 1000000) return static_cast<int>(v);
+  } catch (const std::logic_error&) {
+  }
+  throw Error("--classes " + text + ": expected a positive whole number of classes, e.g. 10");
 }
 }  // namespace
 
@@ -66,13 +73,14 @@ int command_flops(const std::vector<std::string>& args) {
     model = build_model_from_arch(arch);
     name = model.name;
   }
-  bool imagenet = imagenet_name(a.has("--model") ? name : model.name);
-  input = a.has("--input") ? parse_chw(a.value("--input"))
-                           : (imagenet ? Shape{3, 224, 224} : Shape{3, 32, 32});
+  // The registry's defaults: CIFAR models 3x32x32 and 10 classes, ImageNet ones 3x224x224 and 1000.
+  const models::ModelInfo& info = models::model_info(a.has("--model") ? name : model.name);
+  input = a.has("--input") ? parse_chw(a.value("--input")) : info.input;
   if (a.has("--model")) {
     ModelSpec spec;
     spec.arch = name;
-    int classes = a.has("--classes") ? std::stoi(a.value("--classes")) : (imagenet ? 1000 : 10);
+    const int classes = a.has("--classes") ? parse_classes(a.value("--classes"))
+                                           : static_cast<int>(info.num_classes);
     model = build_model(spec, classes, input);
   }
   pruning::CostReport cost = pruning::count_cost(*model.module, input);

@@ -48,7 +48,8 @@ Config load_experiment_config(const Args& a, const char* command) {
   return config;
 }
 
-int command_run(const std::vector<std::string>& args, bool train_only) {
+int command_run(const std::vector<std::string>& args, RunMode mode) {
+  const bool train_only = mode == RunMode::TrainOnly;
   Args a(args, {"--set", "--out", "--device"}, {"--help", "--no-resume", "--quiet"},
          train_only ? "train" : "run");
   if (a.has("--help")) {

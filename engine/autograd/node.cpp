@@ -88,10 +88,11 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-void record_op(const Tensor& output, const char* name, const std::vector<Tensor>& inputs,
-               Node::BackwardFn fn, OpAttrs attrs) {
+void record_op(const Tensor& output, Op op, const std::vector<Tensor>& inputs, Node::BackwardFn fn,
+               OpAttrs attrs) {
+  const char* name = op_name(op);
   if (t_trace != nullptr) {
-    t_trace->records_.push_back(OpRecord{name, inputs, output, attrs});
+    t_trace->records_.push_back(OpRecord{op, name, inputs, output, attrs});
   }
   if (t_observer != nullptr) t_observer->observer_(name, inputs, output);
   if (!needs_grad(inputs)) return;

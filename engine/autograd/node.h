@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/autograd/op_table.h"
 #include "engine/tensor.h"
 
 namespace shears {
@@ -61,11 +62,12 @@ class Node {
 bool needs_grad(std::initializer_list<Tensor> inputs);
 bool needs_grad(const std::vector<Tensor>& inputs);
 
-/// Records that `output` was computed by op `name` from `inputs`. Reports the op to an active
-/// trace (even under NoGrad) and, when needs_grad(inputs), attaches a node whose closure `fn`
-/// returns one gradient per input, in order. `fn` is only built into a node when needed.
-void record_op(const Tensor& output, const char* name, const std::vector<Tensor>& inputs,
-               Node::BackwardFn fn, OpAttrs attrs = {});
+/// Records that `output` was computed by op `op` (a row of engine/autograd/op_table.h) from
+/// `inputs`. Reports the op to an active trace (even under NoGrad) and, when needs_grad(inputs),
+/// attaches a node whose closure `fn` returns one gradient per input, in order. `fn` is only built
+/// into a node when needed.
+void record_op(const Tensor& output, Op op, const std::vector<Tensor>& inputs, Node::BackwardFn fn,
+               OpAttrs attrs = {});
 
 /// Runs backward from `root` seeded with `grad_root`; used by Tensor::backward.
 void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph);

@@ -9,9 +9,10 @@
 
 namespace shears {
 
-/// One op seen while a TraceScope was open: its name, its input and output tensors (handles, so
-/// identities and shapes can be read) and its integer attributes.
+/// One op seen while a TraceScope was open: the op and its traced name (op_name(op)), its input
+/// and output tensors (handles, so identities and shapes can be read) and its integer attributes.
 struct OpRecord {
+  Op op = Op::Count;
   std::string name;
   std::vector<Tensor> inputs;
   Tensor output;
@@ -30,8 +31,7 @@ class TraceScope {
   const std::vector<OpRecord>& records() const { return records_; }
 
  private:
-  friend void record_op(const Tensor&, const char*, const std::vector<Tensor>&, Node::BackwardFn,
-                        OpAttrs);
+  friend void record_op(const Tensor&, Op, const std::vector<Tensor>&, Node::BackwardFn, OpAttrs);
   std::vector<OpRecord> records_;
 };
 
@@ -51,8 +51,7 @@ class OpObserverScope {
   OpObserverScope& operator=(const OpObserverScope&) = delete;
 
  private:
-  friend void record_op(const Tensor&, const char*, const std::vector<Tensor>&, Node::BackwardFn,
-                        OpAttrs);
+  friend void record_op(const Tensor&, Op, const std::vector<Tensor>&, Node::BackwardFn, OpAttrs);
   Observer observer_;
 };
 

@@ -380,7 +380,7 @@ Tensor all_reduce_sum(const Tensor& x, Communicator& comm) {
   Tensor y = x.detach().clone();
   comm.allreduce_(y);
   Communicator* c = &comm;
-  record_op(y, "all_reduce_sum", {x}, [c](const Tensor& g) -> std::vector<Tensor> {
+  record_op(y, Op::AllReduceSum, {x}, [c](const Tensor& g) -> std::vector<Tensor> {
     Tensor gx = g.detach().clone();
     c->allreduce_(gx);
     return {gx};

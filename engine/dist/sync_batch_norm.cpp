@@ -86,7 +86,7 @@ Tensor sync_batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& b
   }
   if (out_shape.size() == 2) y = Tensor::from_storage(y.storage(), out_shape, y.dtype());
   if (!needs_grad({x_in, weight, bias})) {
-    record_op(y, "batch_norm", {x_in, weight, bias}, nullptr);
+    record_op(y, Op::BatchNorm, {x_in, weight, bias}, nullptr);
     return y;
   }
   const bool gx = x_in.requires_grad();
@@ -94,7 +94,7 @@ Tensor sync_batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& b
   const bool gb = bias.defined() && bias.requires_grad();
   Tensor saved_w = weight.defined() ? weight.detach() : Tensor();
   Communicator* cm = &comm;
-  record_op(y, "batch_norm", {x_in, weight, bias}, [=](const Tensor& g_in) -> std::vector<Tensor> {
+  record_op(y, Op::BatchNorm, {x_in, weight, bias}, [=](const Tensor& g_in) -> std::vector<Tensor> {
     NoGrad no_grad;
     Tensor g = Tensor::from_storage(g_in.storage(), xhat.shape(), g_in.dtype());
     std::vector<Tensor> grads(3);

@@ -6,7 +6,8 @@
 namespace shears {
 
 namespace {
-Tensor activation(const char* name, ActivationKind kind, double alpha, const Tensor& x) {
+Tensor activation(Op op, ActivationKind kind, double alpha, const Tensor& x) {
+  const char* name = op_name(op);
   ops_detail::check_floating(name, x);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (y.numel() > 0) ops_detail::backend_of(x).activation_forward(kind, alpha, x.view(), y.view());
@@ -15,7 +16,7 @@ Tensor activation(const char* name, ActivationKind kind, double alpha, const Ten
     // Every kind differentiates from its output, so the input need not be kept alive.
     Tensor saved = y.detach();
     record_op(
-        y, name, {x},
+        y, op, {x},
         [kind, alpha, saved](const Tensor& g) -> std::vector<Tensor> {
           Tensor gx = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
           if (gx.numel() > 0) {
@@ -26,19 +27,19 @@ Tensor activation(const char* name, ActivationKind kind, double alpha, const Ten
         },
         std::move(attrs));
   } else {
-    record_op(y, name, {x}, nullptr, std::move(attrs));
+    record_op(y, op, {x}, nullptr, std::move(attrs));
   }
   return y;
 }
 }  // namespace
 
-Tensor relu(const Tensor& x) { return activation("relu", ActivationKind::Relu, 0.0, x); }
+Tensor relu(const Tensor& x) { return activation(Op::Relu, ActivationKind::Relu, 0.0, x); }
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
   SHEARS_CHECK(negative_slope > 0, "leaky_relu: negative_slope must be > 0, got ", negative_slope);
-  return activation("leaky_relu", ActivationKind::LeakyRelu, negative_slope, x);
+  return activation(Op::LeakyRelu, ActivationKind::LeakyRelu, negative_slope, x);
 }
-Tensor sigmoid(const Tensor& x) { return activation("sigmoid", ActivationKind::Sigmoid, 0.0, x); }
-Tensor tanh(const Tensor& x) { return activation("tanh", ActivationKind::Tanh, 0.0, x); }
-Tensor exp(const Tensor& x) { return activation("exp", ActivationKind::Exp, 0.0, x); }
+Tensor sigmoid(const Tensor& x) { return activation(Op::Sigmoid, ActivationKind::Sigmoid, 0.0, x); }
+Tensor tanh(const Tensor& x) { return activation(Op::Tanh, ActivationKind::Tanh, 0.0, x); }
+Tensor exp(const Tensor& x) { return activation(Op::Exp, ActivationKind::Exp, 0.0, x); }
 
 }  // namespace shears

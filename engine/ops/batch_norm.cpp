@@ -40,7 +40,7 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
   if (out_shape.size() == 2) y = Tensor::from_storage(y.storage(), out_shape, y.dtype());
   OpAttrs attrs = {{"training", training ? 1 : 0}, {"eps", real_attr(eps)}};
   if (!needs_grad({x_in, weight, bias})) {
-    record_op(y, "batch_norm", {x_in, weight, bias, running_mean, running_var}, nullptr,
+    record_op(y, Op::BatchNorm, {x_in, weight, bias, running_mean, running_var}, nullptr,
               std::move(attrs));
     return y;
   }
@@ -49,7 +49,7 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
   const bool gb = bias.defined() && bias.requires_grad();
   Tensor saved_x = x.detach(), saved_w = weight.defined() ? weight.detach() : Tensor();
   record_op(
-      y, "batch_norm", {x_in, weight, bias, running_mean, running_var},
+      y, Op::BatchNorm, {x_in, weight, bias, running_mean, running_var},
       [=](const Tensor& g_in) -> std::vector<Tensor> {
         Tensor g = Tensor::from_storage(g_in.storage(), saved_x.shape(), g_in.dtype());
         std::vector<Tensor> grads(5);

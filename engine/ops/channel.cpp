@@ -17,7 +17,7 @@ Tensor soft_mask(const Tensor& x, const Tensor& mask) {
   const bool gx = x.requires_grad(), gm = mask.requires_grad();
   Tensor sx = gm ? x.detach() : Tensor(), sm = mask.detach();
   Shape x_shape = x.shape();
-  record_op(y, "soft_mask", {x, mask}, [=](const Tensor& g) -> std::vector<Tensor> {
+  record_op(y, Op::SoftMask, {x, mask}, [=](const Tensor& g) -> std::vector<Tensor> {
     std::vector<Tensor> grads(2);
     if (gx) grads[0] = Tensor::empty(x_shape, g.dtype(), g.device());
     if (gm) grads[1] = Tensor::empty(sm.shape(), g.dtype(), g.device());

@@ -48,7 +48,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                    {"dilation_h", p.dilation_h}, {"dilation_w", p.dilation_w},
                    {"groups", p.groups}};
   if (!needs_grad({x, weight, bias})) {
-    record_op(y, "conv2d", {x, weight, bias}, nullptr, std::move(attrs));
+    record_op(y, Op::Conv2d, {x, weight, bias}, nullptr, std::move(attrs));
     return y;
   }
   const bool gx = x.requires_grad(), gw = weight.requires_grad();
@@ -58,7 +58,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   Tensor saved_w = gx ? weight.detach() : Tensor();
   Shape x_shape = x.shape(), w_shape = weight.shape();
   record_op(
-      y, "conv2d", {x, weight, bias},
+      y, Op::Conv2d, {x, weight, bias},
       [=](const Tensor& g) -> std::vector<Tensor> {
         Backend& be = ops_detail::backend_of(g);
         std::vector<Tensor> grads(3);

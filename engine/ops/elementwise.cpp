@@ -45,7 +45,7 @@ Tensor reduce_grad(const Tensor& g, const Shape& shape) {
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = binary_raw(BinaryOp::Add, a, b);
   Shape sa = a.shape(), sb = b.shape();
-  record_op(out, "add", {a, b}, [sa, sb](const Tensor& g) -> std::vector<Tensor> {
+  record_op(out, Op::Add, {a, b}, [sa, sb](const Tensor& g) -> std::vector<Tensor> {
     return {reduce_grad(g, sa), reduce_grad(g, sb)};
   });
   return out;
@@ -54,7 +54,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary_raw(BinaryOp::Sub, a, b);
   Shape sa = a.shape(), sb = b.shape();
-  record_op(out, "sub", {a, b}, [sa, sb](const Tensor& g) -> std::vector<Tensor> {
+  record_op(out, Op::Sub, {a, b}, [sa, sb](const Tensor& g) -> std::vector<Tensor> {
     return {reduce_grad(g, sa), reduce_grad(scale(g, -1.0), sb)};
   });
   return out;
@@ -67,13 +67,13 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     // Keep each operand only when the other one's gradient needs it.
     Tensor keep_a = gb ? a.detach() : Tensor(), keep_b = ga ? b.detach() : Tensor();
     Shape sa = a.shape(), sb = b.shape();
-    record_op(out, "mul", {a, b}, [keep_a, keep_b, sa, sb, ga, gb](const Tensor& g) {
+    record_op(out, Op::Mul, {a, b}, [keep_a, keep_b, sa, sb, ga, gb](const Tensor& g) {
       return std::vector<Tensor>{
           ga ? reduce_grad(binary_raw(BinaryOp::Mul, g, keep_b), sa) : Tensor(),
           gb ? reduce_grad(binary_raw(BinaryOp::Mul, g, keep_a), sb) : Tensor()};
     });
   } else {
-    record_op(out, "mul", {a, b}, nullptr);
+    record_op(out, Op::Mul, {a, b}, nullptr);
   }
   return out;
 }
@@ -83,14 +83,14 @@ Tensor div(const Tensor& a, const Tensor& b) {
   if (needs_grad({a, b})) {
     Tensor keep_b = b.detach(), keep_out = out.detach();
     Shape sa = a.shape(), sb = b.shape();
-    record_op(out, "div", {a, b}, [keep_b, keep_out, sa, sb](const Tensor& g) {
+    record_op(out, Op::Div, {a, b}, [keep_b, keep_out, sa, sb](const Tensor& g) {
       Tensor ga = binary_raw(BinaryOp::Div, g, keep_b);
       // d(a/b)/db = -(a/b)/b
       Tensor gb = scale(binary_raw(BinaryOp::Mul, ga, keep_out), -1.0);
       return std::vector<Tensor>{reduce_grad(ga, sa), reduce_grad(gb, sb)};
     });
   } else {
-    record_op(out, "div", {a, b}, nullptr);
+    record_op(out, Op::Div, {a, b}, nullptr);
   }
   return out;
 }
@@ -99,7 +99,7 @@ Tensor scale(const Tensor& x, double alpha) {
   ops_detail::check_floating("scale", x);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (out.numel() > 0) backend_of(x).axpby(alpha, x.view(), 0.0, out.view());
-  record_op(out, "scale", {x},
+  record_op(out, Op::Scale, {x},
             [alpha](const Tensor& g) -> std::vector<Tensor> { return {scale(g, alpha)}; },
             {{"value", real_attr(alpha)}});
   return out;
@@ -109,7 +109,7 @@ Tensor add_scalar(const Tensor& x, double value) {
   ops_detail::check_floating("add_scalar", x);
   Tensor out = Tensor::full(x.shape(), value, x.dtype(), x.device());
   if (out.numel() > 0) backend_of(x).axpby(1.0, x.view(), 1.0, out.view());
-  record_op(out, "add_scalar", {x}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; },
+  record_op(out, Op::AddScalar, {x}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; },
             {{"value", real_attr(value)}});
   return out;
 }

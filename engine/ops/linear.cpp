@@ -34,7 +34,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor c = gemm(a, false, b, false);
   const bool ga = a.requires_grad(), gb = b.requires_grad();
   Tensor sa = gb ? a.detach() : Tensor(), sb = ga ? b.detach() : Tensor();
-  record_op(c, "matmul", {a, b}, [=](const Tensor& g) -> std::vector<Tensor> {
+  record_op(c, Op::Matmul, {a, b}, [=](const Tensor& g) -> std::vector<Tensor> {
     return {ga ? gemm(g, false, sb, true) : Tensor(), gb ? gemm(sa, true, g, false) : Tensor()};
   });
   return c;
@@ -60,7 +60,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const bool gb = bias.defined() && bias.requires_grad();
   Tensor sx = gw ? x.detach() : Tensor(), sw = gx ? weight.detach() : Tensor();
   std::int64_t out_features = weight.size(0);
-  record_op(y, "linear", {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
+  record_op(y, Op::Linear, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
     return {gx ? gemm(g, false, sw, false) : Tensor(), gw ? gemm(g, true, sx, false) : Tensor(),
             gb ? sum_to(g, {out_features}) : Tensor()};
   });

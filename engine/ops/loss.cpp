@@ -9,13 +9,14 @@
 namespace shears {
 
 namespace {
-Tensor softmax_impl(const char* name, const Tensor& x, bool log) {
+Tensor softmax_impl(Op op, const Tensor& x, bool log) {
+  const char* name = op_name(op);
   ops_detail::check_floating(name, x);
   ops_detail::check_dim(name, x, 2, "input");
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (y.numel() > 0) ops_detail::backend_of(x).softmax_forward(x.view(), y.view(), log);
   Tensor saved = y.detach();
-  record_op(y, name, {x}, [saved, log](const Tensor& g) -> std::vector<Tensor> {
+  record_op(y, op, {x}, [saved, log](const Tensor& g) -> std::vector<Tensor> {
     Tensor gx = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
     if (gx.numel() > 0) {
       ops_detail::backend_of(g).softmax_backward(saved.view(), g.view(), gx.view(), log);
@@ -26,8 +27,8 @@ Tensor softmax_impl(const char* name, const Tensor& x, bool log) {
 }
 }  // namespace
 
-Tensor softmax(const Tensor& x) { return softmax_impl("softmax", x, false); }
-Tensor log_softmax(const Tensor& x) { return softmax_impl("log_softmax", x, true); }
+Tensor softmax(const Tensor& x) { return softmax_impl(Op::Softmax, x, false); }
+Tensor log_softmax(const Tensor& x) { return softmax_impl(Op::LogSoftmax, x, true); }
 
 Tensor nll_loss(const Tensor& logp, const Tensor& labels, double label_smoothing) {
   ops_detail::check_floating("nll_loss", logp);
@@ -45,7 +46,7 @@ Tensor nll_loss(const Tensor& logp, const Tensor& labels, double label_smoothing
   ops_detail::backend_of(logp).nll_loss_forward(logp.view(), lab.view(), label_smoothing,
                                                 loss.view());
   Shape shape = logp.shape();
-  record_op(loss, "nll_loss", {logp}, [=](const Tensor& g) -> std::vector<Tensor> {
+  record_op(loss, Op::NllLoss, {logp}, [=](const Tensor& g) -> std::vector<Tensor> {
     Tensor gx = Tensor::empty(shape, g.dtype(), g.device());
     ops_detail::backend_of(g).nll_loss_backward(lab.view(), label_smoothing, g.view(), gx.view());
     return {gx};
@@ -80,7 +81,7 @@ Tensor bce_with_logits(const Tensor& x, const Tensor& target) {
   Tensor loss = Tensor::empty({}, x.dtype(), x.device());
   ops_detail::backend_of(x).bce_with_logits_forward(x.view(), target.view(), loss.view());
   Tensor sx = x.detach(), st = target.detach();
-  record_op(loss, "bce_with_logits", {x}, [sx, st](const Tensor& g) -> std::vector<Tensor> {
+  record_op(loss, Op::BceWithLogits, {x}, [sx, st](const Tensor& g) -> std::vector<Tensor> {
     Tensor gx = Tensor::empty(sx.shape(), g.dtype(), g.device());
     ops_detail::backend_of(g).bce_with_logits_backward(sx.view(), st.view(), g.view(), gx.view());
     return {gx};

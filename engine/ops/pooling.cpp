@@ -53,12 +53,13 @@ OpAttrs pool_attrs(const Pool2dParams& p) {
           {"count_include_pad", p.count_include_pad ? 1 : 0}};
 }
 
-Tensor avg_pool_impl(const char* name, const Tensor& x, const Pool2dParams& p) {
+Tensor avg_pool_impl(Op op, const Tensor& x, const Pool2dParams& p) {
+  const char* name = op_name(op);
   Tensor y = Tensor::empty(out_shape(name, x, p), x.dtype(), x.device());
   if (y.numel() > 0) ops_detail::backend_of(x).avg_pool2d_forward(x.view(), y.view(), p);
   Shape x_shape = x.shape();
   record_op(
-      y, name, {x},
+      y, op, {x},
       [p, x_shape](const Tensor& g) -> std::vector<Tensor> {
         Tensor gx = Tensor::empty(x_shape, g.dtype(), g.device());
         if (gx.numel() > 0) ops_detail::backend_of(g).avg_pool2d_backward(g.view(), gx.view(), p);
@@ -81,7 +82,7 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding, bool cei
   }
   Shape x_shape = x.shape();
   record_op(
-      y, "max_pool2d", {x},
+      y, Op::MaxPool2d, {x},
       [indices, x_shape](const Tensor& g) -> std::vector<Tensor> {
         Tensor gx = Tensor::empty(x_shape, g.dtype(), g.device());
         if (gx.numel() > 0) {
@@ -98,14 +99,14 @@ Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding, bool cei
   if (stride <= 0) stride = kernel;
   Pool2dParams p = make_params("avg_pool2d", x, kernel, kernel, stride, stride, padding, padding,
                                ceil_mode, count_include_pad);
-  return avg_pool_impl("avg_pool2d", x, p);
+  return avg_pool_impl(Op::AvgPool2d, x, p);
 }
 
 Tensor global_avg_pool2d(const Tensor& x) {
   ops_detail::check_dim("global_avg_pool2d", x, 4, "input");
   int h = static_cast<int>(x.size(2)), w = static_cast<int>(x.size(3));
   Pool2dParams p = make_params("global_avg_pool2d", x, h, w, h, w, 0, 0, false, true);
-  return avg_pool_impl("global_avg_pool2d", x, p);
+  return avg_pool_impl(Op::GlobalAvgPool2d, x, p);
 }
 
 }  // namespace shears

@@ -28,7 +28,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     backend_of(x).sum_to(x.view(), out.view());
   }
   Shape in_shape = x.shape();
-  record_op(out, "sum_to", {x}, [in_shape](const Tensor& g) -> std::vector<Tensor> {
+  record_op(out, Op::SumTo, {x}, [in_shape](const Tensor& g) -> std::vector<Tensor> {
     return {expand_to(g, in_shape)};
   });
   return out;

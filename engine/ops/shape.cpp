@@ -26,7 +26,7 @@ Tensor reshape(const Tensor& x, const Shape& shape_in) {
                   shape_str(x.shape()), " (", x.numel(), " elements) into ", shape_str(shape_in));
   Tensor y = Tensor::from_storage(x.storage(), shape, x.dtype());
   Shape x_shape = x.shape();
-  record_op(y, "reshape", {x}, [x_shape](const Tensor& g) -> std::vector<Tensor> {
+  record_op(y, Op::Reshape, {x}, [x_shape](const Tensor& g) -> std::vector<Tensor> {
     return {Tensor::from_storage(g.storage(), x_shape, g.dtype())};
   });
   return y;
@@ -66,7 +66,7 @@ Tensor concat(const std::vector<Tensor>& xs, int dim_in) {
   }
   std::vector<Shape> shapes;
   for (const Tensor& t : xs) shapes.push_back(t.shape());
-  record_op(y, "concat", xs,
+  record_op(y, Op::Concat, xs,
             [dim, shapes, sizes](const Tensor& g) -> std::vector<Tensor> {
               std::vector<Tensor> grads;
               std::int64_t off = 0;
@@ -95,7 +95,7 @@ Tensor narrow(const Tensor& x, int dim_in, std::int64_t start, std::int64_t leng
   if (y.numel() > 0)
     ops_detail::backend_of(x).slice_copy(x.view(), dim, start, y.view(), 0, length);
   Shape x_shape = x.shape();
-  record_op(y, "narrow", {x},
+  record_op(y, Op::Narrow, {x},
             [=](const Tensor& g) -> std::vector<Tensor> {
               Tensor gx = Tensor::zeros(x_shape, g.dtype(), g.device());
               if (g.numel() > 0)
@@ -121,7 +121,7 @@ Tensor index_select(const Tensor& x, int dim_in, const Tensor& index) {
   }
   Shape x_shape = x.shape();
   // The index is recorded as a second input (it needs no gradient) so a trace can read it.
-  record_op(y, "index_select", {x, index},
+  record_op(y, Op::IndexSelect, {x, index},
             [=](const Tensor& g) -> std::vector<Tensor> {
               Tensor gx = Tensor::zeros(x_shape, g.dtype(), g.device());
               if (g.numel() > 0)

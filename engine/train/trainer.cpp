@@ -403,17 +403,41 @@ void Trainer::load_checkpoint(const std::string& path) {
       throw CheckpointError(path + ": unexpected tensor '" + name + "'");
     }
   }
+  // Numeric fields: the whole text must parse; a bad one is named with what it holds.
+  auto whole = [&](const char* key) -> std::int64_t {
+    const std::string& text = field(key);
+    try {
+      std::size_t used = 0;
+      const long long v = std::stoll(text, &used);
+      if (used == text.size()) return v;
+    } catch (const std::logic_error&) {
+    }
+    throw CheckpointError(path + ": metadata field '" + key + "' is not a whole number: '" + text +
+                          "'");
+  };
+  auto real = [&](const char* key) -> double {
+    const std::string& text = field(key);
+    try {
+      std::size_t used = 0;
+      const double v = std::stod(text, &used);
+      if (used == text.size()) return v;
+    } catch (const std::logic_error&) {
+    }
+    throw CheckpointError(path + ": metadata field '" + key + "' is not a number: '" + text + "'");
+  };
+  const std::int64_t optimizer_steps = whole("optimizer_steps");
+  const std::int64_t epoch = whole("epoch");
+  const std::int64_t global_step = whole("global_step");
+  const double best_top1 = real("best_top1");
   try {
     model_.load_state_dict(model_state);
-    optimizer_.load_state_dict(optim_state, std::stoll(field("optimizer_steps")));
-    epoch_ = std::stoll(field("epoch"));
-    global_step_ = std::stoll(field("global_step"));
-    best_top1_ = std::stod(field("best_top1"));
+    optimizer_.load_state_dict(optim_state, optimizer_steps);
   } catch (const CheckpointError& e) {
     throw CheckpointError(path + ": " + e.what());
-  } catch (const std::logic_error& e) {
-    throw CheckpointError(path + ": a numeric metadata field is malformed");
   }
+  epoch_ = epoch;
+  global_step_ = global_step;
+  best_top1_ = best_top1;
   std::istringstream rng(field("rng_state"));
   rng >> default_generator().engine();
   SHEARS_CHECK_AS(CheckpointError, !rng.fail(), path, ": metadata field 'rng_state' is malformed");

@@ -1,7 +1,7 @@
 #pragma once
 
 // Private to kernels/cpu: typed wrappers over OpenBLAS's CBLAS interface and a guard for its
-// thread count. Included by gemm.cpp and conv2d.cpp only.
+// thread count. Included by gemm.cpp, conv2d.cpp and conv2d_im2col.cpp only.
 
 #include <cstdint>
 

@@ -11,7 +11,8 @@
 namespace shears::kernels::cpu {
 
 /// Sizes of one 2-D convolution: input (n, c, h, w), weight (k, c/groups, kh, kw), output
-/// (n, k, ho, wo), plus the PyTorch-style parameters. Built and validated by conv2d.cpp.
+/// (n, k, ho, wo), plus the PyTorch-style parameters. Built and validated by conv2d.cpp
+/// (make_geometry).
 struct ConvGeometry {
   std::int64_t n = 0, c = 0, h = 0, w = 0;
   std::int64_t k = 0, kh = 0, kw = 0;

@@ -1,5 +1,5 @@
 // Frequent Directions for FilterSketch (Lin et al., "Toward Compact ConvNets via
-// Structure-Sparsity Regularized Filter Pruning"/"FilterSketch", 2020; methods.md section 4).
+// Structure-Sparsity Regularized Filter Pruning"/"FilterSketch", 2020; docs/methods.md section 4).
 // The bookkeeping (row copies, shrinking) is a few thousand values per layer and runs on the
 // host; every SVD runs on the weight's device through linalg::svd.
 #include "pruning/criteria/frequent_directions.h"

@@ -8,7 +8,7 @@ namespace shears::pruning {
 
 /// The Frequent-Directions sketch (Liberty, KDD 2013) of the rows of `a` (N x d, F32 or F64, any
 /// device) into l rows, exactly as FilterSketch's reference code runs it (Lin et al., 2020,
-/// Algorithm 1; methods.md section 4): rows enter a buffer B (l x d, zeros) in order; when the
+/// Algorithm 1; docs/methods.md section 4): rows enter a buffer B (l x d, zeros) in order; when the
 /// buffer is full, B = diag(sqrt(max(sigma^2 - delta, 0))) V^T from the SVD B = U diag(sigma)
 /// V^T, with delta = sigma_half^2 the (half+1)-th largest squared singular value and
 /// half = floor(l/2) (rows half.. become zero), and the row goes to position half. With

@@ -34,17 +34,18 @@ double euclidean(const double* a, const double* b, std::int64_t d) {
 
 std::vector<double> geometric_median_distance(const Tensor& weight,
                                               const std::vector<std::int64_t>& subset) {
-  SHEARS_CHECK_AS(ShapeError, weight.defined() && weight.dim() >= 1,
-                  "geometric_median_distance: the weight needs a filter dimension, got ",
-                  weight.defined() ? shape_str(weight.shape()) : std::string("an undefined tensor"));
+  SHEARS_CHECK_AS(
+      ShapeError, weight.defined() && weight.dim() >= 1,
+      "geometric_median_distance: the weight needs a filter dimension, got ",
+      weight.defined() ? shape_str(weight.shape()) : std::string("an undefined tensor"));
   const std::int64_t n = weight.size(0);
   const std::int64_t d = n > 0 ? weight.numel() / n : 0;
   std::vector<bool> seen(static_cast<std::size_t>(n), false);
   for (std::int64_t j : subset) {
-    SHEARS_CHECK(j >= 0 && j < n, "geometric_median_distance: filter index ", j,
-                 " is outside [0, ", n, ") for weight ", shape_str(weight.shape()));
-    SHEARS_CHECK(!seen[static_cast<std::size_t>(j)], "geometric_median_distance: filter index ",
-                 j, " appears twice in the subset");
+    SHEARS_CHECK(j >= 0 && j < n, "geometric_median_distance: filter index ", j, " is outside [0, ",
+                 n, ") for weight ", shape_str(weight.shape()));
+    SHEARS_CHECK(!seen[static_cast<std::size_t>(j)], "geometric_median_distance: filter index ", j,
+                 " appears twice in the subset");
     seen[static_cast<std::size_t>(j)] = true;
   }
   // The subset's rows are gathered in subset order so the pair loop reads contiguous rows. The

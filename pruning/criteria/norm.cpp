@@ -38,9 +38,10 @@ void check_count_args(std::int64_t n, double prune_ratio, const char* what) {
 /// The weight as host doubles, with the number of filters and the length of one filter.
 std::vector<double> host_filters(const Tensor& weight, const char* what, std::int64_t& n,
                                  std::int64_t& d) {
-  SHEARS_CHECK_AS(ShapeError, weight.defined() && weight.dim() >= 1, what,
-                  ": the weight needs a filter dimension, got ",
-                  weight.defined() ? shape_str(weight.shape()) : std::string("an undefined tensor"));
+  SHEARS_CHECK_AS(
+      ShapeError, weight.defined() && weight.dim() >= 1, what,
+      ": the weight needs a filter dimension, got ",
+      weight.defined() ? shape_str(weight.shape()) : std::string("an undefined tensor"));
   n = weight.size(0);
   d = n > 0 ? weight.numel() / n : 0;
   // Convert on the host: the CUDA backend has no f64 tensors.

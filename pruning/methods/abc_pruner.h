@@ -11,7 +11,7 @@
 
 namespace shears::pruning {
 
-/// ABCPruner (Lin et al., IJCAI 2020; methods.md §5): an artificial bee colony searches one
+/// ABCPruner (Lin et al., IJCAI 2020; docs/methods.md §5): an artificial bee colony searches one
 /// integer per unit (width int(C·c/10)); a candidate's fitness is its accuracy after
 /// calfitness_epoch epochs of training from weights inherited from the dense model; the best
 /// candidate's trained weights start the final fine-tune. Keys (configs/README.md):

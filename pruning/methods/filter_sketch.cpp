@@ -1,5 +1,5 @@
 // FilterSketch (Lin et al., "Toward Compact ConvNets via Structure-Sparsity Regularized Filter
-// Pruning" / FilterSketch, 2020; methods.md section 4): each selected layer's N filters are
+// Pruning" / FilterSketch, 2020; docs/methods.md section 4): each selected layer's N filters are
 // replaced by l = int(r N) Frequent-Directions sketch rows, built into a smaller network by the
 // replacement surgery, then fine-tuned.
 #include "pruning/methods/filter_sketch.h"

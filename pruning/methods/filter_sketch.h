@@ -8,14 +8,14 @@
 
 namespace shears::pruning {
 
-/// How FilterSketch initialises a consumer's remaining input channels (methods.md section 4).
+/// How FilterSketch initialises a consumer's remaining input channels (docs/methods.md section 4).
 enum class SketchMode {
   Faithful,   // the reference's channel sketch over a reshape (not a transpose) of the weight
   Corrected,  // the channel sketch over the input channels (rows = W[:, c, :, :])
 };
 
 /// The layers FilterSketch sketches in a model, as units: each unit is the producer layers that
-/// share one keep rate (methods.md section 4):
+/// share one keep rate (docs/methods.md section 4):
 ///   CIFAR ResNets         layerS.B.conv1 of every block (ResNet-56: 27 units, ResNet-110: 54)
 ///   ImageNet ResNets      bottlenecks: layerS.B.conv1 and conv2 together (ResNet-50: 16 units);
 ///                         basic blocks: layerS.B.conv1

@@ -97,7 +97,8 @@ class Method {
   virtual PruneResult run(PruneContext& context) = 0;
 };
 
-/// The method named by `section.method` (l1, sfp, fpgm, random, scratch, abc), parsing its keys.
+/// The method named by `section.method` (a row of the table in pruning/methods/registry.cpp),
+/// parsing its keys.
 /// Throws ConfigError naming the file and line for an unknown method (listing the known ones) or
 /// a bad key.
 std::unique_ptr<Method> make_method(const Config& section);

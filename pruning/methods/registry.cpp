@@ -1,27 +1,55 @@
+// The pruning methods: one row per method of the `method` key. To add a method, add its row
+// (name and constructor) to the table below; make_method() and method_names() read the table.
+// Our libraries are static, so the table is explicit rather than built by self-registering
+// objects a linker could drop (as models/registry.cpp).
+
+#include <functional>
+
 #include "pruning/methods/abc_pruner.h"
 #include "pruning/methods/filter_sketch.h"
+#include "pruning/methods/l1_random.h"
 #include "pruning/methods/meta_pruning.h"
 #include "pruning/methods/method.h"
-#include "pruning/methods/one_shot.h"
 #include "pruning/methods/scratch.h"
-#include "pruning/methods/soft.h"
+#include "pruning/methods/sfp_fpgm.h"
 
 namespace shears::pruning {
 
+namespace {
+
+struct MethodEntry {
+  const char* name;  // the value of `prune.method`
+  std::function<std::unique_ptr<Method>(const Config& section)> make;
+};
+
+const std::vector<MethodEntry>& method_table() {
+  static const std::vector<MethodEntry> table = {
+      {"l1", [](const Config& s) { return std::make_unique<OneShotMethod>(s, Criterion::L1); }},
+      {"random",
+       [](const Config& s) { return std::make_unique<OneShotMethod>(s, Criterion::Random); }},
+      {"sfp", [](const Config& s) { return std::make_unique<SoftMethod>(s, SoftVariant::Sfp); }},
+      {"fpgm", [](const Config& s) { return std::make_unique<SoftMethod>(s, SoftVariant::Fpgm); }},
+      {"scratch", [](const Config& s) { return std::make_unique<ScratchMethod>(s); }},
+      {"filtersketch", [](const Config& s) { return std::make_unique<FilterSketchMethod>(s); }},
+      {"abc", [](const Config& s) { return std::make_unique<AbcMethod>(s); }},
+      {"metapruning", [](const Config& s) { return std::make_unique<MetaPruningMethod>(s); }},
+  };
+  return table;
+}
+
+}  // namespace
+
 std::vector<std::string> method_names() {
-  return {"l1", "random", "sfp", "fpgm", "scratch", "filtersketch", "abc", "metapruning"};
+  std::vector<std::string> out;
+  for (const MethodEntry& e : method_table()) out.emplace_back(e.name);
+  return out;
 }
 
 std::unique_ptr<Method> make_method(const Config& section) {
   std::string name = section.get<std::string>("method");
-  if (name == "l1") return std::make_unique<OneShotMethod>(section, Criterion::L1);
-  if (name == "random") return std::make_unique<OneShotMethod>(section, Criterion::Random);
-  if (name == "sfp") return std::make_unique<SoftMethod>(section, false);
-  if (name == "fpgm") return std::make_unique<SoftMethod>(section, true);
-  if (name == "scratch") return std::make_unique<ScratchMethod>(section);
-  if (name == "filtersketch") return std::make_unique<FilterSketchMethod>(section);
-  if (name == "abc") return std::make_unique<AbcMethod>(section);
-  if (name == "metapruning") return std::make_unique<MetaPruningMethod>(section);
+  for (const MethodEntry& e : method_table()) {
+    if (name == e.name) return e.make(section);
+  }
   std::string known;
   for (const auto& n : method_names()) known += (known.empty() ? "" : ", ") + n;
   throw section.error("method",

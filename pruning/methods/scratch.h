@@ -2,8 +2,8 @@
 
 #include <memory>
 
+#include "pruning/methods/l1_random.h"
 #include "pruning/methods/method.h"
-#include "pruning/methods/one_shot.h"
 
 namespace shears::pruning {
 

@@ -67,7 +67,7 @@ std::vector<std::string> conv_weights(const nn::Module& model);
 /// positions, averaged (not summed) over the producers that make the channel, so channels made
 /// by more producers (later stages of a zero-padded residual stream) are not favoured; for a
 /// one-producer group, exactly the per-filter criterion. The seed papers rank one conv at a time
-/// and never combine producers; averaging follows the dependency-group mode of methods.md §9.
+/// and never combine producers; averaging follows the dependency-group mode of docs/methods.md §9.
 /// For the geometric median each producer is ranked among the filters it makes.
 std::vector<double> group_scores(const nn::Module& model, const Group& group, Criterion criterion,
                                  Generator& gen);

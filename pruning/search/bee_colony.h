@@ -1,10 +1,10 @@
 #pragma once
 
-// ABCPruner's artificial bee colony (methods.md §5) over integer codes c_j in [1, max_preserve],
-// as a step machine: next_batch() gives the candidates of the current phase, accept() takes their
-// fitness. Between the two the colony can be saved (to_json) and restored, so a search resumes
-// exactly where it stopped; the candidates of one phase do not depend on each other's fitness, so
-// they can be evaluated at once.
+// ABCPruner's artificial bee colony (docs/methods.md §5) over integer codes c_j in [1,
+// max_preserve], as a step machine: next_batch() gives the candidates of the current phase,
+// accept() takes their fitness. Between the two the colony can be saved (to_json) and restored, so
+// a search resumes exactly where it stopped; the candidates of one phase do not depend on each
+// other's fitness, so they can be evaluated at once.
 
 #include <cstdint>
 #include <functional>

@@ -35,8 +35,8 @@ enum class UnitSharing {
 };
 /// "group", "block", "module"; throws ConfigError listing them.
 UnitSharing parse_unit_sharing(const std::string& name);
-/// The sharing ABCPruner uses for a registry model (methods.md §5): Block for resnet50, resnet101
-/// and resnet152, Module for googlenet, Group otherwise.
+/// The sharing ABCPruner uses for a registry model (docs/methods.md §5): Block for resnet50,
+/// resnet101 and resnet152, Module for googlenet, Group otherwise.
 UnitSharing default_unit_sharing(const std::string& model_name);
 
 /// The searched units of `model`: every prunable, non-residual group made by a convolution

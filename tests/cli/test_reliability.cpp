@@ -316,5 +316,52 @@ TEST_F(Reliability, DamagedLastCheckpointStopsTheResumeAndIsKept) {
   EXPECT_EQ(read_bytes(out() + "/train/best.safetensors"), best);
 }
 
+// A numeric field of a training checkpoint's metadata that does not parse is named, with its text.
+TEST_F(Reliability, MalformedCheckpointMetadataFieldIsNamed) {
+  ASSERT_EQ(run_config("ok.yaml", tiny_config("", 1)).status, 0);
+  const std::string last = out() + "/train/last.safetensors";
+  // safetensors: an 8-byte little-endian header length, the JSON header, then the data, whose
+  // offsets are relative to the data's start, so the header may change length.
+  const std::string bytes = read_bytes(last);
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
+  ASSERT_EQ(header["__metadata__"]["epoch"], "1");
+  header["__metadata__"]["epoch"] = "one";
+  const std::string text = header.dump();
+  std::string length(8, '\0');
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
+  write_text(last, length + text + bytes.substr(8 + n));
+  CliResult r = run_config("ok.yaml", tiny_config("", 2));
+  expect_user_error(r, {last, "metadata field 'epoch'", "'one'"});
+}
+
+// ---- other commands --------------------------------------------------------------------------
+
+TEST_F(Reliability, FlopsClassesMustBeAWholeNumber) {
+  for (const char* bad : {"ten", "0", "10x", "-3"}) {
+    CliResult r = run_shears({"flops", "--model", "resnet20", "--classes", bad}, dir_.path());
+    expect_user_error(r, {std::string("--classes ") + bad, "positive whole number of classes"});
+  }
+  CliResult r =
+      run_shears({"flops", "--model", "resnet20", "--classes", "100", "--json"}, dir_.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  // ResNet-20's classifier is 64 -> classes: 100 classes cost 64 * 100 MACs and 6,500 params.
+  CliResult r10 = run_shears({"flops", "--model", "resnet20", "--json"}, dir_.path());
+  ASSERT_EQ(r10.status, 0) << r10.err;
+  const nlohmann::json j100 = nlohmann::json::parse(r.out), j10 = nlohmann::json::parse(r10.out);
+  EXPECT_EQ(j100["flops"].get<std::int64_t>() - j10["flops"].get<std::int64_t>(), 64 * 90);
+  EXPECT_EQ(j100["params"].get<std::int64_t>() - j10["params"].get<std::int64_t>(), 65 * 90);
+}
+
+TEST_F(Reliability, FlopsTakesEachModelsDefaultInputFromTheRegistry) {
+  for (const auto& [model, side] :
+       std::vector<std::pair<std::string, int>>{{"resnet18", 224}, {"googlenet", 32}}) {
+    CliResult r = run_shears({"flops", "--model", model, "--json"}, dir_.path());
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["input"], (std::vector<int>{3, side, side})) << model;
+  }
+}
+
 }  // namespace
 }  // namespace shears::testing

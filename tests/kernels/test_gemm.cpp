@@ -130,11 +130,15 @@ TEST(GemmDegenerate, EmptyInnerDimension) {
   EXPECT_EQ(nan_c, std::vector<float>(6, 0.0f));
 }
 
+// An empty output is a no-op: no element of memory the views point at is written (a guard value
+// sits where the output points) and the inputs are untouched.
 TEST(GemmDegenerate, EmptyOutput) {
   CpuBackend backend;
-  std::vector<double> a(6), b, c;
+  std::vector<double> a{1, 2, 3, 4, 5, 6}, b{-1}, c{7};
   backend.gemm(false, false, 1.0, view(a, {2, 3}), view(b, {3, 0}), 0.0, view(c, {2, 0}));
-  SUCCEED();
+  EXPECT_EQ(c, std::vector<double>{7});
+  EXPECT_EQ(a, (std::vector<double>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(b, std::vector<double>{-1});
 }
 
 // Runs `f`, expecting a ShapeError whose message contains every string in `parts`.

@@ -52,7 +52,7 @@ std::vector<int> random_code(std::size_t dims, int max_preserve, Generator& gen)
 }
 
 TEST(AbcSpace, UnitsPerFamilyAreThePapersDimensions) {
-  // methods.md §5: VGG-16 13, ResNet-56 27, ResNet-110 54, ResNet-18 8, ResNet-34 16,
+  // docs/methods.md §5: VGG-16 13, ResNet-56 27, ResNet-110 54, ResNet-18 8, ResNet-34 16,
   // ResNet-50 16 (a bottleneck's conv1 and conv2 share one code).
   EXPECT_EQ(space_of("vgg16", 10, {3, 32, 32}, 0.25).units.size(), 13u);
   EXPECT_EQ(space_of("resnet110", 10, {3, 8, 8}, 0.25).units.size(), 54u);

@@ -8,7 +8,7 @@
 //   stage 1: 18 * 2,359,296                 = 42,467,328
 //   stage 2: 1,179,648 + 17 * 2,359,296     = 41,287,680   (stage 3 alike)
 //   conv total: 442,368 + 42,467,328 + 2 * 41,287,680 = 125,485,056; fc 64 * 10 = 640
-//   => 125,485,696 MACs (methods.md: ~125.5 M).
+//   => 125,485,696 MACs (docs/methods.md: ~125.5 M).
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -68,7 +68,8 @@ pruning::PrunePlan block_internal_plan(const pruning::DependencyGraph& graph) {
   for (const pruning::Group& g : graph.groups()) {
     if (g.residual || !g.prunable()) continue;
     std::vector<std::int64_t> removed;
-    for (std::int64_t k = 0; k < pruning::pruned_count_floor(g.size, 0.4); ++k) removed.push_back(k);
+    for (std::int64_t k = 0; k < pruning::pruned_count_floor(g.size, 0.4); ++k)
+      removed.push_back(k);
     plan[g.id] = removed;
   }
   return plan;
@@ -81,8 +82,8 @@ TEST(CostModel, DenseResNet56) {
   ASSERT_EQ(r.layers.size(), 56u);  // 55 convs + fc
   EXPECT_EQ(layer(r, "conv1.weight").macs, 442368);
   EXPECT_EQ(layer(r, "layer1.0.conv1.weight").macs, 2359296);
-  EXPECT_EQ(layer(r, "layer2.0.conv1.weight").macs, 1179648);    // 32*16*9*256
-  EXPECT_EQ(layer(r, "layer3.8.conv2.weight").macs, 2359296);     // 64*64*9*64
+  EXPECT_EQ(layer(r, "layer2.0.conv1.weight").macs, 1179648);  // 32*16*9*256
+  EXPECT_EQ(layer(r, "layer3.8.conv2.weight").macs, 2359296);  // 64*64*9*64
   EXPECT_EQ(layer(r, "fc.weight").macs, 640);
   EXPECT_EQ(layer(r, "fc.weight").params, 650);
   EXPECT_EQ(layer(r, "layer2.0.conv1.weight").output_shape, (Shape{32, 16, 16}));
@@ -133,13 +134,13 @@ TEST(SfpFlops, AnalyticResNet56KeepPointSix) {
   EXPECT_NEAR(a.pruned_conv_macs, kAnalyticPrunedConvMacs, 1e-6);
   EXPECT_NEAR(a.reduction_percent, kAnalyticReductionPercent, 1e-9);
   EXPECT_NEAR(a.reduction_percent, 52.6345, 1e-4);
-  EXPECT_NEAR(pruning::analytic_sfp_flops_reduction(models::default_arch("resnet56", 10, kCifar),
-                                                    0.6),
-              kAnalyticReductionPercent, 1e-9);
+  EXPECT_NEAR(
+      pruning::analytic_sfp_flops_reduction(models::default_arch("resnet56", 10, kCifar), 0.6),
+      kAnalyticReductionPercent, 1e-9);
 }
 
 TEST(SfpFlops, AnalyticMatchesPublishedReductions) {
-  // methods.md tables, rounded to 0.1 as published: SFP ResNet-20/32/110 at keep 0.7 give
+  // docs/methods.md tables, rounded to 0.1 as published: SFP ResNet-20/32/110 at keep 0.7 give
   // 42.2 / 41.5 / 40.8 %, FPGM ResNet-110 at keep 0.6 gives 52.3 %. Exact values of the formula:
   // 42.21818 / 41.51178 / 40.77551 / 52.31487 %.
   struct Case {
@@ -150,9 +151,9 @@ TEST(SfpFlops, AnalyticMatchesPublishedReductions) {
   for (const Case& c : {Case{"resnet20", 0.7, 42.21818}, Case{"resnet32", 0.7, 41.51178},
                         Case{"resnet110", 0.7, 40.77551}, Case{"resnet110", 0.6, 52.31487}}) {
     SCOPED_TRACE(std::string(c.name) + " keep " + std::to_string(c.keep));
-    EXPECT_NEAR(pruning::analytic_sfp_flops_reduction(models::default_arch(c.name, 10, kCifar),
-                                                      c.keep),
-                c.percent, 1e-5);
+    EXPECT_NEAR(
+        pruning::analytic_sfp_flops_reduction(models::default_arch(c.name, 10, kCifar), c.keep),
+        c.percent, 1e-5);
   }
   // r = 1 prunes nothing.
   EXPECT_NEAR(pruning::analytic_sfp_flops(resnet56().dense, 1.0).reduction_percent, 0.0, 1e-12);
@@ -185,7 +186,7 @@ TEST(SfpFlops, AnalyticRejectsOtherNetworks) {
 constexpr std::int64_t kBlockInternalConvMacs = 77948928;
 constexpr std::int64_t kBlockInternalMacs = 77949568;
 // (ii-b) The SFP export's compute: residual convs evaluate only their kept filters and scatter
-// them into the full-width stream (methods.md section 2), i.e. (ii-a) with every stem/conv2
+// them into the full-width stream (docs/methods.md section 2), i.e. (ii-a) with every stem/conv2
 // count scaled by kept/N (10/16, 20/32, 39/64):
 //   stem 276,480; layer1: 9 * (1,474,560 + 921,600) = 21,565,440;
 //   layer2: 737,280 + 921,600 + 8 * (1,474,560 + 921,600) = 20,828,160;
@@ -266,8 +267,8 @@ TEST(SfpFlops, TracedExtendedResidualGroup) {
   ASSERT_TRUE(stream->residual);
   std::vector<std::int64_t> removed;
   std::int64_t previous = 0;
-  for (const char* producer : {"layer1.0.conv2.weight", "layer2.0.conv2.weight",
-                               "layer3.0.conv2.weight"}) {
+  for (const char* producer :
+       {"layer1.0.conv2.weight", "layer2.0.conv2.weight", "layer3.0.conv2.weight"}) {
     const pruning::Member* m = stream->member(producer, 0);
     ASSERT_NE(m, nullptr) << producer;
     std::vector<std::int64_t> present;

@@ -81,7 +81,7 @@ TEST(GeometricMedian, PicksTheFilterNearestTheOthersNotTheSmallest) {
   //   F2: sqrt(244) + 2 + 2r2 + 2 + r2                 = 4 + 3 r2 + 2 r61   (F3 alike)
   //   F4: 12r2 + 2r2 + 2 + 2 + r2                      = 4 + 15 r2
   //   F5: 11r2 + 4 r2                                  = 15 r2 (smallest: ~21.21 vs F1 ~22.38)
-  const std::vector<double> expected = {33 * r2 + 4 * r61, 4 + 13 * r2, 4 + 3 * r2 + 2 * r61,
+  const std::vector<double> expected = {33 * r2 + 4 * r61,    4 + 13 * r2, 4 + 3 * r2 + 2 * r61,
                                         4 + 3 * r2 + 2 * r61, 4 + 15 * r2, 15 * r2};
   const std::vector<double> g = pruning::geometric_median_distance(w, {0, 1, 2, 3, 4, 5});
   ASSERT_EQ(g.size(), expected.size());
@@ -175,7 +175,7 @@ TEST(Smallest, BadInputThrows) {
 }
 
 TEST(PrunedCount, FloorAsSfpAndFpgm) {
-  // methods.md, common conventions: 30 % of 16 filters prunes 4, and 40 % prunes 6.
+  // docs/methods.md, common conventions: 30 % of 16 filters prunes 4, and 40 % prunes 6.
   EXPECT_EQ(pruning::pruned_count_floor(16, 0.3), 4);   // floor(4.8)
   EXPECT_EQ(pruning::pruned_count_floor(16, 0.4), 6);   // floor(6.4)
   EXPECT_EQ(pruning::pruned_count_floor(32, 0.4), 12);  // floor(12.8)
@@ -197,10 +197,10 @@ TEST(PrunedCount, FloorGuardsAgainstRoundingBelowAnInteger) {
 
 TEST(PrunedCount, KeepAsL1) {
   // keep int(N * (1 - p)), prune the rest.
-  EXPECT_EQ(pruning::pruned_count_keep(16, 0.4), 7);   // keep int(9.6) = 9
-  EXPECT_EQ(pruning::pruned_count_keep(16, 0.5), 8);   // keep 8
-  EXPECT_EQ(pruning::pruned_count_keep(16, 0.1), 2);   // keep int(14.4) = 14; floor would give 1
-  EXPECT_EQ(pruning::pruned_count_keep(64, 0.1), 7);   // keep int(57.6) = 57; floor would give 6
+  EXPECT_EQ(pruning::pruned_count_keep(16, 0.4), 7);  // keep int(9.6) = 9
+  EXPECT_EQ(pruning::pruned_count_keep(16, 0.5), 8);  // keep 8
+  EXPECT_EQ(pruning::pruned_count_keep(16, 0.1), 2);  // keep int(14.4) = 14; floor would give 1
+  EXPECT_EQ(pruning::pruned_count_keep(64, 0.1), 7);  // keep int(57.6) = 57; floor would give 6
   // Li et al.'s ResNet-56-B stage ratios 0.6 / 0.3 / 0.1 on 16 / 32 / 64 channels:
   EXPECT_EQ(pruning::pruned_count_keep(16, 0.6), 10);  // keep int(6.4) = 6
   EXPECT_EQ(pruning::pruned_count_keep(32, 0.3), 10);  // keep int(22.4) = 22
@@ -213,7 +213,8 @@ TEST(PrunedCount, KeepAsL1) {
 }
 
 TEST(PrunedCount, BadInputThrows) {
-  EXPECT_THROW_MSG(pruning::pruned_count_floor(16, 1.5), Error, "prune ratio 1.5 is outside [0, 1]");
+  EXPECT_THROW_MSG(pruning::pruned_count_floor(16, 1.5), Error,
+                   "prune ratio 1.5 is outside [0, 1]");
   EXPECT_THROW_MSG(pruning::pruned_count_floor(16, -0.1), Error, "outside [0, 1]");
   EXPECT_THROW_MSG(pruning::pruned_count_keep(-1, 0.5), Error, "channel count -1 is negative");
   EXPECT_THROW_MSG(pruning::pruned_count_keep(16, std::nan("")), Error, "outside [0, 1]");

@@ -360,7 +360,9 @@ TEST(Groups, UnsupportedOpBlocksItsGroup) {
   DependencyGraph g = DependencyGraph::build(net, {3, 4, 4});
   const Group& gc = group_of(g, "c.weight");
   EXPECT_EQ(blocked_count(gc), gc.size);
-  EXPECT_EQ(gc.blocked_reason, "unsupported op softmax");
+  EXPECT_EQ(gc.blocked_reason,
+            "unsupported op softmax: it normalises over the channels, so removing one changes "
+            "every other");
   EXPECT_FALSE(gc.prunable());
   EXPECT_TRUE(group_of(g, "a.weight").prunable());  // the groups before it are unaffected
 }

@@ -1,4 +1,6 @@
-#include "pruning/methods/soft.h"
+// The soft methods `sfp` (He et al., IJCAI 2018) and `fpgm` (He et al., CVPR 2019): one
+// schedule, two filter choices (SoftVariant).
+#include "pruning/methods/sfp_fpgm.h"
 
 #include <algorithm>
 #include <limits>
@@ -219,8 +221,8 @@ bool is_cifar_resnet(const std::string& name) {
 
 }  // namespace
 
-SoftMethod::SoftMethod(const Config& s, bool fpgm) : fpgm_(fpgm) {
-  if (fpgm) {
+SoftMethod::SoftMethod(const Config& s, SoftVariant variant) : fpgm_(variant == SoftVariant::Fpgm) {
+  if (fpgm_) {
     dist_rate_ = s.get<double>("dist_rate", 0.4);
     norm_rate_ = s.get<double>("norm_rate", 0.0);
     grad_mask_ = s.get<bool>("grad_mask", true);
@@ -232,7 +234,7 @@ SoftMethod::SoftMethod(const Config& s, bool fpgm) : fpgm_(fpgm) {
     }
   }
   spec_ = SelectionSpec::parse(s, {"skip", "mask", "group"}, "mask");
-  if (fpgm) spec_.rate = dist_rate_ + norm_rate_;
+  if (fpgm_) spec_.rate = dist_rate_ + norm_rate_;
   interval_ = s.get<int>("interval", 1);
   if (interval_ < 1) {
     throw s.error("interval", "must be >= 1");

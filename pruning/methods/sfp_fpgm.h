@@ -21,9 +21,15 @@ namespace shears::pruning {
 /// grad_mask (default true); both: interval (epochs, default 1), mask_momentum (default false),
 /// skip_downsample (default true: projection convs are not masked in mask mode). Training uses
 /// the experiment's fine-tune recipe (prune.finetune or the train section).
+/// Which of the two soft methods: the same schedule, two ways of choosing the filters.
+enum class SoftVariant {
+  Sfp,   // smallest L2 norms, floor(N * rate) per layer
+  Fpgm,  // norm_rate by L2 norm, then dist_rate nearest the geometric median
+};
+
 class SoftMethod : public Method {
  public:
-  SoftMethod(const Config& section, bool fpgm);
+  SoftMethod(const Config& section, SoftVariant variant);
   std::string name() const override { return fpgm_ ? "fpgm" : "sfp"; }
   PruneResult run(PruneContext& context) override;
 

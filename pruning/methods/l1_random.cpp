@@ -1,7 +1,7 @@
 // One-shot pruning (Li et al., ICLR 2017): rank each selected layer's filters on the trained
 // weights, remove the weakest physically, then fine-tune. Also the random baseline, and the
 // plan builder shared with scratch training.
-#include "pruning/methods/one_shot.h"
+#include "pruning/methods/l1_random.h"
 
 #include "engine/log.h"
 #include "models/model.h"

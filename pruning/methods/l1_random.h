@@ -1,5 +1,8 @@
 #pragma once
 
+// The one-shot methods `l1` (Li et al., ICLR 2017) and `random` (its baseline): OneShotMethod,
+// and the plan builder the scratch methods share.
+
 #include <nlohmann/json.hpp>
 
 #include "pruning/methods/method.h"
