@@ -95,12 +95,13 @@ class Backend {
                                   const TensorView& save_mean, const TensorView& save_invstd,
                                   const BatchNormParams& p) = 0;
   /// Gradients for whichever of grad_x / grad_weight / grad_bias are non-null. In eval mode the
-  /// statistics are constants.
+  /// statistics are constants. `eps` is the forward's (BatchNormParams::eps); save_invstd already
+  /// holds it, but a library that checks the two against each other (cuDNN) gets it too.
   virtual void batch_norm_backward(const TensorView& x, const TensorView& grad_y,
                                    const TensorView* weight, const TensorView& save_mean,
                                    const TensorView& save_invstd, const TensorView* grad_x,
                                    const TensorView* grad_weight, const TensorView* grad_bias,
-                                   bool training) = 0;
+                                   bool training, double eps) = 0;
 
   // ---- pooling ------------------------------------------------------------------------------
   /// indices (I64, shape of y) hold the argmax position h*W+w inside each input plane.

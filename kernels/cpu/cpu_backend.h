@@ -44,7 +44,7 @@ class CpuBackend final : public Backend {
   void batch_norm_backward(const TensorView& x, const TensorView& grad_y, const TensorView* weight,
                            const TensorView& save_mean, const TensorView& save_invstd,
                            const TensorView* grad_x, const TensorView* grad_weight,
-                           const TensorView* grad_bias, bool training) override;
+                           const TensorView* grad_bias, bool training, double eps) override;
   void max_pool2d_forward(const TensorView& x, const TensorView& y, const TensorView& indices,
                           const Pool2dParams& p) override;
   void max_pool2d_backward(const TensorView& grad_y, const TensorView& indices,

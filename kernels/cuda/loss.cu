@@ -7,8 +7,10 @@
 //
 // Reductions are deterministic: per-row (nll) or per-block (bce) terms go to a scratch buffer and
 // one block adds them in a fixed order. Labels are checked on the device while the loss is
-// computed: a row with a label outside [0, C) records itself with atomicMin in a flag word, which
-// the host reads back (waiting for the stream) to throw ShapeError naming the row and the label.
+// computed: a row with a label outside [0, C) records itself with atomicMin in a flag word, and
+// a one-thread kernel copies the first bad row and its label into the backend's deferred-error
+// record, which the host reads at its next synchronisation (the loss read at a log interval, say)
+// and throws as ShapeError naming the row and the label. The host never waits here.
 // The backward pass reads grad_loss on the device, so it queues without waiting; it trusts the
 // labels the forward pass checked (an out-of-range label there matches no class).
 
@@ -19,6 +21,7 @@
 #include "kernels/common/error.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/deferred.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/state.h"
 #include "kernels/cuda/util.h"
@@ -57,6 +60,17 @@ __global__ void nll_rows_kernel(const float* __restrict__ logp,
       }
       terms[i] = term;
     }
+  }
+}
+
+// One thread: when nll_rows_kernel flagged a row, records its label in the deferred-error record.
+__global__ void nll_record_kernel(const unsigned long long* __restrict__ bad_row,
+                                  const std::int64_t* __restrict__ labels, std::int64_t c,
+                                  DeferredError* err) {
+  const unsigned long long row = *bad_row;
+  if (row != kNoBadRow) {
+    record_deferred(err, kBadLabel, 1, static_cast<long long>(row),
+                    static_cast<long long>(labels[row]), static_cast<long long>(c));
   }
 }
 
@@ -165,15 +179,9 @@ void CudaBackend::nll_loss_forward(const TensorView& logp, const TensorView& lab
   mean_kernel<<<1, 1024, 0, s.stream>>>(terms.as<const double>(), n, static_cast<double>(n),
                                         loss.as<float>());
   SHEARS_CUDA_CHECK_LAUNCH();
-  const unsigned long long bad =
-      copy_to_host_vector(s, flag.as<const unsigned long long>(), 1).front();
-  if (bad != kNoBadRow) {
-    const auto row = static_cast<std::int64_t>(bad);
-    const std::int64_t label =
-        copy_to_host_vector(s, labels.as<const std::int64_t>() + row, 1).front();
-    throw ShapeError(detail::cat(op, ": label ", label, " at row ", row, " is out of range for ", c,
-                                 " classes"));
-  }
+  nll_record_kernel<<<1, 1, 0, s.stream>>>(flag.as<const unsigned long long>(),
+                                           labels.as<const std::int64_t>(), c, s.deferred);
+  SHEARS_CUDA_CHECK_LAUNCH();
 }
 
 void CudaBackend::nll_loss_backward(const TensorView& labels, double smoothing,

@@ -367,9 +367,9 @@ TEST_P(BatchNormParity, ForwardAndBackward) {
   const TensorView gxc = gx.c(), gxg = gx.g(), gwc = gw.c(), gwg = gw.g(), gbc = gb.c(),
                    gbg = gb.g();
   cpu_.batch_norm_backward(x.c(), gy.c(), bc.affine ? &wc : nullptr, sm.c(), si.c(), &gxc, &gwc,
-                           &gbc, bc.training);
+                           &gbc, bc.training, p.eps);
   gpu_->batch_norm_backward(x.g(), gy.g(), bc.affine ? &wg : nullptr, sm.g(), si.g(), &gxg, &gwg,
-                            &gbg, bc.training);
+                            &gbg, bc.training, p.eps);
   const double m = static_cast<double>(shape_numel(bc.x) / c);
   EXPECT_TRUE(close_f32(gx.gpu, gx.cpu, 1e-5, 256)) << "grad_x";
   EXPECT_TRUE(close_f32(gw.gpu, gw.cpu, 1e-6 * m, 64)) << "grad_weight";
@@ -378,9 +378,9 @@ TEST_P(BatchNormParity, ForwardAndBackward) {
   Twin gx2 = output_twin(bc.x);
   const TensorView gx2c = gx2.c(), gx2g = gx2.g();
   cpu_.batch_norm_backward(x.c(), gy.c(), bc.affine ? &wc : nullptr, sm.c(), si.c(), &gx2c, nullptr,
-                           nullptr, bc.training);
+                           nullptr, bc.training, p.eps);
   gpu_->batch_norm_backward(x.g(), gy.g(), bc.affine ? &wg : nullptr, sm.g(), si.g(), &gx2g,
-                            nullptr, nullptr, bc.training);
+                            nullptr, nullptr, bc.training, p.eps);
   EXPECT_TRUE(close_f32(gx2.gpu, gx2.cpu, 1e-5, 256)) << "grad_x alone";
 }
 
@@ -508,6 +508,8 @@ TEST_F(CudaParity, NllLossNamesAnOutOfRangeLabel) {
   Twin loss = output_twin({});
   try {
     gpu_->nll_loss_forward(logp.g(), lab.g(), 0.0, loss.g());
+    // The label check is deferred: the device records it, the next synchronisation throws it.
+    gpu_->synchronize();
     FAIL() << "expected ShapeError";
   } catch (const ShapeError& e) {
     EXPECT_NE(std::string(e.what()).find("label 13 at row 2 is out of range for 13 classes"),
@@ -517,6 +519,7 @@ TEST_F(CudaParity, NllLossNamesAnOutOfRangeLabel) {
   // The backend stays usable afterwards.
   Twin ok = twin({4}, std::vector<std::int64_t>{0, 12, 3, 5});
   EXPECT_NO_THROW(gpu_->nll_loss_forward(logp.g(), ok.g(), 0.0, loss.g()));
+  EXPECT_NO_THROW(gpu_->synchronize());
 }
 
 TEST_F(CudaParity, BceWithLogits) {
@@ -586,6 +589,7 @@ TEST_F(CudaParity, IndexOutOfRangeIsNamed) {
   Twin out = output_twin({2, 4});
   try {
     gpu_->index_select(x.g(), 0, ix.g(), out.g());
+    gpu_->synchronize();
     FAIL() << "expected ShapeError";
   } catch (const ShapeError& e) {
     EXPECT_NE(std::string(e.what()).find("index[1] = 13 is out of range"), std::string::npos)
