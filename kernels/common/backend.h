@@ -126,6 +126,12 @@ class Backend {
   /// grad_logp from grad_loss (shape {}).
   virtual void nll_loss_backward(const TensorView& labels, double smoothing,
                                  const TensorView& grad_loss, const TensorView& grad_logp) = 0;
+  /// counts (I64 [2]) += the number of rows of logits (N,C) whose label (I64 [N]) is the largest
+  /// entry (counts[0]) and among the k largest (counts[1]), ties going to the lower class index as
+  /// a stable sort would; a label outside [0,C) counts as wrong. For running accuracy without a
+  /// host round trip per batch: the caller reads counts when it reports.
+  virtual void accuracy_count(const TensorView& logits, const TensorView& labels, int k,
+                              const TensorView& counts) = 0;
   /// loss (shape {}) = mean(max(x,0) - x*t + log(1+exp(-|x|))).
   virtual void bce_with_logits_forward(const TensorView& x, const TensorView& target,
                                        const TensorView& loss) = 0;

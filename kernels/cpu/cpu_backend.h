@@ -59,6 +59,8 @@ class CpuBackend final : public Backend {
                         const TensorView& loss) override;
   void nll_loss_backward(const TensorView& labels, double smoothing, const TensorView& grad_loss,
                          const TensorView& grad_logp) override;
+  void accuracy_count(const TensorView& logits, const TensorView& labels, int k,
+                      const TensorView& counts) override;
   void bce_with_logits_forward(const TensorView& x, const TensorView& target,
                                const TensorView& loss) override;
   void bce_with_logits_backward(const TensorView& x, const TensorView& target,
