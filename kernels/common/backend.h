@@ -5,11 +5,21 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "kernels/common/params.h"
 #include "kernels/common/view.h"
 
 namespace shears {
+
+/// One tensor of a multi-tensor SGD step (Backend::sgd_update_many): the views, and what differs
+/// between tensors (weight decay, whether the momentum buffer is fresh).
+struct SgdItem {
+  TensorView param, grad, momentum_buf;
+  bool has_momentum_buf = false;
+  double weight_decay = 0.0;
+  bool first_step = false;
+};
 
 struct MemoryInfo {
   std::size_t free_bytes = 0;
@@ -176,6 +186,17 @@ class Backend {
   /// momentum is 0.
   virtual void sgd_update(const TensorView& param, const TensorView& grad,
                           const TensorView* momentum_buf, const SgdParams& p) = 0;
+  /// sgd_update of every item in order, with p's lr, momentum, dampening and nesterov and each
+  /// item's weight decay and first-step flag. This default makes one call per item; a backend
+  /// may do them all in one launch (CUDA does), with the same arithmetic per element.
+  virtual void sgd_update_many(const std::vector<SgdItem>& items, const SgdParams& p) {
+    for (const SgdItem& item : items) {
+      SgdParams q = p;
+      q.weight_decay = item.weight_decay;
+      q.first_step = item.first_step;
+      sgd_update(item.param, item.grad, item.has_momentum_buf ? &item.momentum_buf : nullptr, q);
+    }
+  }
 
   // ---- timing -------------------------------------------------------------------------------
   /// Milliseconds the device spends on the work `work` queues on this backend (benchmarks). The

@@ -138,6 +138,8 @@ class CudaBackend final : public Backend {
                           const TensorView* grad_x, const TensorView* grad_mask) override;
   void sgd_update(const TensorView& param, const TensorView& grad, const TensorView* momentum_buf,
                   const SgdParams& p) override;
+  /// Every item in one kernel launch (a table of per-tensor chunks), unless an item is empty.
+  void sgd_update_many(const std::vector<SgdItem>& items, const SgdParams& p) override;
   /// GPU time between two events recorded on the stream before and after `work`, waiting for the
   /// second. Host-side pauses inside `work` (the keep validation of channel_gather, say) count,
   /// since the stream idles through them.
