@@ -136,6 +136,15 @@ bool check_keep(CudaBackend::State& s, const char* op, const TensorView& keep, i
   return static_cast<std::int64_t>(k.size()) == size;
 }
 
+// soft mask layout: x, y, grad_y, grad_x are (N, C, spatial...) F32; mask and grad_mask are (C).
+void check_soft_mask(CudaBackend::State& s, const char* op, const TensorView& x,
+                     const TensorView& mask) {
+  check_device(op, "x", x, s.device);
+  check_device(op, "mask", mask, s.device);
+  check_f32(op, "x", x);
+  check_soft_mask_layout(op, x, mask);
+}
+
 }  // namespace
 
 void launch_row_gather(CudaBackend::State& s, const void* src, void* dst, const std::int64_t* index,
@@ -143,6 +152,50 @@ void launch_row_gather(CudaBackend::State& s, const void* src, void* dst, const 
                        std::int64_t row_bytes) {
   if (outer * count * row_bytes == 0) return;
   launch_channel_copy<true>(s, src, dst, index, outer, count, size, row_bytes);
+}
+
+void CudaBackend::channel_gather(const TensorView& x, int dim, const TensorView& keep,
+                                 const TensorView& out) {
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  const char* op = "channel_gather";
+  check_device(op, "x", x, s.device);
+  check_device(op, "out", out, s.device);
+  dim = normalise_dim(op, x, dim);
+  const DimSplit split = split_at(x.shape, dim);
+  const bool keep_all = check_keep(s, op, keep, dim, split.size);
+  const std::int64_t count = keep.shape[0];
+  check_kept_shape(op, "x", x, "out", out, dim, count);
+  const std::int64_t row_bytes = split.inner * static_cast<std::int64_t>(dtype_size(x.dtype));
+  if (out.numel() == 0) return;
+  if (keep_all) {
+    copy(out.data, x.data, static_cast<std::size_t>(x.numel()) * dtype_size(x.dtype));
+    return;
+  }
+  launch_channel_copy<true>(s, x.data, out.data, keep.as<const std::int64_t>(), split.outer, count,
+                            split.size, row_bytes);
+}
+
+void CudaBackend::channel_scatter(const TensorView& src, int dim, const TensorView& keep,
+                                  const TensorView& out) {
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  const char* op = "channel_scatter";
+  check_device(op, "src", src, s.device);
+  check_device(op, "out", out, s.device);
+  dim = normalise_dim(op, out, dim);
+  const DimSplit split = split_at(out.shape, dim);
+  const bool keep_all = check_keep(s, op, keep, dim, split.size);
+  const std::int64_t count = keep.shape[0];
+  check_kept_shape(op, "out", out, "src", src, dim, count);
+  const std::int64_t row_bytes = split.inner * static_cast<std::int64_t>(dtype_size(out.dtype));
+  if (src.numel() == 0) return;
+  if (keep_all) {
+    copy(out.data, src.data, static_cast<std::size_t>(src.numel()) * dtype_size(src.dtype));
+    return;
+  }
+  launch_channel_copy<false>(s, src.data, out.data, keep.as<const std::int64_t>(), split.outer,
+                             count, split.size, row_bytes);
 }
 
 void CudaBackend::channel_mask(const TensorView& x, int dim, const TensorView& mask) {
