@@ -1,5 +1,6 @@
 #include "engine/nn/batch_norm2d.h"
 
+#include "engine/dist/sync_batch_norm.h"
 #include "engine/ops/batch_norm.h"
 
 namespace shears::nn {
@@ -31,6 +32,10 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
       num_batches_tracked = num_batches_tracked.to(Device::cpu());
       num_batches_tracked.data<std::int64_t>()[0] += 1;
     }
+  }
+  if (is_training() && sync_ != nullptr && sync_->size() > 1) {
+    return dist::sync_batch_norm(x, weight, bias, running_mean, running_var, momentum_, eps_,
+                                 *sync_);
   }
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum_, eps_);
 }

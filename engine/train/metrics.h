@@ -6,6 +6,10 @@
 
 namespace shears {
 
+namespace dist {
+class Communicator;
+}
+
 /// Running top-1/top-5 accuracy and mean loss over batches.
 class AccuracyMeter {
  public:
@@ -22,6 +26,8 @@ class AccuracyMeter {
   double top1() const;
   double top5() const;
   double loss() const;
+  /// Sums the counts and losses of every rank's meter (distributed training and evaluation).
+  void allreduce(dist::Communicator& comm);
 
  private:
   /// Moves the device-side sums into the host counters.
