@@ -91,7 +91,8 @@ TEST(Experiment, ValidationOnTheTestSplitOnlyWhenAsked) {
 }
 
 TEST(Experiment, DeviceOptionsAreParsedCheckedAndApplied) {
-  std::string text = kTiny + "device_options: {tf32_matmul: true, deterministic: true}\n";
+  std::string text =
+      std::string(kTiny) + "device_options: {tf32_matmul: true, deterministic: true}\n";
   app::ExperimentSpec spec = app::parse_experiment(Config::parse(text, "opts.yaml"));
   EXPECT_TRUE(spec.device_options.tf32_matmul);
   EXPECT_TRUE(spec.device_options.tf32_conv);
@@ -106,7 +107,8 @@ TEST(Experiment, DeviceOptionsAreParsedCheckedAndApplied) {
   }
   set_cuda_policy(CudaPolicy{});
 
-  const std::string bad = kTiny + "device_options: {deterministic: true, conv_algo: find}\n";
+  const std::string bad =
+      std::string(kTiny) + "device_options: {deterministic: true, conv_algo: find}\n";
   try {
     app::parse_experiment(Config::parse(bad, "bad.yaml"));
     ADD_FAILURE() << "conv_algo: find with deterministic: true was accepted";

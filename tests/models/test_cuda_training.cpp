@@ -1,4 +1,5 @@
-// The training step on CUDA against the CPU: one ResNet-20 SGD step (loss, every gradient, every
+// The training step on CUDA against the CPU (here, beside the models, because it trains a
+// ResNet-20; the backend-level CUDA tests are in tests/cuda): one ResNet-20 SGD step (loss, every gradient, every
 // updated parameter and BN buffer), the BN batch counter, the device-side running metrics and
 // their deferred label check, and bit-identical repeated runs with deterministic algorithms.
 #include <gtest/gtest.h>
