@@ -104,6 +104,12 @@ Experiment::Experiment(ExperimentSpec spec, Config resolved, RunOptions options)
   out_dir_ = options_.out_dir.empty() ? "runs/" + spec_.name : options_.out_dir;
   input_ = dataset_input_shape(spec_.data.train);
   if (spec_.has_prune) method_ = pruning::make_method(spec_.prune);
+  CudaPolicy policy;
+  policy.tf32_matmul = spec_.device_options.tf32_matmul;
+  policy.tf32_conv = spec_.device_options.tf32_conv;
+  policy.deterministic = spec_.device_options.deterministic;
+  policy.conv_find = spec_.device_options.conv_algo == "find";
+  set_cuda_policy(policy);
 }
 
 void Experiment::ensure_data() {
@@ -436,6 +442,11 @@ std::string Experiment::run() {
                             {"model", model.name},
                             {"dataset", data::dataset_kind_name(spec_.data.train.kind)},
                             {"device", spec_.device.str()},
+                            {"device_options",
+                             {{"tf32_matmul", spec_.device_options.tf32_matmul},
+                              {"tf32_conv", spec_.device_options.tf32_conv},
+                              {"deterministic", spec_.device_options.deterministic},
+                              {"conv_algo", spec_.device_options.conv_algo}}},
                             {"seed", spec_.seed},
                             {"bench_batch_size", spec_.bench.batch_size},
                             {"splits", splits_json()},

@@ -150,6 +150,23 @@ TrainSpec parse_train(const Config& t, const TrainSpec& d) {
   return spec;
 }
 
+DeviceOptionsSpec parse_device_options(const Config& d) {
+  DeviceOptionsSpec spec;
+  spec.tf32_matmul = d.get<bool>("tf32_matmul", spec.tf32_matmul);
+  spec.tf32_conv = d.get<bool>("tf32_conv", spec.tf32_conv);
+  spec.deterministic = d.get<bool>("deterministic", spec.deterministic);
+  const bool explicit_algo = d.has("conv_algo");
+  spec.conv_algo = pick(d, "conv_algo", spec.conv_algo, {"find", "heuristic"});
+  if (spec.deterministic) {
+    // Timing-based choice differs from run to run, and so would the rounding.
+    if (explicit_algo && spec.conv_algo == "find") {
+      bad_value(d, "conv_algo", "cannot be 'find' with deterministic: true (use 'heuristic')");
+    }
+    spec.conv_algo = "heuristic";
+  }
+  return spec;
+}
+
 BenchSpec parse_bench(const Config& b) {
   BenchSpec spec;
   spec.enabled = b.get<bool>("enabled", true);
@@ -170,6 +187,9 @@ ExperimentSpec parse_experiment(const Config& root) {
     spec.device = parse_device(device);
   } catch (const Error& e) {
     bad_value(root, "device", std::string("is invalid: ") + e.what());
+  }
+  if (root.has("device_options")) {
+    spec.device_options = parse_device_options(root.child("device_options"));
   }
   spec.data = parse_data(root.child("data"));
   spec.model = parse_model(root.child("model"));

@@ -90,11 +90,22 @@ struct BenchSpec {
   int iterations = 20;
 };
 
+/// The `device_options:` section: how the CUDA backend may compute (kernels' CudaPolicy). The
+/// CPU backend ignores it.
+struct DeviceOptionsSpec {
+  bool tf32_matmul = false;  // PyTorch's matmul default
+  bool tf32_conv = true;     // PyTorch's cuDNN default
+  bool deterministic = false;
+  /// "find": time the cuDNN algorithms once per shape; "heuristic": cuDNN's ranking.
+  std::string conv_algo = "find";
+};
+
 /// One experiment, as read from YAML (schema documented in configs/README.md).
 struct ExperimentSpec {
   std::string name = "experiment";
   std::uint64_t seed = 1;
   Device device = Device::cpu();
+  DeviceOptionsSpec device_options;
   DataSpec data;
   ModelSpec model;
   TrainSpec train;

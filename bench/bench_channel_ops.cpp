@@ -205,7 +205,8 @@ void run(benchmark::State& state, Device device, Op op, const ChannelCase& cc) {
 void register_all() {
   benchmark::AddCustomContext("shears_cuda_compiled", shears::cuda_compiled() ? "yes" : "no");
   benchmark::AddCustomContext("shears_cuda_devices", std::to_string(shears::cuda_device_count()));
-  benchmark::AddCustomContext("shears_tf32", shears::allow_tf32() ? "allowed" : "off");
+  benchmark::AddCustomContext("shears_tf32_matmul", shears::allow_tf32_matmul() ? "on" : "off");
+  benchmark::AddCustomContext("shears_tf32_conv", shears::allow_tf32_conv() ? "on" : "off");
   benchmark::AddCustomContext("bytes_counted",
                               "each byte read once plus each byte written once; compare with "
                               "the copy benchmark of the same shape");

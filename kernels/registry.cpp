@@ -34,6 +34,33 @@ int cuda_device_count() {
 #endif
 }
 
+DeviceMemoryStats device_memory_stats(const Device& device) {
+  DeviceMemoryStats out;
+#if SHEARS_WITH_CUDA
+  if (!device.is_cpu()) {
+    auto& cuda = static_cast<kernels::cuda::CudaBackend&>(backend_for(device));
+    const kernels::cuda::PoolStats s = cuda.pool_stats();
+    out.reserved_bytes = s.reserved_bytes;
+    out.peak_reserved_bytes = s.reserved_high_bytes;
+    out.used_bytes = s.used_bytes;
+    out.peak_used_bytes = s.used_high_bytes;
+  }
+#else
+  (void)device;
+#endif
+  return out;
+}
+
+void reset_peak_device_memory(const Device& device) {
+#if SHEARS_WITH_CUDA
+  if (!device.is_cpu()) {
+    static_cast<kernels::cuda::CudaBackend&>(backend_for(device)).reset_peak_memory();
+  }
+#else
+  (void)device;
+#endif
+}
+
 Backend& backend_for(const Device& device) {
   if (device.is_cpu()) {
     static kernels::cpu::CpuBackend cpu;

@@ -1,7 +1,10 @@
 #include "models/resnet_cifar.h"
 
+#include <map>
 #include <set>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "engine/ops/activation.h"
 #include "engine/ops/elementwise.h"
@@ -20,12 +23,26 @@ std::string block_path(int stage, int block) {
   return "layer" + std::to_string(stage + 1) + "." + std::to_string(block);
 }
 
+// The index 0, stride, 2*stride, ... below `size` on `device`, built once per (device, size,
+// stride) and kept: a GPU forward then uploads nothing. Index tensors are never written, so one
+// copy serves every call; the cache is per thread, as tensors of a device are used by one
+// training thread at a time.
+const Tensor& every_nth_index(const Device& device, std::int64_t size, int stride) {
+  thread_local std::map<std::tuple<int, int, std::int64_t, int>, Tensor> cache;
+  const auto key = std::make_tuple(device.is_cpu() ? 0 : 1, device.index, size, stride);
+  auto found = cache.find(key);
+  if (found == cache.end()) {
+    std::vector<std::int64_t> idx;
+    for (std::int64_t i = 0; i < size; i += stride) idx.push_back(i);
+    const auto n = static_cast<std::int64_t>(idx.size());
+    found = cache.emplace(key, Tensor::from_vector(idx, {n}, device)).first;
+  }
+  return found->second;
+}
+
 // Rows (dim 2) or columns (dim 3) 0, stride, 2*stride, ... of x, as a recorded index_select.
 Tensor every_nth(const Tensor& x, int dim, int stride) {
-  std::vector<std::int64_t> idx;
-  for (std::int64_t i = 0; i < x.size(dim); i += stride) idx.push_back(i);
-  const auto n = static_cast<std::int64_t>(idx.size());
-  return index_select(x, dim, Tensor::from_vector(idx, {n}, x.device()));
+  return index_select(x, dim, every_nth_index(x.device(), x.size(dim), stride));
 }
 
 Tensor zeros_like_channels(const Tensor& x, std::int64_t channels) {

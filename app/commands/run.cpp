@@ -11,7 +11,8 @@ namespace shears::app {
 namespace {
 const char* kRunHelp =
     "usage: shears run CONFIG.yaml [--set key=value ...] [--out DIR] [--device cpu|cuda]\n"
-    "                              [--no-resume] [--quiet]\n"
+    "                              [--tf32 off|conv|all] [--deterministic] [--no-resume] "
+    "[--quiet]\n"
     "\n"
     "Runs the experiment CONFIG describes (schema: configs/README.md): builds the data and the\n"
     "model, trains (train.epochs > 0), evaluates on the test split, counts FLOPs and parameters,\n"
@@ -22,10 +23,14 @@ const char* kRunHelp =
     "  --set key=value   override a config key (dotted path, YAML value); repeatable\n"
     "  --out DIR         run directory (default runs/<name>)\n"
     "  --device D        cpu, cuda or cuda:N (overrides the config's device)\n"
+    "  --tf32 MODE       CUDA TF32 tensor-core maths: off, conv (convolutions only; the\n"
+    "                    default, as PyTorch's) or all (convolutions and matrix products)\n"
+    "  --deterministic   CUDA: deterministic algorithms only (bit-reproducible on one GPU)\n"
     "  --no-resume       start from scratch even if DIR holds a checkpoint\n"
     "  --quiet           no progress output while training\n";
 const char* kTrainHelp =
-    "usage: shears train CONFIG.yaml [--set key=value ...] [--out DIR] [--device D] [--no-resume]\n"
+    "usage: shears train CONFIG.yaml [--set key=value ...] [--out DIR] [--device D] [--tf32 MODE]\n"
+    "                                [--deterministic] [--no-resume]\n"
     "\n"
     "Trains the experiment's model (train section) and keeps checkpoints in DIR/train; no\n"
     "evaluation report or benchmark.\n";
@@ -45,13 +50,22 @@ Config load_experiment_config(const Args& a, const char* command) {
     config.set_override(kv.substr(0, eq), kv.substr(eq + 1));
   }
   if (a.has("--device")) config.set_override("device", a.value("--device"));
+  if (a.has("--tf32")) {
+    const std::string mode = a.value("--tf32");
+    if (mode != "off" && mode != "conv" && mode != "all") {
+      throw ConfigError("--tf32 '" + mode + "': expected off, conv or all");
+    }
+    config.set_override("device_options.tf32_conv", mode == "off" ? "false" : "true");
+    config.set_override("device_options.tf32_matmul", mode == "all" ? "true" : "false");
+  }
+  if (a.has("--deterministic")) config.set_override("device_options.deterministic", "true");
   return config;
 }
 
 int command_run(const std::vector<std::string>& args, RunMode mode) {
   const bool train_only = mode == RunMode::TrainOnly;
-  Args a(args, {"--set", "--out", "--device"}, {"--help", "--no-resume", "--quiet"},
-         train_only ? "train" : "run");
+  Args a(args, {"--set", "--out", "--device", "--tf32"},
+         {"--help", "--no-resume", "--quiet", "--deterministic"}, train_only ? "train" : "run");
   if (a.has("--help")) {
     std::fputs(train_only ? kTrainHelp : kRunHelp, stdout);
     return 0;

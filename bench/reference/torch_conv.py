@@ -13,8 +13,11 @@ With --serve it instead reads layer names from stdin, one a line, and answers ea
 of JSON holding that layer's results, so that a driver can interleave it with bench_conv layer by
 layer without paying for a new Python process each time.
 
-Usage: torch_conv.py --shapes shapes.json [--threads 2] [--min-time 0.2] [--filter REGEX]
-                     [--out results.json | --serve]
+With --device cuda the same layers run on the GPU (each timed call is followed by
+torch.cuda.synchronize(); TF32 as PyTorch's defaults: on for cuDNN convolutions).
+
+Usage: torch_conv.py --shapes shapes.json [--device cpu|cuda] [--threads 2] [--min-time 0.2]
+                     [--filter REGEX] [--out results.json | --serve]
 """
 
 import argparse
@@ -27,13 +30,23 @@ import torch
 import torch.nn.functional as F
 
 
+DEVICE = "cpu"
+
+
+def sync():
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
 def time_per_call(fn, min_time):
     """Seconds per call of fn: one warm-up call, then calls until min_time has passed."""
     fn()
+    sync()
     calls = 0
     start = time.perf_counter()
     while True:
         fn()
+        sync()
         calls += 1
         elapsed = time.perf_counter() - start
         if elapsed >= min_time:
@@ -44,8 +57,10 @@ def bench_layer(layer, min_time):
     """Returns [(direction, seconds per call)] for one layer of the table."""
     torch.manual_seed(0)
     stride, pad = layer["stride"], layer["pad"]
-    x = torch.empty(layer["n"], layer["c"], layer["h"], layer["w"]).uniform_(-1, 1)
-    w = torch.empty(layer["k"], layer["c"], layer["kh"], layer["kw"]).uniform_(-1, 1)
+    x = torch.empty(layer["n"], layer["c"], layer["h"], layer["w"],
+                    device=DEVICE).uniform_(-1, 1)
+    w = torch.empty(layer["k"], layer["c"], layer["kh"], layer["kw"],
+                    device=DEVICE).uniform_(-1, 1)
 
     def forward():
         with torch.no_grad():
@@ -85,7 +100,7 @@ def layer_results(layer, min_time):
 
 
 def context():
-    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": DEVICE,
             "mkldnn": torch.backends.mkldnn.is_available()}
 
 
@@ -106,6 +121,7 @@ def serve(layers, min_time):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", required=True, help="JSON from `bench_conv --print_shapes`")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--min-time", type=float, default=0.2, help="seconds per measurement")
     parser.add_argument("--filter", default="", help="regex on layer names")
@@ -114,6 +130,10 @@ def main():
                         help="answer layer names read from stdin, one JSON line each")
     args = parser.parse_args()
 
+    global DEVICE
+    DEVICE = args.device
+    if DEVICE == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda but torch.cuda.is_available() is False")
     torch.set_num_threads(args.threads)
     with open(args.shapes) as f:
         layers = json.load(f)

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-# device-check: resnet56 dense 128 3
 """PyTorch side of scripts/bench-network: the same networks, timed and measured the same way.
 
 Builds ResNet-56 (CIFAR, option-A shortcut) or torchvision-layout ResNet-50 in PyTorch, dense or
 with the same L1-pruned widths as bench_network (half of every block's inner channels).
 
     torch_network.py MODEL dense|pruned BATCH STEPS [--device cpu|cuda]
-runs STEPS SGD steps at BATCH (the first untimed) and prints one JSON line with the step time and
-the process's peak resident memory.
+runs STEPS SGD steps at BATCH (the first untimed) and prints one JSON line with the step time,
+images/s, the process's peak resident memory and, on CUDA, the caching allocator's peak reserved
+device memory (torch.cuda.max_memory_reserved). On CUDA, TF32 follows PyTorch's defaults, set
+explicitly: off for matrix products, on for cuDNN convolutions (shears' device_options defaults).
 
     torch_network.py --serve [--threads 2]
 reads one JSON request a line ({"model", "variant", "mode": "infer"|"train", "batch",
@@ -137,8 +138,23 @@ def main():
         threads = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 2
         serve(threads)
         return
-    name, variant, batch, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    device = sys.argv[6] if len(sys.argv) > 6 and sys.argv[5] == "--device" else "cpu"
+    args = list(sys.argv[1:])
+    device = "cpu"
+    if "--device" in args:
+        i = args.index("--device")
+        if i + 1 >= len(args) or args[i + 1] not in ("cpu", "cuda"):
+            raise SystemExit("torch_network.py: --device expects cpu or cuda")
+        device = args[i + 1]
+        del args[i:i + 2]
+    if len(args) != 4:
+        raise SystemExit("usage: torch_network.py MODEL dense|pruned BATCH STEPS [--device cpu|cuda]")
+    name, variant, batch, steps = args[0], args[1], int(args[2]), int(args[3])
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("torch_network.py: --device cuda but torch.cuda.is_available() is False")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
     torch.set_num_threads(2)
     model, shape = build(name, variant)
     model = model.to(device)
@@ -160,9 +176,12 @@ def main():
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / max(steps - 1, 1)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"engine": "pytorch " + torch.__version__, "model": name, "variant": variant,
-                      "batch": batch, "peak_rss_mb": round(peak, 1),
-                      "step_ms": round(seconds * 1000, 1)}))
+    out = {"engine": "pytorch " + torch.__version__, "device": device, "model": name,
+           "variant": variant, "batch": batch, "peak_rss_mb": round(peak, 1),
+           "step_ms": round(seconds * 1000, 2), "images_per_s": round(batch / seconds, 1)}
+    if device == "cuda":
+        out["peak_device_mb"] = round(torch.cuda.max_memory_reserved() / 2**20, 1)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -19,14 +19,19 @@ BatchNorm2d::BatchNorm2d(std::int64_t channels, double eps, double momentum, boo
   register_parameter("bias", bias);
   register_buffer("running_mean", running_mean);
   register_buffer("running_var", running_var);
-  register_buffer("num_batches_tracked", num_batches_tracked);
+  register_host_buffer("num_batches_tracked", num_batches_tracked);
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
   if (is_training()) {
-    // The counter lives on the host-visible side only for the state dict; updating it on the
-    // CPU avoids a device round trip per step.
-    if (num_batches_tracked.device().is_cpu()) num_batches_tracked.data<std::int64_t>()[0] += 1;
+    // A host buffer (it stays on the CPU when the module moves to a GPU): counting here costs
+    // no device round trip. A tensor assigned from elsewhere may still live on a device.
+    if (num_batches_tracked.device().is_cpu()) {
+      num_batches_tracked.data<std::int64_t>()[0] += 1;
+    } else {
+      num_batches_tracked = num_batches_tracked.to(Device::cpu());
+      num_batches_tracked.data<std::int64_t>()[0] += 1;
+    }
   }
   double momentum = momentum_;
   if (cumulative_ && is_training()) momentum = 1.0 / static_cast<double>(++cumulative_count_);

@@ -1,5 +1,6 @@
 #include "engine/nn/module.h"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -11,6 +12,11 @@ Tensor& Module::register_parameter(const std::string& name, Tensor& member) {
   }
   parameters_.emplace_back(name, &member);
   return member;
+}
+
+Tensor& Module::register_host_buffer(const std::string& name, Tensor& member) {
+  host_buffers_.push_back(&member);
+  return register_buffer(name, member);
 }
 
 Tensor& Module::register_buffer(const std::string& name, Tensor& member) {
@@ -105,9 +111,13 @@ void Module::to(const Device& device) {
     moved.set_requires_grad(ptr->requires_grad());
     *ptr = moved;
   }
-  refs.clear();
-  collect_refs("", false, refs);
-  for (auto& [name, ptr] : refs) *ptr = ptr->to(device);
+  for (auto& [prefix, m] : named_modules()) {
+    for (auto& [name, ptr] : m->buffers_) {
+      const bool host = std::find(m->host_buffers_.begin(), m->host_buffers_.end(), ptr) !=
+                        m->host_buffers_.end();
+      *ptr = ptr->to(host ? Device::cpu() : device);
+    }
+  }
 }
 
 void Module::zero_grad() {

@@ -52,7 +52,8 @@ class Module {
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
-  /// Moves every parameter and buffer to `device` (parameters stay leaves requiring grad).
+  /// Moves every parameter and buffer to `device` (parameters stay leaves requiring grad), except
+  /// host buffers (register_host_buffer), which stay in host memory.
   void to(const Device& device);
   /// Drops every parameter's gradient.
   void zero_grad();
@@ -70,6 +71,10 @@ class Module {
   /// Registers `member` as a parameter (it becomes a leaf requiring grad). Returns it.
   Tensor& register_parameter(const std::string& name, Tensor& member);
   Tensor& register_buffer(const std::string& name, Tensor& member);
+  /// A buffer that stays in host memory whatever device the module moves to: one the module
+  /// updates from the host every step (BN's num_batches_tracked), where a device copy would
+  /// cost a host-device round trip per step. It is in the state dict like any buffer.
+  Tensor& register_host_buffer(const std::string& name, Tensor& member);
   template <typename M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> child) {
     children_.emplace_back(name, child);
@@ -82,6 +87,7 @@ class Module {
                     std::vector<std::pair<std::string, Tensor*>>& out);
   std::vector<std::pair<std::string, Tensor*>> parameters_;
   std::vector<std::pair<std::string, Tensor*>> buffers_;
+  std::vector<const Tensor*> host_buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
 

@@ -57,9 +57,9 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
         if (gw) grads[1] = Tensor::empty({c}, g.dtype(), g.device());
         if (gb) grads[2] = Tensor::empty({c}, g.dtype(), g.device());
         ops_detail::OptView sw(saved_w), ogx(grads[0]), ogw(grads[1]), ogb(grads[2]);
-        ops_detail::backend_of(g).batch_norm_backward(saved_x.view(), g.view(), sw.get(),
-                                                      save_mean.view(), save_invstd.view(),
-                                                      ogx.get(), ogw.get(), ogb.get(), training);
+        ops_detail::backend_of(g).batch_norm_backward(
+            saved_x.view(), g.view(), sw.get(), save_mean.view(), save_invstd.view(), ogx.get(),
+            ogw.get(), ogb.get(), training, eps);
         if (gx && out_shape.size() == 2) {
           grads[0] = Tensor::from_storage(grads[0].storage(), out_shape, g.dtype());
         }

@@ -43,34 +43,48 @@ void Sgd::set_weight_decay(const std::string& name, double weight_decay) {
 
 void Sgd::step() {
   NoGrad no_grad;
+  SgdParams p;
+  p.lr = options_.lr;
+  p.momentum = options_.momentum;
+  p.dampening = options_.dampening;
+  p.nesterov = options_.nesterov;
+  // Every parameter of one device goes to its backend in one call (one launch on CUDA), in slot
+  // order; the CPU backend updates them one after the other, as before.
+  std::vector<SgdItem> items;
+  std::vector<Tensor> grads;  // keeps the viewed gradients alive until the call
+  Device device = Device::cpu();
+  auto flush = [&]() {
+    if (!items.empty()) backend_for(device).sgd_update_many(items, p);
+    items.clear();
+    grads.clear();
+  };
   for (Slot& s : slots_) {
     Tensor grad = s.param.grad();
     if (!grad.defined()) continue;
     SHEARS_CHECK_AS(ShapeError, grad.shape() == s.param.shape(), "SGD: gradient of '", s.name,
                     "' has shape ", shape_str(grad.shape()), " but the parameter has ",
                     shape_str(s.param.shape()));
-    SgdParams p;
-    p.lr = options_.lr;
-    p.momentum = options_.momentum;
-    p.dampening = options_.dampening;
-    p.weight_decay = s.weight_decay;
-    p.nesterov = options_.nesterov;
-    p.first_step = false;
-    TensorView buf_view;
-    const TensorView* buf = nullptr;
+    if (!items.empty() && s.param.device() != device) flush();
+    device = s.param.device();
+    SgdItem item;
+    item.param = s.param.view();
+    item.grad = grad.view();
+    item.weight_decay = s.weight_decay;
     if (options_.momentum != 0.0) {
       if (!s.buffer.defined()) {
         s.buffer = Tensor::empty(s.param.shape(), s.param.dtype(), s.param.device());
-        p.first_step = true;
+        item.first_step = true;
       }
       SHEARS_CHECK_AS(ShapeError, s.buffer.shape() == s.param.shape(), "SGD: momentum buffer of '",
                       s.name, "' has shape ", shape_str(s.buffer.shape()),
                       " but the parameter has ", shape_str(s.param.shape()));
-      buf_view = s.buffer.view();
-      buf = &buf_view;
+      item.momentum_buf = s.buffer.view();
+      item.has_momentum_buf = true;
     }
-    backend_for(s.param.device()).sgd_update(s.param.view(), grad.view(), buf, p);
+    items.push_back(item);
+    grads.push_back(grad);
   }
+  flush();
   ++steps_;
 }
 

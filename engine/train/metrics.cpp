@@ -1,11 +1,13 @@
 #include "engine/train/metrics.h"
 
 #include "engine/dist/communicator.h"
+#include "engine/ops/common.h"
 
 namespace shears {
 
 void AccuracyMeter::allreduce(dist::Communicator& comm) {
   if (comm.size() == 1) return;
+  flush();
   Tensor t = Tensor::from_vector(
       std::vector<double>{static_cast<double>(count_), static_cast<double>(correct1_),
                           static_cast<double>(correct5_), loss_sum_},
@@ -40,6 +42,55 @@ std::int64_t count_topk_correct(const Tensor& logits, const Tensor& labels, int 
     if (better < k) ++correct;
   }
   return correct;
+}
+
+void AccuracyMeter::add(const Tensor& logits, const Tensor& labels, const Tensor& mean_loss) {
+  if (logits.device().is_cpu()) {
+    add(logits, labels, mean_loss.item());
+    return;
+  }
+  SHEARS_CHECK_AS(ShapeError,
+                  logits.dim() == 2 && labels.dim() == 1 && labels.size(0) == logits.size(0),
+                  "top-k: logits ", shape_str(logits.shape()), " and labels ",
+                  shape_str(labels.shape()), " do not match");
+  const std::int64_t n = logits.size(0);
+  Backend& backend = ops_detail::backend_of(logits);
+  if (!device_counts_.defined() || device_counts_.device() != logits.device()) {
+    flush();
+    device_counts_ = Tensor::zeros({2}, DType::I64, logits.device());
+    device_loss_ = Tensor::zeros({}, DType::F32, logits.device());
+  }
+  const Tensor l = mean_loss.detach();
+  backend.accuracy_count(logits.view(), labels.view(), 5, device_counts_.view());
+  backend.axpby(static_cast<double>(n), l.view(), 1.0, device_loss_.view());
+  count_ += n;
+  pending_ = true;
+}
+
+void AccuracyMeter::flush() const {
+  if (!pending_) return;
+  pending_ = false;
+  const std::vector<std::int64_t> c = device_counts_.to_vector<std::int64_t>();
+  loss_sum_ += device_loss_.item();
+  correct1_ += c[0];
+  correct5_ += c[1];
+  device_counts_.fill_(0);
+  device_loss_.fill_(0);
+}
+
+double AccuracyMeter::top1() const {
+  flush();
+  return count_ ? 100.0 * static_cast<double>(correct1_) / static_cast<double>(count_) : 0.0;
+}
+
+double AccuracyMeter::top5() const {
+  flush();
+  return count_ ? 100.0 * static_cast<double>(correct5_) / static_cast<double>(count_) : 0.0;
+}
+
+double AccuracyMeter::loss() const {
+  flush();
+  return count_ ? loss_sum_ / static_cast<double>(count_) : 0.0;
 }
 
 void AccuracyMeter::add(const Tensor& logits, const Tensor& labels, double mean_loss) {

@@ -119,6 +119,28 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
   AccuracyMeter meter;
   auto start = Clock::now();
   std::int64_t step = 0;
+  const bool on_device = !options_.device.is_cpu();
+  std::int64_t checked_step = 0;  // steps before this one had a finite running loss
+  auto non_finite = [&](double value, std::int64_t first, std::int64_t last) {
+    std::string last_good = options_.checkpoint_dir.empty()
+                                ? std::string("no checkpoint directory was set")
+                                : "last good checkpoint: " + options_.checkpoint_dir +
+                                      "/last.safetensors (epoch " + std::to_string(epoch_) + ")";
+    const std::string where =
+        first == last
+            ? "step " + std::to_string(last) + " (global step " + std::to_string(global_step_) + ")"
+            : "a step in " + std::to_string(first) + ".." + std::to_string(last) +
+                  " (read once per log interval on the device)";
+    return Error("loss is " + std::to_string(value) + " at epoch " + std::to_string(epoch_ + 1) +
+                 " " + where + "; training stopped; " + last_good);
+  };
+  // On a GPU: reads the running loss (one host round trip) and stops on a non-finite value.
+  auto check_running_loss = [&]() {
+    if (!on_device || step == checked_step) return;
+    const double running = meter.loss();
+    if (!std::isfinite(running)) throw non_finite(running, checked_step, step - 1);
+    checked_step = step;
+  };
   Batch batch;
   double lr = schedule_.lr_at(static_cast<double>(epoch_));
   bool stop = false;  // SIGINT here, or (distributed) on any rank at the last step
@@ -142,15 +164,9 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
     for (TrainerHooks* h : hooks_) h->before_forward(*this, b);
     Tensor logits = model_.forward(b.images);
     Tensor loss = loss_of(b, logits);
-    double loss_value = loss.item();
-    if (!std::isfinite(loss_value)) {
-      std::string last = options_.checkpoint_dir.empty()
-                             ? std::string("no checkpoint directory was set")
-                             : "last good checkpoint: " + options_.checkpoint_dir +
-                                   "/last.safetensors (epoch " + std::to_string(epoch_) + ")";
-      throw Error("loss is " + std::to_string(loss_value) + " at epoch " +
-                  std::to_string(epoch_ + 1) + " step " + std::to_string(step) + " (global step " +
-                  std::to_string(global_step_) + "); training stopped; " + last);
+    if (!on_device) {
+      const double loss_value = loss.item();
+      if (!std::isfinite(loss_value)) throw non_finite(loss_value, step, step);
     }
     optimizer_.zero_grad();
     if (distributed()) {
@@ -166,10 +182,13 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
     for (TrainerHooks* h : hooks_) h->after_step(*this);
     {
       NoGrad no_grad;
-      meter.add(logits.detach(), b.labels, loss_value);
+      // On a GPU the loss and the correct counts stay on the device (no host wait per step); the
+      // loss is checked when it is read, once per log interval.
+      meter.add(logits.detach(), b.labels, loss.detach());
     }
     ++step;
     ++global_step_;
+    if (step % log_every == 0 || step == batches) check_running_loss();
     if (options_.progress && is_root() && (tty || step % log_every == 0 || step == batches)) {
       double elapsed = seconds_since(start);
       double ips = static_cast<double>(meter.count()) / std::max(elapsed, 1e-9);
@@ -192,6 +211,7 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
       }
     }
   }
+  check_running_loss();
   if (stop) interrupt();
   if (distributed()) meter.allreduce(*options_.comm);
   EpochMetrics m;
@@ -215,7 +235,7 @@ EpochMetrics Trainer::evaluate(BatchSource& data) {
   while (data.next(batch)) {
     Batch b = to_device(batch, options_.device);
     Tensor logits = model_.forward(b.images);
-    meter.add(logits, b.labels, cross_entropy(logits, b.labels).item());
+    meter.add(logits, b.labels, cross_entropy(logits, b.labels));
   }
   if (distributed()) meter.allreduce(*options_.comm);
   model_.train(was_training);

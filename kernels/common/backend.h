@@ -5,11 +5,21 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "kernels/common/params.h"
 #include "kernels/common/view.h"
 
 namespace shears {
+
+/// One tensor of a multi-tensor SGD step (Backend::sgd_update_many): the views, and what differs
+/// between tensors (weight decay, whether the momentum buffer is fresh).
+struct SgdItem {
+  TensorView param, grad, momentum_buf;
+  bool has_momentum_buf = false;
+  double weight_decay = 0.0;
+  bool first_step = false;
+};
 
 struct MemoryInfo {
   std::size_t free_bytes = 0;
@@ -95,12 +105,13 @@ class Backend {
                                   const TensorView& save_mean, const TensorView& save_invstd,
                                   const BatchNormParams& p) = 0;
   /// Gradients for whichever of grad_x / grad_weight / grad_bias are non-null. In eval mode the
-  /// statistics are constants.
+  /// statistics are constants. `eps` is the forward's (BatchNormParams::eps); save_invstd already
+  /// holds it, but a library that checks the two against each other (cuDNN) gets it too.
   virtual void batch_norm_backward(const TensorView& x, const TensorView& grad_y,
                                    const TensorView* weight, const TensorView& save_mean,
                                    const TensorView& save_invstd, const TensorView* grad_x,
                                    const TensorView* grad_weight, const TensorView* grad_bias,
-                                   bool training) = 0;
+                                   bool training, double eps) = 0;
 
   // ---- pooling ------------------------------------------------------------------------------
   /// indices (I64, shape of y) hold the argmax position h*W+w inside each input plane.
@@ -125,6 +136,12 @@ class Backend {
   /// grad_logp from grad_loss (shape {}).
   virtual void nll_loss_backward(const TensorView& labels, double smoothing,
                                  const TensorView& grad_loss, const TensorView& grad_logp) = 0;
+  /// counts (I64 [2]) += the number of rows of logits (N,C) whose label (I64 [N]) is the largest
+  /// entry (counts[0]) and among the k largest (counts[1]), ties going to the lower class index as
+  /// a stable sort would; a label outside [0,C) counts as wrong. For running accuracy without a
+  /// host round trip per batch: the caller reads counts when it reports.
+  virtual void accuracy_count(const TensorView& logits, const TensorView& labels, int k,
+                              const TensorView& counts) = 0;
   /// loss (shape {}) = mean(max(x,0) - x*t + log(1+exp(-|x|))).
   virtual void bce_with_logits_forward(const TensorView& x, const TensorView& target,
                                        const TensorView& loss) = 0;
@@ -169,6 +186,17 @@ class Backend {
   /// momentum is 0.
   virtual void sgd_update(const TensorView& param, const TensorView& grad,
                           const TensorView* momentum_buf, const SgdParams& p) = 0;
+  /// sgd_update of every item in order, with p's lr, momentum, dampening and nesterov and each
+  /// item's weight decay and first-step flag. This default makes one call per item; a backend
+  /// may do them all in one launch (CUDA does), with the same arithmetic per element.
+  virtual void sgd_update_many(const std::vector<SgdItem>& items, const SgdParams& p) {
+    for (const SgdItem& item : items) {
+      SgdParams q = p;
+      q.weight_decay = item.weight_decay;
+      q.first_step = item.first_step;
+      sgd_update(item.param, item.grad, item.has_momentum_buf ? &item.momentum_buf : nullptr, q);
+    }
+  }
 
   // ---- timing -------------------------------------------------------------------------------
   /// Milliseconds the device spends on the work `work` queues on this backend (benchmarks). The

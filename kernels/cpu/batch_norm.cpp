@@ -193,7 +193,7 @@ void CpuBackend::batch_norm_backward(const TensorView& x, const TensorView& grad
                                      const TensorView* weight, const TensorView& save_mean,
                                      const TensorView& save_invstd, const TensorView* grad_x,
                                      const TensorView* grad_weight, const TensorView* grad_bias,
-                                     bool training) {
+                                     bool training, double /*eps*/) {
   const char* op = "batch_norm_backward";
   check_cpu(op, "x", x);
   check_cpu(op, "grad_y", grad_y);

@@ -44,7 +44,7 @@ class CpuBackend final : public Backend {
   void batch_norm_backward(const TensorView& x, const TensorView& grad_y, const TensorView* weight,
                            const TensorView& save_mean, const TensorView& save_invstd,
                            const TensorView* grad_x, const TensorView* grad_weight,
-                           const TensorView* grad_bias, bool training) override;
+                           const TensorView* grad_bias, bool training, double eps) override;
   void max_pool2d_forward(const TensorView& x, const TensorView& y, const TensorView& indices,
                           const Pool2dParams& p) override;
   void max_pool2d_backward(const TensorView& grad_y, const TensorView& indices,
@@ -59,6 +59,8 @@ class CpuBackend final : public Backend {
                         const TensorView& loss) override;
   void nll_loss_backward(const TensorView& labels, double smoothing, const TensorView& grad_loss,
                          const TensorView& grad_logp) override;
+  void accuracy_count(const TensorView& logits, const TensorView& labels, int k,
+                      const TensorView& counts) override;
   void bce_with_logits_forward(const TensorView& x, const TensorView& target,
                                const TensorView& loss) override;
   void bce_with_logits_backward(const TensorView& x, const TensorView& target,

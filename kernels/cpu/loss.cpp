@@ -135,6 +135,41 @@ void CpuBackend::nll_loss_backward(const TensorView& labels, double smoothing,
   });
 }
 
+void CpuBackend::accuracy_count(const TensorView& logits, const TensorView& labels, int k,
+                                const TensorView& counts) {
+  const char* op = "accuracy_count";
+  check_cpu(op, "logits", logits);
+  check_cpu(op, "labels", labels);
+  check_cpu(op, "counts", counts);
+  check_floating(op, "logits", logits);
+  check_dim(op, "logits", logits, 2);
+  const std::int64_t n = logits.shape[0], c = logits.shape[1];
+  SHEARS_CHECK_AS(ShapeError,
+                  labels.dtype == DType::I64 && labels.dim() == 1 && labels.shape[0] == n, op,
+                  ": labels must be I64 [", n, "], got ", view_str(labels));
+  SHEARS_CHECK_AS(ShapeError, counts.dtype == DType::I64 && counts.numel() == 2, op,
+                  ": counts must be I64 [2], got ", view_str(counts));
+  SHEARS_CHECK_AS(ShapeError, k >= 1, op, ": k must be >= 1, got ", k);
+  const auto* y = labels.as<const std::int64_t>();
+  auto* out = counts.as<std::int64_t>();
+  dispatch_floating(op, logits, [&](auto tag) {
+    using T = decltype(tag);
+    const T* v = logits.as<const T>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t label = y[i];
+      if (label < 0 || label >= c) continue;
+      const T* row = v + i * c;
+      const T target = row[label];
+      std::int64_t better = 0;
+      for (std::int64_t j = 0; j < c; ++j) {
+        if (row[j] > target || (row[j] == target && j < label)) ++better;
+      }
+      if (better < 1) ++out[0];
+      if (better < k) ++out[1];
+    }
+  });
+}
+
 void CpuBackend::bce_with_logits_forward(const TensorView& x, const TensorView& target,
                                          const TensorView& loss) {
   const char* op = "bce_with_logits_forward";

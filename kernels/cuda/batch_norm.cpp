@@ -28,10 +28,6 @@
 namespace shears::kernels::cuda {
 namespace {
 
-// cuDNN's backward pass takes an epsilon but, given the saved mean and inverse deviation, reads
-// the statistics from them; this value only has to be acceptable (>= CUDNN_BN_MIN_EPSILON).
-constexpr double kBackwardEpsilon = 1e-5;
-
 struct BnShape {
   std::int64_t n, c, h, w;
 };
@@ -109,8 +105,8 @@ void CudaBackend::batch_norm_forward(const TensorView& x, const TensorView* weig
     shift = zeros.get();
   }
   std::lock_guard<std::mutex> lock(s.library_mutex);
-  const TensorDesc xd(op, b.n, b.c, b.h, b.w);
-  const BatchNormParamDesc pd(xd);
+  const TensorDesc& xd = cached_tensor_desc(s, op, b.n, b.c, b.h, b.w);
+  const BatchNormParamDesc& pd = cached_bn_param_desc(s, op, b.n, b.c, b.h, b.w);
   const float one = 1.0f, zero = 0.0f;
   if (p.training) {
     SHEARS_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
@@ -129,7 +125,7 @@ void CudaBackend::batch_norm_backward(const TensorView& x, const TensorView& gra
                                       const TensorView* weight, const TensorView& save_mean,
                                       const TensorView& save_invstd, const TensorView* grad_x,
                                       const TensorView* grad_weight, const TensorView* grad_bias,
-                                      bool training) {
+                                      bool training, double eps) {
   State& s = *state_;
   DeviceGuard guard(s.device);
   const char* op = "batch_norm_backward";
@@ -185,13 +181,17 @@ void CudaBackend::batch_norm_backward(const TensorView& x, const TensorView& gra
     scratch_b = DeviceBuffer(s, channel_bytes, "batch_norm unused bias gradient");
     db = scratch_b.get();
   }
+  // cuDNN reads the statistics from save_mean / save_invstd; the epsilon must still be the
+  // forward's (its documentation asks for the same value in both passes).
+  SHEARS_CHECK_AS(ShapeError, eps >= CUDNN_BN_MIN_EPSILON, op, ": eps ", eps,
+                  " is below cuDNN's minimum ", CUDNN_BN_MIN_EPSILON);
   std::lock_guard<std::mutex> lock(s.library_mutex);
-  const TensorDesc xd(op, b.n, b.c, b.h, b.w);
-  const BatchNormParamDesc pd(xd);
+  const TensorDesc& xd = cached_tensor_desc(s, op, b.n, b.c, b.h, b.w);
+  const BatchNormParamDesc& pd = cached_bn_param_desc(s, op, b.n, b.c, b.h, b.w);
   const float one = 1.0f, zero = 0.0f;
   SHEARS_CUDNN_CHECK(cudnnBatchNormalizationBackward(
       s.cudnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, xd.get(), x.data, xd.get(),
-      grad_y.data, xd.get(), dx, pd.get(), scale, dw, db, kBackwardEpsilon, mean, invstd));
+      grad_y.data, xd.get(), dx, pd.get(), scale, dw, db, eps, mean, invstd));
 }
 
 }  // namespace shears::kernels::cuda

@@ -2,6 +2,8 @@
 
 #include "kernels/cuda/check.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "kernels/common/error.h"
@@ -29,6 +31,32 @@ void throw_cudnn_error(cudnnStatus_t status, const char* call, const char* file,
 void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
   throw CudaError(detail::cat("cuBLAS call ", call, " failed: ", cublasGetStatusName(status), " (",
                               cublasGetStatusString(status), ") [", file, ":", line, "]"));
+}
+
+bool sync_each_op() {
+  static const bool on = [] {
+    const char* v = std::getenv("SHEARS_CUDA_SYNC");
+    return v != nullptr && std::strcmp(v, "") != 0 && std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+
+namespace {
+thread_local bool t_capturing = false;
+}
+
+void set_capturing(bool capturing) { t_capturing = capturing; }
+bool capturing() { return t_capturing; }
+
+void sync_point(const char* what, const char* file, int line) {
+  if (!sync_each_op() || t_capturing) return;
+  const cudaError_t status = cudaDeviceSynchronize();
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    throw CudaError(detail::cat("SHEARS_CUDA_SYNC: the GPU failed in ", what, ": ",
+                                cudaGetErrorName(status), " (", cudaGetErrorString(status), ") [",
+                                file, ":", line, "]"));
+  }
 }
 
 }  // namespace shears::kernels::cuda::check_detail

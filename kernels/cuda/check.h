@@ -19,6 +19,19 @@ namespace shears::kernels::cuda::check_detail {
 [[noreturn]] void throw_cublas_error(cublasStatus_t status, const char* call, const char* file,
                                      int line);
 
+/// Whether SHEARS_CUDA_SYNC=1 is set (read once): then every kernel launch and library call waits
+/// for the device and checks for a fault, so that an asynchronous error is reported by the op that
+/// caused it rather than by a later call. Slow; for finding faults only.
+bool sync_each_op();
+
+/// With sync_each_op(), waits for the device and throws CudaError naming `what` and file:line when
+/// the work so far failed. Does nothing otherwise, or while the calling thread captures a graph.
+void sync_point(const char* what, const char* file, int line);
+
+/// Marks the calling thread as capturing a CUDA graph (no synchronisation allowed) or not.
+void set_capturing(bool capturing);
+bool capturing();
+
 }  // namespace shears::kernels::cuda::check_detail
 
 /// Throws CudaError when the CUDA runtime call `call` does not return cudaSuccess.
@@ -39,6 +52,7 @@ namespace shears::kernels::cuda::check_detail {
       ::shears::kernels::cuda::check_detail::throw_cudnn_error(shears_status_, #call, __FILE__, \
                                                                __LINE__);                       \
     }                                                                                           \
+    ::shears::kernels::cuda::check_detail::sync_point(#call, __FILE__, __LINE__);               \
   } while (0)
 
 /// Throws CudaError when the cuBLAS call `call` does not return CUBLAS_STATUS_SUCCESS.
@@ -49,7 +63,13 @@ namespace shears::kernels::cuda::check_detail {
       ::shears::kernels::cuda::check_detail::throw_cublas_error(shears_status_, #call, __FILE__, \
                                                                 __LINE__);                       \
     }                                                                                            \
+    ::shears::kernels::cuda::check_detail::sync_point(#call, __FILE__, __LINE__);                \
   } while (0)
 
-/// Checks the launch that was just queued (bad configuration, missing kernel image for this GPU).
-#define SHEARS_CUDA_CHECK_LAUNCH() SHEARS_CUDA_CHECK(cudaGetLastError())
+/// Checks the launch that was just queued (bad configuration, missing kernel image for this GPU)
+/// and, with SHEARS_CUDA_SYNC=1, that the kernel ran without a fault.
+#define SHEARS_CUDA_CHECK_LAUNCH()                                                            \
+  do {                                                                                        \
+    SHEARS_CUDA_CHECK(cudaGetLastError());                                                    \
+    ::shears::kernels::cuda::check_detail::sync_point("a kernel launch", __FILE__, __LINE__); \
+  } while (0)

@@ -1,18 +1,22 @@
 // CudaBackend::conv2d_forward / conv2d_backward_data / conv2d_backward_weight through cuDNN.
 //
-// Algorithm policy: for each distinct problem (direction, shapes, geometry, groups, TF32 setting)
-// the algorithm is chosen once, from cuDNN's heuristics (cudnnGet*Algorithm_v7, which rank the
-// algorithms without running them), and cached in the backend. The first algorithm, in cuDNN's
-// order, that reports success, fits the workspace limit and respects the TF32 setting is taken.
-// Heuristics rather than cudnnFind*: Find times every algorithm on the first call of each shape
-// (seconds over a network whose last batch is smaller), allocates outside our pool, and picks
-// differently from run to run; the heuristic choice is deterministic and close to Find's for the
-// CNN shapes we train.
+// Algorithm policy: for each distinct problem (direction, shapes, geometry, groups and the
+// CudaPolicy's TF32 / deterministic / find settings) a plan is built once and cached in the
+// backend: the descriptors and the acceptable algorithms in preference order. The order is
+// cuDNN's heuristics' (cudnnGet*Algorithm_v7, which rank the algorithms without running them) or,
+// with CudaPolicy::conv_find, measured: cudnnFind*Ex times every algorithm once on the call's own
+// tensors, with a workspace from our pool. An algorithm is acceptable when it reports success,
+// fits the workspace limit, respects the TF32 setting and, with CudaPolicy::deterministic, is
+// reported deterministic (cuDNN's atomics-based backward algorithms are not). Deterministic runs
+// never use Find: timings differ from run to run and so would the algorithm, and with it the
+// rounding. A call runs the plan's current candidate; when cuDNN rejects it at run time (or its
+// workspace cannot be allocated), the plan drops it and the call tries the next one.
 //
-// TF32: with allow_tf32() the descriptor asks for CUDNN_TENSOR_OP_MATH and runs with the math type
-// the chosen algorithm reports; without it, CUDNN_FMA_MATH (plain f32 FMA, no tensor cores), and
-// only algorithms reported for FMA or default maths are accepted, then run as FMA. Algorithms that
-// would convert f32 data to half precision (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) are never used.
+// TF32: with allow_tf32_conv() the descriptor asks for CUDNN_TENSOR_OP_MATH and runs with the math
+// type the chosen algorithm reports; without it, CUDNN_FMA_MATH (plain f32 FMA, no tensor cores),
+// and only algorithms reported for FMA or default maths are accepted, then run as FMA. Algorithms
+// that would convert f32 data to half precision (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) are never
+// used.
 //
 // The workspace comes from the stream-ordered pool for the duration of the call. Empty problems
 // (no images, or no channels after pruning) never reach cuDNN, which rejects zero sizes: the
@@ -103,25 +107,30 @@ constexpr const char* kForwardNames[3] = {"x", "weight", "y"};
 constexpr const char* kBackwardDataNames[3] = {"grad_x", "weight", "grad_y"};
 constexpr const char* kBackwardWeightNames[3] = {"x", "grad_weight", "grad_y"};
 
-ConvKey make_key(Direction dir, const ConvGeometry& g, bool tf32) {
+ConvKey make_key(Direction dir, const ConvGeometry& g, const CudaPolicy& policy) {
   const Conv2dParams& p = g.p;
-  return ConvKey{
-      dir,        g.n,        g.c,     g.h,     g.w,          g.k,          g.kh,     g.kw,
-      p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups, tf32 ? 1 : 0,
-      0,          0,          0,       0};
+  const bool find = policy.conv_find && !policy.deterministic;
+  return ConvKey{dir,
+                 g.n,
+                 g.c,
+                 g.h,
+                 g.w,
+                 g.k,
+                 g.kh,
+                 g.kw,
+                 p.stride_h,
+                 p.stride_w,
+                 p.pad_h,
+                 p.pad_w,
+                 p.dilation_h,
+                 p.dilation_w,
+                 p.groups,
+                 policy.tf32_conv ? 1 : 0,
+                 policy.deterministic ? 1 : 0,
+                 find ? 1 : 0,
+                 0,
+                 0};
 }
-
-// The convolution's descriptors, with the descriptor's math type set for the TF32 setting.
-struct ConvDescs {
-  TensorDesc x, y;
-  FilterDesc w;
-  ConvDesc conv;
-  ConvDescs(const char* op, const ConvGeometry& g, bool tf32)
-      : x(op, g.n, g.c, g.h, g.w),
-        y(op, g.n, g.k, g.ho, g.wo),
-        w(op, g.k, g.c / g.p.groups, g.kh, g.kw),
-        conv(g.p, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH) {}
-};
 
 // Whether an algorithm reported with `math` may run under the TF32 setting.
 bool math_allowed(cudnnMathType_t math, bool tf32) {
@@ -134,88 +143,199 @@ cudnnMathType_t run_math(cudnnMathType_t reported, bool tf32) {
   return tf32 ? reported : CUDNN_FMA_MATH;
 }
 
-// Asks the heuristics for `dir` and picks the first acceptable algorithm (see the policy above).
-// Called with s.library_mutex held.
-template <typename Perf, typename GetAlgos, typename GetWorkspace>
-ConvChoice pick(const char* op, const ConvGeometry& g, ConvDescs& d, bool tf32, int max_count,
-                GetAlgos get_algos, GetWorkspace get_workspace) {
-  std::vector<Perf> perf(static_cast<std::size_t>(std::max(max_count, 1)));
-  int returned = 0;
-  get_algos(static_cast<int>(perf.size()), &returned, perf.data());
-  std::string rejected;
+std::string problem_str(const ConvGeometry& g, const CudaPolicy& policy) {
+  return detail::cat("x ", shape_str({g.n, g.c, g.h, g.w}), ", weight ",
+                     shape_str({g.k, g.c / g.p.groups, g.kh, g.kw}), " with ", params_str(g.p),
+                     policy.tf32_conv ? " (TF32 allowed" : " (TF32 off",
+                     policy.deterministic ? ", deterministic)" : ")");
+}
+
+// The acceptable entries of `perf` (heuristic or measured order), with their workspace sizes
+// from `get_workspace` (heuristics) or from the measurement.
+template <typename Perf, typename GetWorkspace>
+std::vector<ConvChoice> acceptable(const std::vector<Perf>& perf, int returned, ConvPlan& plan,
+                                   const CudaPolicy& policy, bool measured,
+                                   GetWorkspace get_workspace, std::string& rejected) {
+  std::vector<ConvChoice> out;
   for (int i = 0; i < returned; ++i) {
     const Perf& pf = perf[static_cast<std::size_t>(i)];
     if (pf.status != CUDNN_STATUS_SUCCESS) continue;
-    if (!math_allowed(pf.mathType, tf32)) continue;
+    if (!math_allowed(pf.mathType, policy.tf32_conv)) continue;
+    if (policy.deterministic && pf.determinism != CUDNN_DETERMINISTIC) continue;
     ConvChoice choice;
     choice.algo = static_cast<int>(pf.algo);
-    choice.math = run_math(pf.mathType, tf32);
-    d.conv.set_math(choice.math);
-    std::size_t bytes = 0;
-    if (get_workspace(pf.algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;
+    choice.math = run_math(pf.mathType, policy.tf32_conv);
+    std::size_t bytes = pf.memory;
+    if (!measured) {
+      plan.conv.set_math(choice.math);
+      if (get_workspace(pf.algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;
+    }
     if (bytes > kMaxWorkspace) {
       rejected += detail::cat(" algorithm ", choice.algo, " wants ", bytes, " bytes;");
       continue;
     }
     choice.workspace = bytes;
-    return choice;
+    const bool seen = std::any_of(out.begin(), out.end(), [&](const ConvChoice& c) {
+      return c.algo == choice.algo && c.math == choice.math;
+    });
+    if (!seen) out.push_back(choice);
   }
-  throw CudaError(detail::cat(
-      op, ": cuDNN offers no usable algorithm for x ", shape_str({g.n, g.c, g.h, g.w}), ", weight ",
-      shape_str({g.k, g.c / g.p.groups, g.kh, g.kw}), " with ", params_str(g.p),
-      tf32 ? " (TF32 allowed)" : " (TF32 off)", rejected.empty() ? "" : ";", rejected));
+  return out;
 }
 
-// The cached choice for `key`, or a new one from the heuristics. Called with s.library_mutex held.
-ConvChoice choose(CudaBackend::State& s, const char* op, Direction dir, const ConvGeometry& g,
-                  ConvDescs& d, bool tf32) {
-  const ConvKey key = make_key(dir, g, tf32);
-  std::lock_guard<std::mutex> lock(s.conv_mutex);
-  const auto found = s.conv_cache.find(key);
-  if (found != s.conv_cache.end()) return found->second;
-  ConvChoice choice;
+// Fills plan.candidates: measured (Find) when the policy asks for it and the workspace for the
+// measurement can be had, else from the heuristics. `find` runs cudnnFind*Ex with the given
+// workspace; `heuristics` runs cudnnGet*Algorithm_v7. Called with s.library_mutex held.
+template <typename Perf, typename Heuristics, typename Find, typename GetWorkspace>
+void fill_candidates(CudaBackend::State& s, const char* op, const ConvGeometry& g, ConvPlan& plan,
+                     const CudaPolicy& policy, int max_count, Heuristics heuristics, Find find,
+                     GetWorkspace get_workspace) {
+  std::vector<Perf> perf(static_cast<std::size_t>(std::max(max_count, 1)));
+  int returned = 0;
+  std::string rejected;
+  heuristics(static_cast<int>(perf.size()), &returned, perf.data());
+  std::vector<ConvChoice> ranked =
+      acceptable(perf, returned, plan, policy, false, get_workspace, rejected);
+  if (policy.conv_find && !policy.deterministic && !ranked.empty()) {
+    std::size_t largest = 0;
+    for (const ConvChoice& c : ranked) largest = std::max(largest, c.workspace);
+    try {
+      DeviceBuffer workspace(s, largest, "the cuDNN algorithm-timing workspace");
+      plan.conv.set_math(policy.tf32_conv ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
+      int measured = 0;
+      std::vector<Perf> timed(perf.size());
+      if (find(static_cast<int>(timed.size()), &measured, timed.data(), workspace.get(), largest) ==
+          CUDNN_STATUS_SUCCESS) {
+        std::string ignored;
+        std::vector<ConvChoice> fastest =
+            acceptable(timed, measured, plan, policy, true, get_workspace, ignored);
+        // Measured order first; the heuristics' candidates stay behind as fallbacks.
+        for (const ConvChoice& c : ranked) {
+          const bool seen = std::any_of(fastest.begin(), fastest.end(), [&](const ConvChoice& f) {
+            return f.algo == c.algo && f.math == c.math;
+          });
+          if (!seen) fastest.push_back(c);
+        }
+        ranked = std::move(fastest);
+      } else {
+        cudaGetLastError();
+      }
+    } catch (const OutOfMemoryError&) {
+      // No memory to time the candidates in: the heuristics' order stands.
+    }
+  }
+  if (ranked.empty()) {
+    throw CudaError(detail::cat(op, ": cuDNN offers no usable algorithm for ",
+                                problem_str(g, policy), rejected.empty() ? "" : ";", rejected));
+  }
+  plan.candidates = std::move(ranked);
+}
+
+// The plan for `dir` and this problem, built on first use. Called with s.library_mutex held.
+// `x`, `w`, `y` are the call's tensors in forward naming (input, filter, output) for Find.
+ConvPlan& plan_for(CudaBackend::State& s, const char* op, Direction dir, const ConvGeometry& g,
+                   const CudaPolicy& policy, void* x, void* w, void* y) {
+  const ConvKey key = make_key(dir, g, policy);
+  const auto found = s.conv_plans.find(key);
+  if (found != s.conv_plans.end()) return *found->second;
+  auto plan = std::make_unique<ConvPlan>(op, g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, g.ho, g.wo, g.p,
+                                         policy.tf32_conv ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
+  ConvPlan& d = *plan;
   if (dir == kForward) {
     int count = 0;
     SHEARS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(s.cudnn, &count));
-    choice = pick<cudnnConvolutionFwdAlgoPerf_t>(
-        op, g, d, tf32, count,
+    fill_candidates<cudnnConvolutionFwdAlgoPerf_t>(
+        s, op, g, d, policy, count,
         [&](int requested, int* returned, cudnnConvolutionFwdAlgoPerf_t* perf) {
           SHEARS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-              s.cudnn, d.x.get(), d.w.get(), d.conv.get(), d.y.get(), requested, returned, perf));
+              s.cudnn, d.x.get(), d.filter.get(), d.conv.get(), d.y.get(), requested, returned,
+              perf));
+        },
+        [&](int requested, int* returned, cudnnConvolutionFwdAlgoPerf_t* perf, void* ws,
+            std::size_t bytes) {
+          return cudnnFindConvolutionForwardAlgorithmEx(s.cudnn, d.x.get(), x, d.filter.get(), w,
+                                                        d.conv.get(), d.y.get(), y, requested,
+                                                        returned, perf, ws, bytes);
         },
         [&](cudnnConvolutionFwdAlgo_t algo, std::size_t* bytes) {
-          return cudnnGetConvolutionForwardWorkspaceSize(s.cudnn, d.x.get(), d.w.get(),
+          return cudnnGetConvolutionForwardWorkspaceSize(s.cudnn, d.x.get(), d.filter.get(),
                                                          d.conv.get(), d.y.get(), algo, bytes);
         });
   } else if (dir == kBackwardData) {
     int count = 0;
     SHEARS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(s.cudnn, &count));
-    choice = pick<cudnnConvolutionBwdDataAlgoPerf_t>(
-        op, g, d, tf32, count,
+    fill_candidates<cudnnConvolutionBwdDataAlgoPerf_t>(
+        s, op, g, d, policy, count,
         [&](int requested, int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
           SHEARS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-              s.cudnn, d.w.get(), d.y.get(), d.conv.get(), d.x.get(), requested, returned, perf));
+              s.cudnn, d.filter.get(), d.y.get(), d.conv.get(), d.x.get(), requested, returned,
+              perf));
+        },
+        [&](int requested, int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf, void* ws,
+            std::size_t bytes) {
+          return cudnnFindConvolutionBackwardDataAlgorithmEx(s.cudnn, d.filter.get(), w, d.y.get(),
+                                                             y, d.conv.get(), d.x.get(), x,
+                                                             requested, returned, perf, ws, bytes);
         },
         [&](cudnnConvolutionBwdDataAlgo_t algo, std::size_t* bytes) {
-          return cudnnGetConvolutionBackwardDataWorkspaceSize(s.cudnn, d.w.get(), d.y.get(),
+          return cudnnGetConvolutionBackwardDataWorkspaceSize(s.cudnn, d.filter.get(), d.y.get(),
                                                               d.conv.get(), d.x.get(), algo, bytes);
         });
   } else {
     int count = 0;
     SHEARS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(s.cudnn, &count));
-    choice = pick<cudnnConvolutionBwdFilterAlgoPerf_t>(
-        op, g, d, tf32, count,
+    fill_candidates<cudnnConvolutionBwdFilterAlgoPerf_t>(
+        s, op, g, d, policy, count,
         [&](int requested, int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
           SHEARS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-              s.cudnn, d.x.get(), d.y.get(), d.conv.get(), d.w.get(), requested, returned, perf));
+              s.cudnn, d.x.get(), d.y.get(), d.conv.get(), d.filter.get(), requested, returned,
+              perf));
+        },
+        [&](int requested, int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* perf, void* ws,
+            std::size_t bytes) {
+          return cudnnFindConvolutionBackwardFilterAlgorithmEx(
+              s.cudnn, d.x.get(), x, d.y.get(), y, d.conv.get(), d.filter.get(), w, requested,
+              returned, perf, ws, bytes);
         },
         [&](cudnnConvolutionBwdFilterAlgo_t algo, std::size_t* bytes) {
           return cudnnGetConvolutionBackwardFilterWorkspaceSize(
-              s.cudnn, d.x.get(), d.y.get(), d.conv.get(), d.w.get(), algo, bytes);
+              s.cudnn, d.x.get(), d.y.get(), d.conv.get(), d.filter.get(), algo, bytes);
         });
   }
-  s.conv_cache.emplace(key, choice);
-  return choice;
+  return *s.conv_plans.emplace(key, std::move(plan)).first->second;
+}
+
+// Runs `call(choice, workspace)` with the plan's current candidate; when cuDNN rejects it (or its
+// workspace cannot be allocated) the candidate is dropped for good and the next one tried.
+// Throws CudaError naming every failure when none is left. Called with s.library_mutex held.
+template <typename Call>
+void run_plan(CudaBackend::State& s, const char* op, ConvPlan& plan, const ConvGeometry& g,
+              const CudaPolicy& policy, const char* what, Call call) {
+  while (plan.next < plan.candidates.size()) {
+    const ConvChoice choice = plan.candidates[plan.next];
+    plan.conv.set_math(choice.math);
+    cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
+    try {
+      DeviceBuffer workspace(s, choice.workspace, what);
+      status = call(choice, workspace.get());
+    } catch (const OutOfMemoryError& e) {
+      plan.failures += detail::cat(" algorithm ", choice.algo, ": ", e.what(), ";");
+      ++plan.next;
+      continue;
+    }
+    if (status == CUDNN_STATUS_SUCCESS) {
+      check_detail::sync_point(op, __FILE__, __LINE__);
+      return;
+    }
+    char text[512] = {0};
+    cudnnGetLastErrorString(text, sizeof(text));
+    plan.failures +=
+        detail::cat(" algorithm ", choice.algo, ": ", cudnnGetErrorString(status),
+                    text[0] != '\0' ? " (" : "", text, text[0] != '\0' ? ")" : "", ";");
+    ++plan.next;
+  }
+  throw CudaError(detail::cat(op, ": every cuDNN algorithm failed for ", problem_str(g, policy),
+                              ":", plan.failures));
 }
 
 }  // namespace
@@ -239,20 +359,19 @@ void CudaBackend::conv2d_forward(const TensorView& x, const TensorView& w, const
     launch_channel_broadcast_f32(s, y.as<float>(), g.n, g.k, g.ho * g.wo, pb);
     return;
   }
-  const bool tf32 = allow_tf32();
+  const CudaPolicy policy = cuda_policy();
   std::lock_guard<std::mutex> lock(s.library_mutex);
-  ConvDescs d(op, g, tf32);
-  const ConvChoice choice = choose(s, op, kForward, g, d, tf32);
-  d.conv.set_math(choice.math);
-  DeviceBuffer workspace(s, choice.workspace, "the cuDNN forward-convolution workspace");
+  ConvPlan& d = plan_for(s, op, kForward, g, policy, x.data, w.data, y.data);
   const float one = 1.0f, zero = 0.0f;
-  SHEARS_CUDNN_CHECK(
-      cudnnConvolutionForward(s.cudnn, &one, d.x.get(), x.data, d.w.get(), w.data, d.conv.get(),
-                              static_cast<cudnnConvolutionFwdAlgo_t>(choice.algo), workspace.get(),
-                              choice.workspace, &zero, d.y.get(), y.data));
+  run_plan(s, op, d, g, policy, "the cuDNN forward-convolution workspace",
+           [&](const ConvChoice& c, void* ws) {
+             return cudnnConvolutionForward(s.cudnn, &one, d.x.get(), x.data, d.filter.get(),
+                                            w.data, d.conv.get(),
+                                            static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws,
+                                            c.workspace, &zero, d.y.get(), y.data);
+           });
   if (pb != nullptr) {
-    const TensorDesc bias_desc(op, 1, g.k, 1, 1);
-    SHEARS_CUDNN_CHECK(cudnnAddTensor(s.cudnn, &one, bias_desc.get(), pb, &one, d.y.get(), y.data));
+    SHEARS_CUDNN_CHECK(cudnnAddTensor(s.cudnn, &one, d.bias.get(), pb, &one, d.y.get(), y.data));
   }
 }
 
@@ -267,17 +386,17 @@ void CudaBackend::conv2d_backward_data(const TensorView& grad_y, const TensorVie
     fill(grad_x, 0.0);
     return;
   }
-  const bool tf32 = allow_tf32();
+  const CudaPolicy policy = cuda_policy();
   std::lock_guard<std::mutex> lock(s.library_mutex);
-  ConvDescs d(op, g, tf32);
-  const ConvChoice choice = choose(s, op, kBackwardData, g, d, tf32);
-  d.conv.set_math(choice.math);
-  DeviceBuffer workspace(s, choice.workspace, "the cuDNN backward-data workspace");
+  ConvPlan& d = plan_for(s, op, kBackwardData, g, policy, grad_x.data, w.data, grad_y.data);
   const float one = 1.0f, zero = 0.0f;
-  SHEARS_CUDNN_CHECK(cudnnConvolutionBackwardData(
-      s.cudnn, &one, d.w.get(), w.data, d.y.get(), grad_y.data, d.conv.get(),
-      static_cast<cudnnConvolutionBwdDataAlgo_t>(choice.algo), workspace.get(), choice.workspace,
-      &zero, d.x.get(), grad_x.data));
+  run_plan(s, op, d, g, policy, "the cuDNN backward-data workspace",
+           [&](const ConvChoice& c, void* ws) {
+             return cudnnConvolutionBackwardData(s.cudnn, &one, d.filter.get(), w.data, d.y.get(),
+                                                 grad_y.data, d.conv.get(),
+                                                 static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo),
+                                                 ws, c.workspace, &zero, d.x.get(), grad_x.data);
+           });
 }
 
 void CudaBackend::conv2d_backward_weight(const TensorView& x, const TensorView& grad_y,
@@ -291,17 +410,17 @@ void CudaBackend::conv2d_backward_weight(const TensorView& x, const TensorView& 
     fill(grad_w, 0.0);
     return;
   }
-  const bool tf32 = allow_tf32();
+  const CudaPolicy policy = cuda_policy();
   std::lock_guard<std::mutex> lock(s.library_mutex);
-  ConvDescs d(op, g, tf32);
-  const ConvChoice choice = choose(s, op, kBackwardFilter, g, d, tf32);
-  d.conv.set_math(choice.math);
-  DeviceBuffer workspace(s, choice.workspace, "the cuDNN backward-filter workspace");
+  ConvPlan& d = plan_for(s, op, kBackwardFilter, g, policy, x.data, grad_w.data, grad_y.data);
   const float one = 1.0f, zero = 0.0f;
-  SHEARS_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
-      s.cudnn, &one, d.x.get(), x.data, d.y.get(), grad_y.data, d.conv.get(),
-      static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice.algo), workspace.get(), choice.workspace,
-      &zero, d.w.get(), grad_w.data));
+  run_plan(s, op, d, g, policy, "the cuDNN backward-filter workspace",
+           [&](const ConvChoice& c, void* ws) {
+             return cudnnConvolutionBackwardFilter(
+                 s.cudnn, &one, d.x.get(), x.data, d.y.get(), grad_y.data, d.conv.get(),
+                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), ws, c.workspace, &zero,
+                 d.filter.get(), grad_w.data);
+           });
 }
 
 }  // namespace shears::kernels::cuda

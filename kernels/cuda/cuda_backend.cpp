@@ -3,9 +3,13 @@
 
 #include "kernels/cuda/cuda_backend.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <string>
@@ -59,6 +63,16 @@ Backend& backend(int index) {
 
 CudaBackend::State::~State() {
   if (stream != nullptr) cudaStreamSynchronize(stream);
+  conv_plans.clear();
+  tensor_descs.clear();
+  bn_param_descs.clear();
+  for (const auto& [size, ptr] : blocks.free_blocks) cudaFree(ptr);
+  for (int i = 0; i < 2; ++i) {
+    if (staging.done[i] != nullptr) cudaEventDestroy(staging.done[i]);
+    if (staging.buffer[i] != nullptr) cudaFreeHost(staging.buffer[i]);
+  }
+  if (deferred != nullptr) cudaFree(deferred);
+  if (deferred_host != nullptr) cudaFreeHost(deferred_host);
   if (cusolver != nullptr) cusolverDnDestroy(cusolver);
   if (cublas != nullptr) cublasDestroy(cublas);
   if (cudnn != nullptr) cudnnDestroy(cudnn);
@@ -75,6 +89,76 @@ DeviceGuard::~DeviceGuard() {
   if (previous_ >= 0 && previous_ != device_) cudaSetDevice(previous_);
 }
 
+void sync_and_check(CudaBackend::State& s) {
+  SHEARS_CUDA_CHECK(cudaMemcpyAsync(s.deferred_host, s.deferred, sizeof(DeferredError),
+                                    cudaMemcpyDeviceToHost, s.stream));
+  SHEARS_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  if (s.deferred_host->code == kNoDeferredError) return;
+  const DeferredError e = *s.deferred_host;
+  *s.deferred_host = DeferredError{};
+  SHEARS_CUDA_CHECK(cudaMemsetAsync(s.deferred, 0, sizeof(DeferredError), s.stream));
+  const char* when = " (found on the device, reported at the next synchronisation)";
+  switch (e.code) {
+    case kBadLabel:
+      throw ShapeError(detail::cat("nll_loss_forward: label ", e.value, " at row ", e.position,
+                                   " is out of range for ", e.size, " classes", when));
+    case kBadIndexSelect:
+    case kBadIndexAdd:
+      throw ShapeError(detail::cat(
+          e.code == kBadIndexSelect ? "index_select" : "index_add", ": index[", e.position,
+          "] = ", e.value, " is out of range for dimension ", e.dim, " of size ", e.size, when));
+    default:
+      throw CudaError(detail::cat("cuda:", s.device, ": a kernel recorded error code ", e.code));
+  }
+}
+
+const TensorDesc& cached_tensor_desc(CudaBackend::State& s, const char* op, std::int64_t n,
+                                     std::int64_t c, std::int64_t h, std::int64_t w) {
+  const std::array<std::int64_t, 4> key{n, c, h, w};
+  auto found = s.tensor_descs.find(key);
+  if (found == s.tensor_descs.end()) {
+    found = s.tensor_descs.emplace(key, std::make_unique<TensorDesc>(op, n, c, h, w)).first;
+  }
+  return *found->second;
+}
+
+const BatchNormParamDesc& cached_bn_param_desc(CudaBackend::State& s, const char* op,
+                                               std::int64_t n, std::int64_t c, std::int64_t h,
+                                               std::int64_t w) {
+  const std::array<std::int64_t, 4> key{n, c, h, w};
+  auto found = s.bn_param_descs.find(key);
+  if (found == s.bn_param_descs.end()) {
+    const TensorDesc& x = cached_tensor_desc(s, op, n, c, h, w);
+    found = s.bn_param_descs.emplace(key, std::make_unique<BatchNormParamDesc>(x)).first;
+  }
+  return *found->second;
+}
+
+namespace {
+
+// Block sizes of the caching allocator: small requests in 512-byte steps, large ones in 2 MiB
+// steps, so that the same tensor shapes, step after step, find their blocks again.
+std::size_t block_size(std::size_t bytes) {
+  constexpr std::size_t kSmall = 512, kLarge = std::size_t{2} << 20;
+  if (bytes < (std::size_t{1} << 20)) return (bytes + kSmall - 1) / kSmall * kSmall;
+  return (bytes + kLarge - 1) / kLarge * kLarge;
+}
+
+// Frees every cached block (after the device is done with them). Caller holds cache.mutex.
+void release_cached_blocks(BlockCache& cache) {
+  if (cache.free_blocks.empty()) return;
+  cudaDeviceSynchronize();
+  for (const auto& [size, ptr] : cache.free_blocks) {
+    cudaFree(ptr);
+    cache.sizes.erase(ptr);
+    cache.reserved -= size;
+  }
+  cache.free_blocks.clear();
+  cudaGetLastError();
+}
+
+}  // namespace
+
 MemoryInfo device_memory_info(CudaBackend::State& s) noexcept {
   MemoryInfo info;
   std::size_t free_bytes = 0, total_bytes = 0;
@@ -82,20 +166,57 @@ MemoryInfo device_memory_info(CudaBackend::State& s) noexcept {
     cudaGetLastError();
     return info;
   }
-  // The pool keeps freed blocks (release threshold: never), and the driver counts them as used;
-  // for us they are free.
-  std::uint64_t reserved = 0, used = 0;
-  if (s.pool != nullptr &&
-      cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrReservedMemCurrent, &reserved) ==
-          cudaSuccess &&
-      cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrUsedMemCurrent, &used) == cudaSuccess &&
-      reserved >= used) {
-    free_bytes += static_cast<std::size_t>(reserved - used);
+  // The pool (or the block cache) keeps freed blocks, and the driver counts them as used; for us
+  // they are free.
+  const PoolStats stats = pool_stats(s);
+  if (stats.reserved_bytes >= stats.used_bytes) {
+    free_bytes += static_cast<std::size_t>(stats.reserved_bytes - stats.used_bytes);
   }
-  cudaGetLastError();
   info.free_bytes = free_bytes < total_bytes ? free_bytes : total_bytes;
   info.total_bytes = total_bytes;
   return info;
+}
+
+PoolStats pool_stats(CudaBackend::State& s) noexcept {
+  PoolStats stats;
+  if (!s.use_pool) {
+    std::lock_guard<std::mutex> lock(s.blocks.mutex);
+    stats.reserved_bytes = s.blocks.reserved;
+    stats.reserved_high_bytes = s.blocks.reserved_high;
+    stats.used_bytes = s.blocks.used;
+    stats.used_high_bytes = s.blocks.used_high;
+    return stats;
+  }
+  if (s.pool == nullptr) return stats;
+  std::uint64_t v = 0;
+  if (cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrReservedMemCurrent, &v) == cudaSuccess) {
+    stats.reserved_bytes = v;
+  }
+  if (cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrReservedMemHigh, &v) == cudaSuccess) {
+    stats.reserved_high_bytes = v;
+  }
+  if (cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrUsedMemCurrent, &v) == cudaSuccess) {
+    stats.used_bytes = v;
+  }
+  if (cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrUsedMemHigh, &v) == cudaSuccess) {
+    stats.used_high_bytes = v;
+  }
+  cudaGetLastError();
+  return stats;
+}
+
+void reset_pool_peaks(CudaBackend::State& s) noexcept {
+  if (!s.use_pool) {
+    std::lock_guard<std::mutex> lock(s.blocks.mutex);
+    s.blocks.reserved_high = s.blocks.reserved;
+    s.blocks.used_high = s.blocks.used;
+    return;
+  }
+  if (s.pool == nullptr) return;
+  std::uint64_t zero = 0;
+  cudaMemPoolSetAttribute(s.pool, cudaMemPoolAttrReservedMemHigh, &zero);
+  cudaMemPoolSetAttribute(s.pool, cudaMemPoolAttrUsedMemHigh, &zero);
+  cudaGetLastError();
 }
 
 void* pool_allocate(CudaBackend::State& s, std::size_t bytes, const char* what) {
@@ -114,6 +235,37 @@ void* pool_allocate(CudaBackend::State& s, std::size_t bytes, const char* what) 
     if (info.total_bytes != 0 && size > info.total_bytes) throw out_of_memory();
   }
   void* ptr = nullptr;
+  if (!s.use_pool) {
+    const std::size_t rounded = block_size(size);
+    std::lock_guard<std::mutex> lock(s.blocks.mutex);
+    BlockCache& cache = s.blocks;
+    auto found = cache.free_blocks.lower_bound(rounded);
+    if (found != cache.free_blocks.end() && found->first <= 2 * rounded) {
+      ptr = found->second;
+      cache.used += found->first;
+      cache.free_blocks.erase(found);
+    } else {
+      cudaError_t status = cudaMalloc(&ptr, rounded);
+      if (status == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        release_cached_blocks(cache);
+        status = cudaMalloc(&ptr, rounded);
+      }
+      if (status == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        throw out_of_memory();
+      }
+      if (status != cudaSuccess) {
+        check_detail::throw_cuda_error(status, "cudaMalloc(&ptr, rounded)", __FILE__, __LINE__);
+      }
+      cache.sizes[ptr] = rounded;
+      cache.reserved += rounded;
+      cache.used += rounded;
+      if (cache.reserved > cache.reserved_high) cache.reserved_high = cache.reserved;
+    }
+    if (cache.used > cache.used_high) cache.used_high = cache.used;
+    return ptr;
+  }
   cudaError_t status = cudaMallocFromPoolAsync(&ptr, size, s.pool, s.stream);
   if (status == cudaErrorMemoryAllocation) {
     // Free blocks held by the pool may be too fragmented for this request: wait until every
@@ -136,6 +288,14 @@ void* pool_allocate(CudaBackend::State& s, std::size_t bytes, const char* what) 
 
 void pool_free(CudaBackend::State& s, void* ptr) noexcept {
   if (ptr == nullptr) return;
+  if (!s.use_pool) {
+    std::lock_guard<std::mutex> lock(s.blocks.mutex);
+    const auto found = s.blocks.sizes.find(ptr);
+    if (found == s.blocks.sizes.end()) return;
+    s.blocks.used -= found->second;
+    s.blocks.free_blocks.emplace(found->second, ptr);
+    return;
+  }
   if (cudaFreeAsync(ptr, s.stream) != cudaSuccess) cudaGetLastError();
 }
 
@@ -149,17 +309,31 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
   int pools_supported = 0;
   SHEARS_CUDA_CHECK(
       cudaDeviceGetAttribute(&pools_supported, cudaDevAttrMemoryPoolsSupported, device));
-  SHEARS_CHECK_AS(CudaError, pools_supported != 0, "cuda:", device,
-                  " does not support stream-ordered memory pools (cudaMallocAsync), which the ",
-                  "CUDA backend needs");
+  // SHEARS_CUDA_ALLOCATOR=caching asks for the fallback on any device (to test it).
+  const char* allocator = std::getenv("SHEARS_CUDA_ALLOCATOR");
+  const bool forced = allocator != nullptr && std::strcmp(allocator, "caching") == 0;
+  s.use_pool = pools_supported != 0 && !forced;
+  if (pools_supported == 0) {
+    std::fprintf(stderr,
+                 "shears: warning: cuda:%d does not support stream-ordered memory pools "
+                 "(cudaMallocAsync); using a caching cudaMalloc allocator instead\n",
+                 device);
+  }
   // A non-blocking stream does not wait for the legacy default stream, which others in the same
   // process (a profiler, PyTorch) may use.
   SHEARS_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
   // The default pool with a release threshold of "never": freed memory stays mapped in the pool
   // and serves the next allocation without a driver call, as a caching allocator would.
-  SHEARS_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&s.pool, device));
-  std::uint64_t threshold = std::numeric_limits<std::uint64_t>::max();
-  SHEARS_CUDA_CHECK(cudaMemPoolSetAttribute(s.pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+  if (s.use_pool) {
+    SHEARS_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&s.pool, device));
+    std::uint64_t threshold = std::numeric_limits<std::uint64_t>::max();
+    SHEARS_CUDA_CHECK(cudaMemPoolSetAttribute(s.pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+  }
+  SHEARS_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&s.deferred), sizeof(DeferredError)));
+  SHEARS_CUDA_CHECK(cudaMemsetAsync(s.deferred, 0, sizeof(DeferredError), s.stream));
+  SHEARS_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&s.deferred_host), sizeof(DeferredError),
+                                  cudaHostAllocDefault));
+  *s.deferred_host = DeferredError{};
   SHEARS_CUDNN_CHECK(cudnnCreate(&s.cudnn));
   SHEARS_CUDNN_CHECK(cudnnSetStream(s.cudnn, s.stream));
   SHEARS_CUBLAS_CHECK(cublasCreate(&s.cublas));
@@ -176,6 +350,18 @@ CudaBackend::~CudaBackend() {
 }
 
 int CudaBackend::device() const { return state_->device; }
+
+bool CudaBackend::uses_stream_ordered_pool() const { return state_->use_pool; }
+
+PoolStats CudaBackend::pool_stats() {
+  DeviceGuard guard(state_->device);
+  return cuda::pool_stats(*state_);
+}
+
+void CudaBackend::reset_peak_memory() {
+  DeviceGuard guard(state_->device);
+  reset_pool_peaks(*state_);
+}
 
 std::string CudaBackend::name() const { return "cuda:" + std::to_string(state_->device); }
 
@@ -199,20 +385,42 @@ void CudaBackend::deallocate(void* ptr, std::size_t /*bytes*/) noexcept {
   if (previous != state_->device) cudaSetDevice(previous);
 }
 
-// Host-to-device copies wait for completion: the contract lets the caller free or refill the host
-// buffer as soon as the call returns, which an asynchronous copy from pinned memory would break.
+// Host-to-device copies go through the two pinned staging buffers, chunk by chunk: the caller's
+// buffer may be freed or refilled when the call returns (its bytes are in pinned memory by then),
+// and the host waits only for the copy queued two chunks earlier, not for the stream. The copies
+// are queued on the compute stream: the destination is stream-ordered memory allocated there, so
+// a copy stream would have to wait for that point of the compute stream anyway.
 void CudaBackend::copy_from_host(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
-  DeviceGuard guard(state_->device);
-  SHEARS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, state_->stream));
-  SHEARS_CUDA_CHECK(cudaStreamSynchronize(state_->stream));
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  HostStaging& st = s.staging;
+  std::lock_guard<std::mutex> lock(st.mutex);
+  if (st.buffer[0] == nullptr) {
+    for (int i = 0; i < 2; ++i) {
+      SHEARS_CUDA_CHECK(cudaHostAlloc(&st.buffer[i], HostStaging::kBytes, cudaHostAllocDefault));
+      SHEARS_CUDA_CHECK(cudaEventCreateWithFlags(&st.done[i], cudaEventDisableTiming));
+    }
+  }
+  const auto* from = static_cast<const std::uint8_t*>(src);
+  auto* to = static_cast<std::uint8_t*>(dst);
+  for (std::size_t offset = 0; offset < bytes; offset += HostStaging::kBytes) {
+    const std::size_t n = std::min(HostStaging::kBytes, bytes - offset);
+    const int b = st.next;
+    st.next ^= 1;
+    SHEARS_CUDA_CHECK(cudaEventSynchronize(st.done[b]));
+    std::memcpy(st.buffer[b], from + offset, n);
+    SHEARS_CUDA_CHECK(
+        cudaMemcpyAsync(to + offset, st.buffer[b], n, cudaMemcpyHostToDevice, s.stream));
+    SHEARS_CUDA_CHECK(cudaEventRecord(st.done[b], s.stream));
+  }
 }
 
 void CudaBackend::copy_to_host(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
   DeviceGuard guard(state_->device);
   SHEARS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state_->stream));
-  SHEARS_CUDA_CHECK(cudaStreamSynchronize(state_->stream));
+  sync_and_check(*state_);
 }
 
 void CudaBackend::copy(void* dst, const void* src, std::size_t bytes) {
@@ -223,7 +431,7 @@ void CudaBackend::copy(void* dst, const void* src, std::size_t bytes) {
 
 void CudaBackend::synchronize() {
   DeviceGuard guard(state_->device);
-  SHEARS_CUDA_CHECK(cudaStreamSynchronize(state_->stream));
+  sync_and_check(*state_);
 }
 
 MemoryInfo CudaBackend::memory_info() {

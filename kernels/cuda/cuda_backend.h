@@ -21,17 +21,29 @@ int device_count() noexcept;
 /// `index` is not a usable device and CudaError when the device cannot be initialised.
 Backend& backend(int index);
 
+/// Device memory held by a backend's allocator: reserved from the driver (used plus cached free
+/// blocks) and handed out to tensors and scratch, now and at the peak since the last reset.
+struct PoolStats {
+  std::uint64_t reserved_bytes = 0, reserved_high_bytes = 0;
+  std::uint64_t used_bytes = 0, used_high_bytes = 0;
+};
+
 /// The CUDA backend of one device. Every primitive is queued on the backend's own stream, in
 /// order, and returns without waiting, except copy_from_host / copy_to_host (which return when the
 /// host buffer may be reused or read), synchronize, and the few primitives that must inspect data
 /// on the host (index and keep validation, the label check of nll_loss_forward), which wait for the
 /// stream. Memory comes from the device's default stream-ordered pool (cudaMallocAsync), which
-/// keeps freed blocks for reuse instead of returning them to the driver.
+/// keeps freed blocks for reuse instead of returning them to the driver; on a device without
+/// such pools (or with SHEARS_CUDA_ALLOCATOR=caching) from a caching cudaMalloc allocator, with a
+/// warning on stderr. With SHEARS_CUDA_SYNC=1 every kernel and library call is followed by a
+/// device synchronisation and fault check, so a fault is reported by the op that caused it.
 ///
 /// Floating primitives take F32 only (F64 exists for gradient checks on the CPU); fill, convert and
 /// the data-movement primitives (index_select, slice_copy, channel_gather, channel_scatter) take
-/// any dtype. Convolutions use cuDNN with a per-shape algorithm cache; GEMM uses cuBLAS. TF32
-/// tensor-core maths follows allow_tf32() at each call. Errors: ShapeError for tensors that do not
+/// any dtype. Convolutions use cuDNN with a per-shape plan (descriptors and algorithms, with
+/// fallback to the next algorithm when one fails); GEMM uses cuBLAS. TF32 tensor-core maths
+/// follows allow_tf32_conv() / allow_tf32_matmul() at each call, the algorithm choice the
+/// CudaPolicy (deterministic, conv_find). Errors: ShapeError for tensors that do not
 /// fit (names the shapes), CudaError for a failed CUDA/cuDNN/cuBLAS call (names the call, status
 /// and source location), OutOfMemoryError for failed allocations (bytes asked, free and total).
 ///
@@ -47,6 +59,11 @@ class CudaBackend final : public Backend {
 
   /// The device ordinal this backend runs on.
   int device() const;
+  /// False when memory comes from the caching cudaMalloc fallback.
+  bool uses_stream_ordered_pool() const;
+  /// The allocator's reserved and used bytes (peaks since reset_peak_memory or the start).
+  PoolStats pool_stats();
+  void reset_peak_memory();
 
   std::string name() const override;
   void* allocate(std::size_t bytes) override;
@@ -83,7 +100,7 @@ class CudaBackend final : public Backend {
   void batch_norm_backward(const TensorView& x, const TensorView& grad_y, const TensorView* weight,
                            const TensorView& save_mean, const TensorView& save_invstd,
                            const TensorView* grad_x, const TensorView* grad_weight,
-                           const TensorView* grad_bias, bool training) override;
+                           const TensorView* grad_bias, bool training, double eps) override;
   void max_pool2d_forward(const TensorView& x, const TensorView& y, const TensorView& indices,
                           const Pool2dParams& p) override;
   void max_pool2d_backward(const TensorView& grad_y, const TensorView& indices,
@@ -98,6 +115,8 @@ class CudaBackend final : public Backend {
                         const TensorView& loss) override;
   void nll_loss_backward(const TensorView& labels, double smoothing, const TensorView& grad_loss,
                          const TensorView& grad_logp) override;
+  void accuracy_count(const TensorView& logits, const TensorView& labels, int k,
+                      const TensorView& counts) override;
   void bce_with_logits_forward(const TensorView& x, const TensorView& target,
                                const TensorView& loss) override;
   void bce_with_logits_backward(const TensorView& x, const TensorView& target,
@@ -119,6 +138,8 @@ class CudaBackend final : public Backend {
                           const TensorView* grad_x, const TensorView* grad_mask) override;
   void sgd_update(const TensorView& param, const TensorView& grad, const TensorView* momentum_buf,
                   const SgdParams& p) override;
+  /// Every item in one kernel launch (a table of per-tensor chunks), unless an item is empty.
+  void sgd_update_many(const std::vector<SgdItem>& items, const SgdParams& p) override;
   /// GPU time between two events recorded on the stream before and after `work`, waiting for the
   /// second. Host-side pauses inside `work` (the keep validation of channel_gather, say) count,
   /// since the stream idles through them.

@@ -8,8 +8,8 @@
 // i.e. cublasSgemm with the operands swapped, each keeping its own transpose flag, and every
 // leading dimension equal to the stored row length of that matrix.
 //
-// TF32: the handle's math mode is set at each call, CUBLAS_TF32_TENSOR_OP_MATH when allow_tf32()
-// and CUBLAS_DEFAULT_MATH (full f32) otherwise.
+// TF32: the handle's math mode is set at each call, CUBLAS_TF32_TENSOR_OP_MATH when
+// allow_tf32_matmul() and CUBLAS_DEFAULT_MATH (full f32) otherwise.
 
 #include <algorithm>
 #include <cstdint>
@@ -70,8 +70,8 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, double alpha, const TensorVie
   const int ldb = std::max(1, checked_int("gemm", "row length of b", b.shape[1]));
   const float fa = static_cast<float>(alpha), fb = static_cast<float>(beta);
   std::lock_guard<std::mutex> lock(s.library_mutex);
-  SHEARS_CUBLAS_CHECK(
-      cublasSetMathMode(s.cublas, allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  SHEARS_CUBLAS_CHECK(cublasSetMathMode(
+      s.cublas, allow_tf32_matmul() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   SHEARS_CUBLAS_CHECK(cublasSgemm(
       s.cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, in, im,
       ik, &fa, b.as<const float>(), ldb, a.as<const float>(), lda, &fb, c.as<float>(), in));

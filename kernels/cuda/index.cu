@@ -2,15 +2,17 @@
 // and slice_copy (a strided block copy).
 //
 // Tensors are seen as (outer, size, inner) around `dim`; a row is the `inner` contiguous elements
-// of one (outer, entry) pair. Index lists are copied to the host and validated there before any
-// output is written (they are short: channel or batch indices), which waits for the stream.
+// of one (outer, entry) pair. Index lists are validated on the device, without the host waiting:
+// a one-block kernel writes a checked copy (an out-of-range entry becomes 0, so no access leaves
+// the tensors) and records the first bad entry in the backend's deferred-error record, which the
+// host throws as ShapeError at its next synchronisation.
 
 #include <cstdint>
-#include <vector>
 
 #include "kernels/common/error.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/deferred.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/launchers.h"
 #include "kernels/cuda/state.h"
@@ -19,19 +21,44 @@
 namespace shears::kernels::cuda {
 namespace {
 
-// Checks index (I64, 1-D, on this device) and that each value lies in [0, size), with the CPU
-// backend's messages.
-void check_index(CudaBackend::State& s, const char* op, const TensorView& index, int dim,
-                 std::int64_t size) {
+constexpr int kCheckBlock = 256;
+
+// One block: checked[i] = index[i] when it lies in [0, size), else 0; the first bad entry (lowest
+// i) goes to the deferred-error record under `code`.
+__global__ void __launch_bounds__(kCheckBlock)
+    check_index_kernel(const std::int64_t* __restrict__ index, std::int64_t n, std::int64_t size,
+                       std::int64_t* __restrict__ checked, DeferredError* err, int code, int dim) {
+  __shared__ unsigned long long first;
+  if (threadIdx.x == 0) first = ~0ULL;
+  __syncthreads();
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const std::int64_t v = index[i];
+    const bool ok = v >= 0 && v < size;
+    checked[i] = ok ? v : 0;
+    if (!ok) atomicMin(&first, static_cast<unsigned long long>(i));
+  }
+  __syncthreads();
+  if (threadIdx.x == 0 && first != ~0ULL) {
+    record_deferred(err, code, dim, static_cast<long long>(first),
+                    static_cast<long long>(index[first]), static_cast<long long>(size));
+  }
+}
+
+// Checks index's form (I64, 1-D, on this device) on the host and its values on the device;
+// returns the checked copy the kernels read.
+DeviceBuffer check_index(CudaBackend::State& s, const char* op, const TensorView& index, int dim,
+                         std::int64_t size, int code) {
   check_device(op, "index", index, s.device);
   SHEARS_CHECK_AS(ShapeError, index.dtype == DType::I64 && index.dim() == 1, op,
                   ": index must be a 1-D I64 tensor, got ", view_str(index));
-  const std::vector<std::int64_t> idx =
-      copy_to_host_vector(s, index.as<const std::int64_t>(), index.shape[0]);
-  for (std::size_t i = 0; i < idx.size(); ++i) {
-    SHEARS_CHECK_AS(ShapeError, idx[i] >= 0 && idx[i] < size, op, ": index[", i, "] = ", idx[i],
-                    " is out of range for dimension ", dim, " of size ", size);
+  const std::int64_t n = index.shape[0];
+  DeviceBuffer checked(s, static_cast<std::size_t>(n) * sizeof(std::int64_t), "a checked index");
+  if (n > 0) {
+    check_index_kernel<<<1, kCheckBlock, 0, s.stream>>>(
+        index.as<const std::int64_t>(), n, size, checked.as<std::int64_t>(), s.deferred, code, dim);
+    SHEARS_CUDA_CHECK_LAUNCH();
   }
+  return checked;
 }
 
 // Throws ShapeError unless `b` has `a`'s shape except along `dim`, where it has `b_size`.
@@ -74,10 +101,10 @@ void CudaBackend::index_select(const TensorView& x, int dim, const TensorView& i
   check_device(op, "out", out, s.device);
   dim = normalise_dim(op, x, dim);
   const DimSplit split = split_at(x.shape, dim);
-  check_index(s, op, index, dim, split.size);
+  const DeviceBuffer checked = check_index(s, op, index, dim, split.size, kBadIndexSelect);
   const std::int64_t count = index.shape[0];
   check_shape_along(op, "x", x, "out", out, dim, count);
-  launch_row_gather(s, x.data, out.data, index.as<const std::int64_t>(), split.outer, count,
+  launch_row_gather(s, x.data, out.data, checked.as<const std::int64_t>(), split.outer, count,
                     split.size, split.inner * static_cast<std::int64_t>(dtype_size(x.dtype)));
 }
 
@@ -91,13 +118,13 @@ void CudaBackend::index_add(const TensorView& src, int dim, const TensorView& in
   check_f32(op, "out", out);
   dim = normalise_dim(op, out, dim);
   const DimSplit split = split_at(out.shape, dim);
-  check_index(s, op, index, dim, split.size);
+  const DeviceBuffer checked = check_index(s, op, index, dim, split.size, kBadIndexAdd);
   const std::int64_t count = index.shape[0];
   check_shape_along(op, "out", out, "src", src, dim, count);
   const std::int64_t total = src.numel();
   if (total == 0) return;
   const unsigned grid = grid_for(total, s.sm_count);
-  const auto* idx = index.as<const std::int64_t>();
+  const auto* idx = checked.as<const std::int64_t>();
   if (out.numel() <= kMax32 && total <= kMax32) {
     using Index = std::uint32_t;
     index_add_kernel<Index><<<grid, kBlock, 0, s.stream>>>(

@@ -15,21 +15,27 @@ namespace shears::kernels::cuda {
 void launch_scale_f32(CudaBackend::State& s, float* y, std::int64_t n, float beta);
 
 /// y (outer, c, inner) = value[ch] broadcast over each channel row, or 0 where `value` is null.
-/// (channel_ops.cu)
+/// (channel_math.cu)
 void launch_channel_broadcast_f32(CudaBackend::State& s, float* y, std::int64_t outer,
                                   std::int64_t c, std::int64_t inner, const float* value);
 
 /// dst (outer, c, inner) = src * scale[ch] (* scale2[ch] when scale2 is not null); dst may equal
-/// src. (channel_ops.cu)
+/// src. (channel_math.cu)
 void launch_channel_scale_f32(CudaBackend::State& s, const float* src, float* dst,
                               std::int64_t outer, std::int64_t c, std::int64_t inner,
                               const float* scale, const float* scale2);
+
+/// The same with an f64 scale, each factor rounded to f32 first (as the CPU backend's F64 channel
+/// mask). (channel_math.cu)
+void launch_channel_scale_by_f64(CudaBackend::State& s, const float* src, float* dst,
+                                 std::int64_t outer, std::int64_t c, std::int64_t inner,
+                                 const double* scale);
 
 /// Per-channel sums over (outer, inner) of a (outer, c, inner) layout, accumulated in double:
 ///   dot[ch] = scale[ch] * sum(g * (x - shift[ch]))   (shift null: 0; scale null: 1)
 ///   sum[ch] = sum(g)
 /// Either output may be null; x may be null when dot is. The result is deterministic (fixed
-/// partitioning and summation order). (channel_ops.cu)
+/// partitioning and summation order). (channel_math.cu)
 void launch_channel_reduce_f32(CudaBackend::State& s, const float* g, const float* x,
                                std::int64_t outer, std::int64_t c, std::int64_t inner,
                                const float* shift, const float* scale, float* dot, float* sum);
@@ -42,7 +48,7 @@ void launch_row_gather(CudaBackend::State& s, const void* src, void* dst, const 
                        std::int64_t row_bytes);
 
 /// save_mean[ch] = running_mean[ch]; save_invstd[ch] = 1 / sqrt(running_var[ch] + eps), for
-/// ch < c. (channel_ops.cu)
+/// ch < c. (channel_math.cu)
 void launch_bn_eval_stats_f32(CudaBackend::State& s, const float* running_mean,
                               const float* running_var, double eps, float* save_mean,
                               float* save_invstd, std::int64_t c);

@@ -7,8 +7,10 @@
 //
 // Reductions are deterministic: per-row (nll) or per-block (bce) terms go to a scratch buffer and
 // one block adds them in a fixed order. Labels are checked on the device while the loss is
-// computed: a row with a label outside [0, C) records itself with atomicMin in a flag word, which
-// the host reads back (waiting for the stream) to throw ShapeError naming the row and the label.
+// computed: a row with a label outside [0, C) records itself with atomicMin in a flag word, and
+// a one-thread kernel copies the first bad row and its label into the backend's deferred-error
+// record, which the host reads at its next synchronisation (the loss read at a log interval, say)
+// and throws as ShapeError naming the row and the label. The host never waits here.
 // The backward pass reads grad_loss on the device, so it queues without waiting; it trusts the
 // labels the forward pass checked (an out-of-range label there matches no class).
 
@@ -19,6 +21,7 @@
 #include "kernels/common/error.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/deferred.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/state.h"
 #include "kernels/cuda/util.h"
@@ -57,6 +60,17 @@ __global__ void nll_rows_kernel(const float* __restrict__ logp,
       }
       terms[i] = term;
     }
+  }
+}
+
+// One thread: when nll_rows_kernel flagged a row, records its label in the deferred-error record.
+__global__ void nll_record_kernel(const unsigned long long* __restrict__ bad_row,
+                                  const std::int64_t* __restrict__ labels, std::int64_t c,
+                                  DeferredError* err) {
+  const unsigned long long row = *bad_row;
+  if (row != kNoBadRow) {
+    record_deferred(err, kBadLabel, 1, static_cast<long long>(row),
+                    static_cast<long long>(labels[row]), static_cast<long long>(c));
   }
 }
 
@@ -115,6 +129,32 @@ __global__ void bce_backward_kernel(const float* __restrict__ x, const float* __
   }
 }
 
+// One warp per row: the classes that beat the label (greater, or equal at a lower index); rows
+// with fewer than 1 (k) such classes add one to counts[0] (counts[1]). Integer atomics: exact.
+__global__ void accuracy_kernel(const float* __restrict__ logits,
+                                const std::int64_t* __restrict__ labels, std::int64_t n,
+                                std::int64_t c, int k, unsigned long long* counts) {
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const std::int64_t warps_per_block = blockDim.x / 32;
+  const std::int64_t warp = blockIdx.x * warps_per_block + threadIdx.x / 32;
+  const std::int64_t warp_stride = static_cast<std::int64_t>(gridDim.x) * warps_per_block;
+  for (std::int64_t i = warp; i < n; i += warp_stride) {
+    const std::int64_t label = labels[i];
+    if (label < 0 || label >= c) continue;
+    const float* row = logits + i * c;
+    const float target = row[label];
+    unsigned better = 0;
+    for (std::int64_t j = lane; j < c; j += 32) {
+      better += (row[j] > target || (row[j] == target && j < label)) ? 1u : 0u;
+    }
+    better = warp_sum(better);
+    if (lane == 0) {
+      if (better < 1u) atomicAdd(counts, 1ULL);
+      if (better < static_cast<unsigned>(k)) atomicAdd(counts + 1, 1ULL);
+    }
+  }
+}
+
 void check_scalar(CudaBackend::State& s, const char* op, const char* what, const TensorView& t,
                   const TensorView& ref) {
   check_device(op, what, t, s.device);
@@ -165,15 +205,9 @@ void CudaBackend::nll_loss_forward(const TensorView& logp, const TensorView& lab
   mean_kernel<<<1, 1024, 0, s.stream>>>(terms.as<const double>(), n, static_cast<double>(n),
                                         loss.as<float>());
   SHEARS_CUDA_CHECK_LAUNCH();
-  const unsigned long long bad =
-      copy_to_host_vector(s, flag.as<const unsigned long long>(), 1).front();
-  if (bad != kNoBadRow) {
-    const auto row = static_cast<std::int64_t>(bad);
-    const std::int64_t label =
-        copy_to_host_vector(s, labels.as<const std::int64_t>() + row, 1).front();
-    throw ShapeError(detail::cat(op, ": label ", label, " at row ", row, " is out of range for ", c,
-                                 " classes"));
-  }
+  nll_record_kernel<<<1, 1, 0, s.stream>>>(flag.as<const unsigned long long>(),
+                                           labels.as<const std::int64_t>(), c, s.deferred);
+  SHEARS_CUDA_CHECK_LAUNCH();
 }
 
 void CudaBackend::nll_loss_backward(const TensorView& labels, double smoothing,
@@ -192,6 +226,27 @@ void CudaBackend::nll_loss_backward(const TensorView& labels, double smoothing,
   nll_backward_kernel<<<grid_for(n * c, s.sm_count), kBlock, 0, s.stream>>>(
       labels.as<const std::int64_t>(), n, c, smoothing, grad_loss.as<const float>(),
       grad_logp.as<float>());
+  SHEARS_CUDA_CHECK_LAUNCH();
+}
+
+void CudaBackend::accuracy_count(const TensorView& logits, const TensorView& labels, int k,
+                                 const TensorView& counts) {
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  const char* op = "accuracy_count";
+  check_device(op, "logits", logits, s.device);
+  check_device(op, "counts", counts, s.device);
+  check_f32(op, "logits", logits);
+  check_dim(op, "logits", logits, 2);
+  const std::int64_t n = logits.shape[0], c = logits.shape[1];
+  check_labels(s, op, labels, n);
+  SHEARS_CHECK_AS(ShapeError, counts.dtype == DType::I64 && counts.numel() == 2, op,
+                  ": counts must be I64 [2], got ", view_str(counts));
+  SHEARS_CHECK_AS(ShapeError, k >= 1, op, ": k must be >= 1, got ", k);
+  if (n == 0 || c == 0) return;
+  accuracy_kernel<<<grid_for(n * 32, s.sm_count), kBlock, 0, s.stream>>>(
+      logits.as<const float>(), labels.as<const std::int64_t>(), n, c, k,
+      static_cast<unsigned long long*>(counts.data));
   SHEARS_CUDA_CHECK_LAUNCH();
 }
 

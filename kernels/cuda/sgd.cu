@@ -6,8 +6,14 @@
 //   param -= lr * g
 // nvcc contracts the multiply-adds into FMAs, so results may differ from the CPU's in the last
 // bit; the parity test compares with a tolerance.
+//
+// sgd_update_many runs the same arithmetic for every parameter of a network in one launch: the
+// host cuts each tensor into chunks of kChunk elements and uploads the chunk table (through the
+// pinned staging buffers, without waiting); block b updates chunk b.
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/common/error.h"
 #include "kernels/cuda/check.h"
@@ -44,7 +50,84 @@ __global__ void sgd_momentum_kernel(float* __restrict__ param, const float* __re
   }
 }
 
+constexpr int kChunk = 8192;
+
+// One chunk of one parameter tensor. buf is null without momentum.
+struct SgdChunk {
+  float* param;
+  const float* grad;
+  float* buf;
+  std::int64_t start;
+  int count;
+  float wd;
+  int first;
+};
+
+__global__ void sgd_many_kernel(const SgdChunk* __restrict__ chunks, float lr, float momentum,
+                                float damp, bool nesterov) {
+  const SgdChunk c = chunks[blockIdx.x];
+  float* param = c.param + c.start;
+  const float* grad = c.grad + c.start;
+  if (c.buf == nullptr) {
+    for (int i = threadIdx.x; i < c.count; i += blockDim.x) {
+      param[i] -= lr * (grad[i] + c.wd * param[i]);
+    }
+    return;
+  }
+  float* buf = c.buf + c.start;
+  for (int i = threadIdx.x; i < c.count; i += blockDim.x) {
+    const float g = grad[i] + c.wd * param[i];
+    const float b = c.first ? g : momentum * buf[i] + damp * g;
+    buf[i] = b;
+    param[i] -= lr * (nesterov ? g + momentum * b : b);
+  }
+}
+
 }  // namespace
+
+void CudaBackend::sgd_update_many(const std::vector<SgdItem>& items, const SgdParams& p) {
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  const char* op = "sgd_update";
+  SHEARS_CHECK_AS(Error, !p.nesterov || (p.momentum > 0.0 && p.dampening == 0.0), op,
+                  ": Nesterov momentum needs momentum > 0 and zero dampening, got momentum ",
+                  p.momentum, ", dampening ", p.dampening);
+  const bool use_momentum = p.momentum != 0.0;
+  std::vector<SgdChunk> chunks;
+  for (const SgdItem& item : items) {
+    check_device(op, "param", item.param, s.device);
+    check_device(op, "grad", item.grad, s.device);
+    check_f32(op, "param", item.param);
+    check_same(op, "param", item.param, "grad", item.grad);
+    SHEARS_CHECK_AS(Error, !use_momentum || item.has_momentum_buf, op, ": momentum ", p.momentum,
+                    " needs a momentum buffer for param ", view_str(item.param));
+    if (use_momentum) {
+      check_device(op, "momentum_buf", item.momentum_buf, s.device);
+      check_same(op, "param", item.param, "momentum_buf", item.momentum_buf);
+    }
+    const std::int64_t n = item.param.numel();
+    for (std::int64_t start = 0; start < n; start += kChunk) {
+      SgdChunk c;
+      c.param = item.param.as<float>();
+      c.grad = item.grad.as<const float>();
+      c.buf = use_momentum ? item.momentum_buf.as<float>() : nullptr;
+      c.start = start;
+      c.count = static_cast<int>(std::min<std::int64_t>(kChunk, n - start));
+      c.wd = static_cast<float>(item.weight_decay);
+      c.first = item.first_step ? 1 : 0;
+      chunks.push_back(c);
+    }
+  }
+  if (chunks.empty()) return;
+  SHEARS_CHECK_AS(Error, chunks.size() <= 0x7fffffffu, op, ": too many chunks");
+  const std::size_t bytes = chunks.size() * sizeof(SgdChunk);
+  DeviceBuffer table(s, bytes, "the SGD chunk table");
+  copy_from_host(table.get(), chunks.data(), bytes);
+  sgd_many_kernel<<<static_cast<unsigned>(chunks.size()), kBlock, 0, s.stream>>>(
+      table.as<const SgdChunk>(), static_cast<float>(p.lr), static_cast<float>(p.momentum),
+      static_cast<float>(1.0 - p.dampening), p.nesterov);
+  SHEARS_CUDA_CHECK_LAUNCH();
+}
 
 void CudaBackend::sgd_update(const TensorView& param, const TensorView& grad,
                              const TensorView* momentum_buf, const SgdParams& p) {

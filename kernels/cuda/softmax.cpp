@@ -29,7 +29,7 @@ void CudaBackend::softmax_forward(const TensorView& x, const TensorView& y, bool
   check_same(op, "x", x, "y", y);
   if (x.numel() == 0) return;
   std::lock_guard<std::mutex> lock(s.library_mutex);
-  const TensorDesc d(op, x.shape[0], x.shape[1], 1, 1);
+  const TensorDesc& d = cached_tensor_desc(s, op, x.shape[0], x.shape[1], 1, 1);
   const float one = 1.0f, zero = 0.0f;
   SHEARS_CUDNN_CHECK(cudnnSoftmaxForward(s.cudnn, log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE,
                                          CUDNN_SOFTMAX_MODE_INSTANCE, &one, d.get(), x.data, &zero,
@@ -50,7 +50,7 @@ void CudaBackend::softmax_backward(const TensorView& y, const TensorView& grad_y
   check_same(op, "y", y, "grad_x", grad_x);
   if (y.numel() == 0) return;
   std::lock_guard<std::mutex> lock(s.library_mutex);
-  const TensorDesc d(op, y.shape[0], y.shape[1], 1, 1);
+  const TensorDesc& d = cached_tensor_desc(s, op, y.shape[0], y.shape[1], 1, 1);
   const float one = 1.0f, zero = 0.0f;
   SHEARS_CUDNN_CHECK(cudnnSoftmaxBackward(s.cudnn, log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE,
                                           CUDNN_SOFTMAX_MODE_INSTANCE, &one, d.get(), y.data,

@@ -1,14 +1,17 @@
 #pragma once
 
 // Private to kernels/cuda: the CUDA objects behind a CudaBackend (stream, memory pool, cuDNN and
-// cuBLAS handles, the convolution algorithm cache) and the RAII helpers every primitive uses to
-// select the device and to borrow scratch memory from the pool.
+// cuBLAS handles, the convolution plans and descriptor caches) and the RAII helpers every
+// primitive uses to select the device and to borrow scratch memory from the pool.
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -17,19 +20,81 @@
 #include "kernels/common/backend.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cudnn_desc.h"
 
 namespace shears::kernels::cuda {
 
-/// The convolution geometry, direction, dtype and maths mode that an algorithm choice depends on.
+/// The convolution geometry, direction, maths mode and algorithm policy (TF32, deterministic,
+/// timing-based choice) that an algorithm choice depends on.
 using ConvKey = std::array<std::int64_t, 20>;
 
-/// A cuDNN algorithm chosen for one ConvKey: the algorithm enum value (forward, backward-data or
+/// A cuDNN algorithm for one ConvKey: the algorithm enum value (forward, backward-data or
 /// backward-filter, by the key's direction), the math type to set on the descriptor with it, and
 /// the workspace bytes it needs.
 struct ConvChoice {
   int algo = 0;
   cudnnMathType_t math = CUDNN_FMA_MATH;
   std::size_t workspace = 0;
+};
+
+/// Everything one convolution problem needs, built once per ConvKey: its descriptors and the
+/// acceptable algorithms in preference order. `next` is the first candidate not yet seen failing
+/// at run time; a failure moves it on (and `failures` says why), so the plan falls back to the
+/// next candidate instead of failing every later call.
+struct ConvPlan {
+  ConvPlan(const char* op, std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w,
+           std::int64_t k, std::int64_t kh, std::int64_t kw, std::int64_t ho, std::int64_t wo,
+           const Conv2dParams& p, cudnnMathType_t math)
+      : x(op, n, c, h, w),
+        y(op, n, k, ho, wo),
+        filter(op, k, c / p.groups, kh, kw),
+        conv(p, math),
+        bias(op, 1, k, 1, 1) {}
+  TensorDesc x, y;
+  FilterDesc filter;
+  ConvDesc conv;
+  TensorDesc bias;
+  std::vector<ConvChoice> candidates;
+  std::size_t next = 0;
+  std::string failures;
+};
+
+/// The caching allocator used where the device has no stream-ordered pools (cudaMallocAsync):
+/// cudaMalloc'd blocks, rounded up, kept on free lists by size and handed out again. Every use of
+/// a block is queued on the backend's one stream, so a block freed by the host can serve the next
+/// allocation at once: its new work is queued after its old. Guarded by `mutex`.
+struct BlockCache {
+  std::mutex mutex;
+  std::multimap<std::size_t, void*> free_blocks;
+  std::unordered_map<void*, std::size_t> sizes;  // every live or cached block
+  std::uint64_t reserved = 0, reserved_high = 0, used = 0, used_high = 0;
+};
+
+/// A fault in the data that a kernel found while the host ran ahead (an out-of-range label or
+/// index): kernels record the first one here, in device memory, instead of making the host wait
+/// for a flag after every call; the host reads it at its next synchronisation (synchronize,
+/// copy_to_host) and throws it then. code 0: none recorded.
+struct DeferredError {
+  int code = 0;
+  int dim = 0;
+  long long position = 0, value = 0, size = 0;
+};
+enum DeferredCode : int {
+  kNoDeferredError = 0,
+  kBadLabel = 1,
+  kBadIndexSelect = 2,
+  kBadIndexAdd = 3
+};
+
+/// Pinned host buffers that host-to-device copies go through, two in turn: the caller's buffer is
+/// free again as soon as its bytes are in a staging buffer, and the host waits only for the copy
+/// that used the same staging buffer two chunks ago, never for the whole stream.
+struct HostStaging {
+  static constexpr std::size_t kBytes = std::size_t{4} << 20;
+  std::mutex mutex;
+  void* buffer[2] = {nullptr, nullptr};
+  cudaEvent_t done[2] = {nullptr, nullptr};
+  int next = 0;
 };
 
 struct CudaBackend::State {
@@ -41,11 +106,21 @@ struct CudaBackend::State {
   cublasHandle_t cublas = nullptr;
   /// Created on the first svd (most runs never decompose anything); guarded by library_mutex.
   cusolverDnHandle_t cusolver = nullptr;
-  /// Held while a cuDNN or cuBLAS call uses the handles: a handle serves one thread at a time.
+  /// The deferred-error record (device memory) and its pinned host mirror.
+  DeferredError* deferred = nullptr;
+  DeferredError* deferred_host = nullptr;
+  HostStaging staging;
+  /// False when the device lacks stream-ordered pools: memory then comes from `blocks`.
+  bool use_pool = true;
+  BlockCache blocks;
+  /// Held while a cuDNN or cuBLAS call uses the handles (a handle serves one thread at a time);
+  /// also guards the plan and descriptor caches below.
   std::mutex library_mutex;
-  /// Guards conv_cache; an algorithm is chosen once per key, under this lock.
-  std::mutex conv_mutex;
-  std::map<ConvKey, ConvChoice> conv_cache;
+  std::map<ConvKey, std::unique_ptr<ConvPlan>> conv_plans;
+  /// 4-D f32 descriptors by (n, c, h, w), and batch-norm parameter descriptors by the same key,
+  /// for batch norm and softmax: built on first use of a shape.
+  std::map<std::array<std::int64_t, 4>, std::unique_ptr<TensorDesc>> tensor_descs;
+  std::map<std::array<std::int64_t, 4>, std::unique_ptr<BatchNormParamDesc>> bn_param_descs;
 
   State() = default;
   State(const State&) = delete;
@@ -69,13 +144,31 @@ class DeviceGuard {
   int device_ = 0;
 };
 
+/// Waits for the stream and throws the deferred error the kernels recorded, if any (ShapeError
+/// with the CPU backend's message), clearing it so the backend stays usable. Throws CudaError when
+/// the stream failed.
+void sync_and_check(CudaBackend::State& s);
+
+/// The cached descriptor of an f32 (n, c, h, w) tensor, built on first use. Call with
+/// s.library_mutex held.
+const TensorDesc& cached_tensor_desc(CudaBackend::State& s, const char* op, std::int64_t n,
+                                     std::int64_t c, std::int64_t h, std::int64_t w);
+/// The cached batch-norm parameter descriptor derived from cached_tensor_desc(n, c, h, w).
+const BatchNormParamDesc& cached_bn_param_desc(CudaBackend::State& s, const char* op,
+                                               std::int64_t n, std::int64_t c, std::int64_t h,
+                                               std::int64_t w);
+
 /// Free and total device memory as this backend can use it: the driver's free memory plus the
 /// blocks our pool holds unused. Never throws (zeros when the runtime cannot answer).
 MemoryInfo device_memory_info(CudaBackend::State& s) noexcept;
 
-/// `bytes` (at least 1) from the pool, stream-ordered on s.stream. On failure, returns the pool's
-/// unused blocks to the driver and tries once more; then throws OutOfMemoryError naming `bytes`,
-/// free and total memory and `what`.
+/// The pool's (or block cache's) reserved and used bytes, now and at their peaks.
+PoolStats pool_stats(CudaBackend::State& s) noexcept;
+void reset_pool_peaks(CudaBackend::State& s) noexcept;
+
+/// `bytes` (at least 1) from the pool (or the block cache), stream-ordered on s.stream. On
+/// failure, returns the unused blocks to the driver and tries once more; then throws
+/// OutOfMemoryError naming `bytes`, free and total memory and `what`.
 void* pool_allocate(CudaBackend::State& s, std::size_t bytes, const char* what);
 
 /// Returns `ptr` to the pool, stream-ordered after the work already queued. Null is ignored.

@@ -10,6 +10,7 @@
 #include "app/experiment.h"
 #include "app/schema.h"
 #include "engine/config/config.h"
+#include "kernels/common/registry.h"
 #include "tests/support/temp_dir.h"
 
 namespace shears::testing {
@@ -89,6 +90,39 @@ TEST(Experiment, ValidationOnTheTestSplitOnlyWhenAsked) {
   }
 }
 
+TEST(Experiment, DeviceOptionsAreParsedCheckedAndApplied) {
+  std::string text =
+      std::string(kTiny) + "device_options: {tf32_matmul: true, deterministic: true}\n";
+  app::ExperimentSpec spec = app::parse_experiment(Config::parse(text, "opts.yaml"));
+  EXPECT_TRUE(spec.device_options.tf32_matmul);
+  EXPECT_TRUE(spec.device_options.tf32_conv);
+  EXPECT_TRUE(spec.device_options.deterministic);
+  EXPECT_EQ(spec.device_options.conv_algo, "heuristic");  // timing-based choice is not repeatable
+  {
+    app::Experiment e(spec, Config::parse(text, "opts.yaml"), app::RunOptions{});
+    const CudaPolicy policy = cuda_policy();
+    EXPECT_TRUE(policy.tf32_matmul);
+    EXPECT_TRUE(policy.deterministic);
+    EXPECT_FALSE(policy.conv_find);
+  }
+  set_cuda_policy(CudaPolicy{});
+
+  const std::string bad =
+      std::string(kTiny) + "device_options: {deterministic: true, conv_algo: find}\n";
+  try {
+    app::parse_experiment(Config::parse(bad, "bad.yaml"));
+    ADD_FAILURE() << "conv_algo: find with deterministic: true was accepted";
+  } catch (const ConfigError& err) {
+    EXPECT_NE(std::string(err.what()).find("conv_algo"), std::string::npos) << err.what();
+    EXPECT_NE(std::string(err.what()).find("bad.yaml"), std::string::npos) << err.what();
+  }
+
+  TempDir dir;
+  const std::string cfg = write(dir, "tiny.yaml", kTiny);
+  const std::string msg = error_of({"run", cfg, "--tf32", "sometimes", "--quiet"});
+  EXPECT_NE(msg.find("--tf32 'sometimes': expected off, conv or all"), std::string::npos) << msg;
+}
+
 TEST(Experiment, RunWritesSummaryConfigAndCheckpoints) {
   TempDir dir;
   std::string cfg = write(dir, "tiny.yaml", kTiny);
@@ -98,6 +132,11 @@ TEST(Experiment, RunWritesSummaryConfigAndCheckpoints) {
   nlohmann::json s = nlohmann::json::parse(in);
   EXPECT_EQ(s["model"], "resnet20");
   EXPECT_EQ(s["dataset"], "synthetic");
+  // The CUDA maths the run allowed, PyTorch's defaults unless the config says otherwise.
+  EXPECT_EQ(s["device_options"]["tf32_matmul"], false);
+  EXPECT_EQ(s["device_options"]["tf32_conv"], true);
+  EXPECT_EQ(s["device_options"]["deterministic"], false);
+  EXPECT_EQ(s["device_options"]["conv_algo"], "find");
   for (const char* key : {"test", "validation", "params", "flops", "latency_ms"}) {
     EXPECT_TRUE(s["dense"].contains(key)) << key;
   }

@@ -201,7 +201,7 @@ class CudaParity : public CudaTest {
     set_allow_tf32(false);
     gpu_ = &backend_for(Device::cuda(0));
   }
-  void TearDown() override { set_allow_tf32(true); }
+  void TearDown() override { set_cuda_policy(CudaPolicy{}); }
 
   Buffer cpu_buffer(const Shape& shape, DType dtype = DType::F32) {
     return Buffer(cpu_, Device::cpu(), shape, dtype);

@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <numeric>
 #include <string>
 #include <vector>
 
 #include "kernels/common/error.h"
 #include "kernels/common/registry.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "tests/cuda/parity_support.h"
 #include "tests/support/cuda_test.h"
 
@@ -61,12 +63,89 @@ TEST_F(CudaBackendTest, ZeroByteAllocationsAreDistinctAndFreeable) {
 
 TEST_F(CudaBackendTest, FreedMemoryIsReused) {
   const std::size_t bytes = std::size_t{64} << 20;
+  void* first = gpu_->allocate(bytes);
+  gpu_->deallocate(first, bytes);
+  gpu_->synchronize();
+  const DeviceMemoryStats before = device_memory_stats(Device::cuda(0));
+  EXPECT_GE(before.reserved_bytes, bytes);
   for (int i = 0; i < 8; ++i) {
     void* p = gpu_->allocate(bytes);
     gpu_->deallocate(p, bytes);
   }
   gpu_->synchronize();
-  SUCCEED();
+  // Eight more allocations of the same size were served by the freed block: the allocator
+  // reserved nothing new from the driver.
+  const DeviceMemoryStats after = device_memory_stats(Device::cuda(0));
+  EXPECT_EQ(after.reserved_bytes, before.reserved_bytes);
+  EXPECT_LE(after.used_bytes, before.used_bytes);
+}
+
+TEST_F(CudaBackendTest, AllocatorFollowsTheEnvironment) {
+  const char* allocator = std::getenv("SHEARS_CUDA_ALLOCATOR");
+  auto& cuda = static_cast<kernels::cuda::CudaBackend&>(*gpu_);
+  if (allocator != nullptr && std::string(allocator) == "caching") {
+    EXPECT_FALSE(cuda.uses_stream_ordered_pool());
+  } else {
+    // Every GPU the project targets (compute capability >= 8.0) has stream-ordered pools.
+    EXPECT_TRUE(cuda.uses_stream_ordered_pool());
+  }
+  // Peaks cover what was live: one 8 MiB block held while a second is allocated.
+  cuda.reset_peak_memory();
+  const std::size_t bytes = std::size_t{8} << 20;
+  void* a = gpu_->allocate(bytes);
+  void* b = gpu_->allocate(bytes);
+  gpu_->deallocate(a, bytes);
+  gpu_->deallocate(b, bytes);
+  gpu_->synchronize();
+  EXPECT_GE(device_memory_stats(Device::cuda(0)).peak_used_bytes, 2 * bytes);
+}
+
+// Inputs 1 + 2^-12 need 13 significant bits; TF32 keeps 11, so with TF32 they become 1 and a
+// 64-term dot product gives 64 instead of 64 + 2^-6. Both sums are exact in f32.
+TEST_F(CudaParity, GemmKeepsFullF32ProductsByDefault) {
+  set_cuda_policy(CudaPolicy{});
+  ASSERT_FALSE(allow_tf32_matmul()) << "TF32 for matrix products must be off by default";
+  const float v = 1.0f + 1.0f / 4096.0f;
+  Twin a = twin({64, 64}, std::vector<float>(64 * 64, v));
+  Twin b = twin({64, 64}, std::vector<float>(64 * 64, 1.0f));
+  Twin c = output_twin({64, 64});
+  gpu_->gemm(false, false, 1.0, a.g(), b.g(), 0.0, c.g());
+  for (float got : c.gpu.get<float>()) ASSERT_EQ(got, 64.0f + 1.0f / 64.0f);
+}
+
+TEST_F(CudaParity, ConvKeepsFullF32ProductsWithTf32Off) {
+  CudaPolicy policy;
+  policy.tf32_conv = false;
+  set_cuda_policy(policy);
+  const float v = 1.0f + 1.0f / 4096.0f;
+  // 16 channels x 3 x 3 = 144 products per interior output: 144 + 144 / 4096, exact in f32.
+  Twin x = twin({2, 16, 8, 8}, std::vector<float>(2 * 16 * 8 * 8, v));
+  Twin w = twin({32, 16, 3, 3}, std::vector<float>(32 * 16 * 9, 1.0f));
+  Twin y = output_twin({2, 32, 8, 8});
+  Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  gpu_->conv2d_forward(x.g(), w.g(), nullptr, y.g(), p);
+  const std::vector<float> got = y.gpu.get<float>();
+  set_cuda_policy(CudaPolicy{});
+  // Interior pixel (1, 1) of image 0, channel 0.
+  EXPECT_EQ(got[1 * 8 + 1], 144.0f + 144.0f / 4096.0f);
+}
+
+TEST_F(CudaParity, DeferredErrorsAreThrownOnceAtTheNextSynchronisation) {
+  Twin x = random_twin({5, 3}, 3);
+  Twin bad = twin({2}, std::vector<std::int64_t>{1, 9});
+  Twin out = output_twin({2, 3});
+  EXPECT_NO_THROW(gpu_->index_select(x.g(), 0, bad.g(), out.g()));
+  try {
+    gpu_->synchronize();
+    FAIL() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("index_select: index[1] = 9 is out of range for "
+                                         "dimension 0 of size 5"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(gpu_->synchronize());
 }
 
 TEST_F(CudaBackendTest, OutOfMemoryNamesTheRequest) {
@@ -117,6 +196,52 @@ TEST_F(CudaBackendTest, RegistryRefusesAMissingDevice) {
     FAIL() << "expected Error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("not available"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace shears::testing
+
+namespace shears::testing {
+namespace {
+
+// The one-launch multi-tensor SGD step against one sgd_update per tensor: the same arithmetic,
+// for a tensor smaller than a chunk, one spanning several chunks and one with a fresh buffer.
+TEST_F(CudaParity, SgdManyEqualsOneUpdatePerTensor) {
+  const std::vector<Shape> shapes = {{7}, {3, 8192 + 5}, {16, 3, 3, 3}};
+  SgdParams p;
+  p.lr = 0.1;
+  p.momentum = 0.9;
+  p.nesterov = true;
+  std::vector<Twin> params, grads, bufs, params2, bufs2;
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    const auto seed = static_cast<std::uint32_t>(100 + 10 * i);
+    params.push_back(random_twin(shapes[i], seed));
+    params2.push_back(random_twin(shapes[i], seed));
+    grads.push_back(random_twin(shapes[i], seed + 1));
+    bufs.push_back(random_twin(shapes[i], seed + 2));
+    bufs2.push_back(random_twin(shapes[i], seed + 2));
+  }
+  std::vector<SgdItem> items;
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    SgdItem item;
+    item.param = params[i].g();
+    item.grad = grads[i].g();
+    item.momentum_buf = bufs[i].g();
+    item.has_momentum_buf = true;
+    item.weight_decay = 1e-3 * static_cast<double>(i);
+    item.first_step = i == 2;
+    items.push_back(item);
+    SgdParams q = p;
+    q.weight_decay = item.weight_decay;
+    q.first_step = item.first_step;
+    const TensorView b2 = bufs2[i].g();
+    gpu_->sgd_update(params2[i].g(), grads[i].g(), &b2, q);
+  }
+  gpu_->sgd_update_many(items, p);
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    EXPECT_TRUE(close_f32(params[i].gpu, params2[i].gpu, 1e-7, 2)) << "param " << i;
+    EXPECT_TRUE(close_f32(bufs[i].gpu, bufs2[i].gpu, 1e-7, 2)) << "buffer " << i;
   }
 }
 

@@ -10,7 +10,10 @@
 #include "engine/nn/layers.h"
 #include "engine/nn/linear.h"
 #include "engine/ops.h"
+#include "engine/rng.h"
+#include "engine/train/metrics.h"
 #include "engine/train/trainer.h"
+#include "kernels/common/registry.h"
 #include "tests/support/allclose.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/memory_source.h"
@@ -255,6 +258,43 @@ TEST(Trainer, CheckpointFromAnotherModelIsRejectedWithItsName) {
     std::string m = e.what();
     EXPECT_NE(m.find(path), std::string::npos) << m;
   }
+}
+
+// The device-side count primitive (here the CPU backend's) against the host count, with ties,
+// an out-of-range label and fewer classes than k; and the meter's tensor path equals its host
+// path on the CPU.
+TEST(Metrics, AccuracyCountPrimitiveMatchesTheHostCount) {
+  Generator gen(21);
+  std::vector<float> v = rand_uniform({40, 7}, -2.0, 2.0, gen).to_vector<float>();
+  for (float& f : v) f = std::round(f * 2.0f) / 2.0f;  // many ties
+  const Tensor logits = Tensor::from_vector(v, {40, 7});
+  std::vector<std::int64_t> y(40);
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] = static_cast<std::int64_t>((i * 5) % 7);
+  y[3] = 9;  // out of range: counts as wrong
+  const Tensor labels = Tensor::from_vector(y, {40});
+  Tensor counts = Tensor::zeros({2}, DType::I64);
+  backend_for(Device::cpu()).accuracy_count(logits.view(), labels.view(), 5, counts.view());
+  backend_for(Device::cpu()).accuracy_count(logits.view(), labels.view(), 5, counts.view());
+  const std::vector<std::int64_t> c = counts.to_vector<std::int64_t>();
+  EXPECT_EQ(c[0], 2 * count_topk_correct(logits, labels, 1));
+  EXPECT_EQ(c[1], 2 * count_topk_correct(logits, labels, 5));
+  EXPECT_GT(c[0], 0);
+  EXPECT_LT(c[1], 2 * 40);
+
+  Tensor few = Tensor::zeros({2}, DType::I64);
+  const Tensor three = Tensor::from_vector<float>({0.3f, 0.1f, 0.2f, 0.0f, 0.5f, 0.5f}, {2, 3});
+  const Tensor two_labels = Tensor::from_vector<std::int64_t>({1, 2}, {2});
+  backend_for(Device::cpu()).accuracy_count(three.view(), two_labels.view(), 5, few.view());
+  EXPECT_EQ(few.to_vector<std::int64_t>(), (std::vector<std::int64_t>{0, 2}));
+
+  AccuracyMeter by_value, by_tensor;
+  const Tensor loss = cross_entropy(
+      logits, Tensor::from_vector<std::int64_t>(std::vector<std::int64_t>(40, 2), {40}));
+  by_value.add(logits, labels, loss.item());
+  by_tensor.add(logits, labels, loss);
+  EXPECT_EQ(by_tensor.top1(), by_value.top1());
+  EXPECT_EQ(by_tensor.top5(), by_value.top5());
+  EXPECT_EQ(by_tensor.loss(), by_value.loss());
 }
 
 TEST(Metrics, TopKCountsWithTies) {

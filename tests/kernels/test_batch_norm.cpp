@@ -189,7 +189,7 @@ void check_backward(CpuBackend& be, bool training, bool with_weight) {
   be.batch_norm_forward(view_of(x, s), with_weight ? &wv : nullptr, &bv, &rmv, &rvv, view_of(y, s),
                         view_of(mean, {2}), view_of(invstd, {2}), p);
   be.batch_norm_backward(view_of(x, s), view_of(gy, s), with_weight ? &wv : nullptr,
-                         view_of(mean, {2}), view_of(invstd, {2}), &gxv, &gwv, &gbv, training);
+                         view_of(mean, {2}), view_of(invstd, {2}), &gxv, &gwv, &gbv, training, eps);
   const double tol = std::is_same_v<T, float> ? 1e-4 : 1e-7;
   EXPECT_TRUE(all_near(gx, want_gx, tol));
   EXPECT_TRUE(all_near(gw, want_gw, tol));
@@ -216,13 +216,13 @@ TYPED_TEST(BatchNormTyped, BackwardComputesOnlyRequestedGradients) {
   TensorView gwv = view_of(gw, {2});
   this->be_.batch_norm_backward(view_of(x, kShape), view_of(gy, kShape), nullptr,
                                 view_of(mean, {2}), view_of(invstd, {2}), nullptr, &gwv, nullptr,
-                                true);
+                                true, 1e-5);
   // grad_weight[c] = sum(g * xhat): channel 0 has g = 1, 2 at x = 1, 5 -> (-3 + 2) / sqrt(5).
   EXPECT_NEAR(static_cast<double>(gw[0]), -1.0 / std::sqrt(5.0 + 1e-5), 1e-5);
   TensorView gxv = view_of(gx, kShape);
   this->be_.batch_norm_backward(view_of(x, kShape), view_of(gy, kShape), nullptr,
                                 view_of(mean, {2}), view_of(invstd, {2}), &gxv, nullptr, nullptr,
-                                true);
+                                true, 1e-5);
   double sum = 0;
   for (T v : gx) sum += static_cast<double>(v);
   EXPECT_NEAR(sum, 0.0, 1e-5);  // training-mode input gradients sum to zero per channel
@@ -267,7 +267,7 @@ TEST_F(BatchNorm, RejectsMisshapedChannelVectors) {
   SHEARS_EXPECT_THROW_MSG(
       be_.batch_norm_backward(view_of(x_, {2, 3, 1, 1}), view_of(y_, {2, 3, 1, 1}), nullptr,
                               view_of(mean_, {3}), view_of(invstd_, {3}), nullptr, nullptr, &gbv,
-                              true),
+                              true, 1e-5),
       ShapeError, "grad_bias must be F32 [3]");
   SHEARS_EXPECT_THROW_MSG(
       be_.batch_norm_forward(view_of(x_, {6}), nullptr, nullptr, nullptr, nullptr, view_of(y_, {6}),

@@ -54,8 +54,8 @@ std::vector<OpCase> build() {
   cases.push_back(OpCase{"BatchNormTrain",
                          {{{3, 4, 3, 3}}, {{4}, 0.5, 1.5}, {{4}}},
                          [](const std::vector<Tensor>& t) {
-                           Tensor rm = Tensor::zeros({4}, t[0].dtype()),
-                                  rv = Tensor::ones({4}, t[0].dtype());
+                           Tensor rm = Tensor::zeros({4}, t[0].dtype(), t[0].device()),
+                                  rv = Tensor::ones({4}, t[0].dtype(), t[0].device());
                            return batch_norm(t[0], t[1], t[2], rm, rv, true, 0.1, 1e-5);
                          },
                          nullptr});
