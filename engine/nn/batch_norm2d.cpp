@@ -27,7 +27,8 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     // CPU avoids a device round trip per step.
     if (num_batches_tracked.device().is_cpu()) num_batches_tracked.data<std::int64_t>()[0] += 1;
   }
-  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum_, eps_);
+  return apply_forward_hooks(
+      batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum_, eps_));
 }
 
 std::string BatchNorm2d::extra_repr() const {

@@ -1,5 +1,6 @@
 #include "pruning/methods/abc_pruner.h"
 #include "pruning/methods/filter_sketch.h"
+#include "pruning/methods/gal.h"
 #include "pruning/methods/method.h"
 #include "pruning/methods/one_shot.h"
 #include "pruning/methods/scratch.h"
@@ -8,7 +9,7 @@
 namespace shears::pruning {
 
 std::vector<std::string> method_names() {
-  return {"l1", "random", "sfp", "fpgm", "scratch", "filtersketch", "abc"};
+  return {"l1", "random", "sfp", "fpgm", "scratch", "filtersketch", "abc", "gal"};
 }
 
 std::unique_ptr<Method> make_method(const Config& section) {
@@ -20,6 +21,7 @@ std::unique_ptr<Method> make_method(const Config& section) {
   if (name == "scratch") return std::make_unique<ScratchMethod>(section);
   if (name == "filtersketch") return std::make_unique<FilterSketchMethod>(section);
   if (name == "abc") return std::make_unique<AbcMethod>(section);
+  if (name == "gal") return std::make_unique<GalMethod>(section);
   std::string known;
   for (const auto& n : method_names()) known += (known.empty() ? "" : ", ") + n;
   throw ConfigError(section.file() + ":" + std::to_string(section.line()) + ": key '" +
