@@ -4,6 +4,7 @@
 
 #include "engine/nn/conv2d.h"
 #include "kernels/common/error.h"
+#include "models/densenet_cifar.h"
 #include "models/googlenet.h"
 #include "models/mobilenet_v2.h"
 #include "models/resnet_cifar.h"
@@ -67,6 +68,9 @@ const std::vector<Entry>& entries() {
       {{"googlenet", "googlenet", 10, kCifarInput},
        [](std::int64_t nc, const Shape& in, double m) { return googlenet_arch(nc, in, m); },
        [](const Arch& a) { return std::make_shared<GoogLeNet>(a); }},
+      {{"densenet40", "densenet_cifar", 10, kCifarInput},
+       [](std::int64_t nc, const Shape& in, double m) { return densenet_cifar_arch(nc, in, m); },
+       [](const Arch& a) { return std::make_shared<DenseNetCifar>(a); }},
   };
   return table;
 }

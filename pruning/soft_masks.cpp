@@ -1,6 +1,7 @@
 #include "pruning/soft_masks.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "engine/autograd/grad_mode.h"
@@ -225,6 +226,14 @@ std::vector<MaskSite> gal_mask_sites(const nn::Module& model, bool channels) {
         {"classifier.2", static_cast<nn::Linear&>(m.module_at("classifier.0")).out_features()});
     return sites;
   }
+  if (arch.name == "densenet40") {
+    for (const auto& [path, mod] : m.named_modules()) {
+      if (path.rfind("dense", 0) != 0) continue;
+      if (auto* conv = dynamic_cast<nn::Conv2d*>(mod))
+        sites.push_back({path, conv->out_channels()});
+    }
+    return sites;
+  }
   if (arch.name == "googlenet") {
     for (const auto& [path, mod] : m.named_modules()) {
       if (path.rfind("inception_", 0) != 0) continue;
@@ -253,7 +262,7 @@ std::vector<MaskSite> gal_mask_sites(const nn::Module& model, bool channels) {
     return sites;
   }
   throw Error("GAL: no mask placement for '" + arch.name +
-              "' (CIFAR ResNets, ImageNet ResNets, VGG and GoogLeNet have one)");
+              "' (CIFAR ResNets, ImageNet ResNets, VGG, GoogLeNet and DenseNet-40 have one)");
 }
 
 FoldedExport fold_soft_masks(nn::Module& model, const std::vector<MaskSite>& sites,
@@ -268,8 +277,29 @@ FoldedExport fold_soft_masks(nn::Module& model, const std::vector<MaskSite>& sit
   std::vector<std::pair<std::string, std::vector<std::int64_t>>> zero_channels;
   for (std::size_t i = 0; i < sites.size(); ++i) {
     const MaskSite& site = sites[i];
-    SiteBn sb = site_bn(*folded, site.module);
     std::vector<float> m = masks[i].detach().cpu().to_vector<float>();
+    if (auto* conv = dynamic_cast<nn::Conv2d*>(&folded->module_at(site.module))) {
+      // A mask on a conv's output scales its filters (and bias).
+      const std::int64_t out_ch = conv->out_channels();
+      SHEARS_CHECK(site.size == 1 || site.size == out_ch, "soft mask site '", site.module,
+                   "': ", site.size, " mask values for ", out_ch, " channels");
+      std::vector<float> scale(static_cast<std::size_t>(out_ch));
+      std::vector<std::int64_t> zeros;
+      for (std::int64_t c = 0; c < out_ch; ++c) {
+        scale[static_cast<std::size_t>(c)] = m[site.size == 1 ? 0 : static_cast<std::size_t>(c)];
+        if (scale[static_cast<std::size_t>(c)] == 0.0f) zeros.push_back(c);
+      }
+      Tensor w = conv->weight.detach();
+      Tensor s4 = Tensor::from_vector(scale, {out_ch, 1, 1, 1}, w.device());
+      w.copy_(mul(w, s4));
+      if (conv->bias.defined()) {
+        conv->bias.detach().copy_(
+            mul(conv->bias.detach(), Tensor::from_vector(scale, {out_ch}, w.device())));
+      }
+      if (!zeros.empty()) zero_channels.emplace_back(site.module + ".weight", zeros);
+      continue;
+    }
+    SiteBn sb = site_bn(*folded, site.module);
     if (sb.after_relu) {
       for (float v : m) {
         SHEARS_CHECK(v >= 0.0f, "soft mask site '", site.module,
@@ -298,10 +328,10 @@ FoldedExport fold_soft_masks(nn::Module& model, const std::vector<MaskSite>& sit
           dynamic_cast<models::CifarBasicBlock*>(&folded->module_at(parent))) {
         blocks.push_back(parent);
         out.removed_structures.push_back(parent);
-      } else {
-        out.kept_zero.push_back(site.module);
+        continue;
       }
-      continue;
+      // Other structures (an Inception branch, an ImageNet block): their channels, where
+      // channel surgery can remove them.
     }
     const std::string producer = producer_of(*folded, sb.bn_path);
     if (producer.empty()) {
@@ -350,27 +380,72 @@ FoldedExport fold_soft_masks(nn::Module& model, const std::vector<MaskSite>& sit
     return out;
   }
   DependencyGraph graph = DependencyGraph::build(*net, input_chw);
-  PrunePlan plan;
+  // A group channel is removed when every producer that makes it has it zeroed; a layer keeps at
+  // least one of its channels.
+  std::map<std::string, std::set<std::int64_t>> zero_of;
   for (const auto& [producer, zeros] : zero_channels) {
-    const Group* g = graph.group_of(producer);
-    if (g == nullptr || g->producers.size() != 1 || g->residual) {
-      out.kept_zero.push_back(producer);
-      continue;
-    }
-    const Member* mem = g->member(producer, 0);
-    std::vector<std::int64_t> ks;
-    for (std::int64_t k = 0; k < g->size; ++k) {
-      const auto& pos = mem->positions[static_cast<std::size_t>(k)];
-      if (g->blocked[static_cast<std::size_t>(k)] || pos.size() != 1) continue;
-      if (std::binary_search(zeros.begin(), zeros.end(), pos[0])) ks.push_back(k);
-    }
-    if (static_cast<std::int64_t>(ks.size()) == g->size) ks.erase(ks.begin());
-    if (ks.empty()) continue;
-    out.removed_channels += static_cast<std::int64_t>(ks.size());
-    plan[g->id] = ks;
+    zero_of[producer].insert(zeros.begin(), zeros.end());
   }
-  out.surgery = plan.empty() ? SurgeryResult{net, models::arch_of(*net), {}}
-                             : apply_surgery(*net, graph, plan);
+  PrunePlan plan;
+  std::set<std::string> planned;
+  for (const Group& g : graph.groups()) {
+    if (g.residual) continue;
+    std::vector<std::int64_t> ks;
+    std::map<std::string, std::int64_t> left;  // per producer: its channels not removed
+    for (const std::string& p : g.producers) left[p] = 0;
+    for (std::int64_t k = 0; k < g.size; ++k) {
+      bool made = false, zero = !g.blocked[static_cast<std::size_t>(k)];
+      for (const std::string& p : g.producers) {
+        const auto& pos = g.member(p, 0)->positions[static_cast<std::size_t>(k)];
+        if (pos.empty()) continue;
+        made = true;
+        auto it = zero_of.find(p);
+        for (std::int64_t q : pos) zero = zero && it != zero_of.end() && it->second.count(q) > 0;
+      }
+      if (made && zero) {
+        ks.push_back(k);
+      } else {
+        for (const std::string& p : g.producers) {
+          if (!g.member(p, 0)->positions[static_cast<std::size_t>(k)].empty()) ++left[p];
+        }
+      }
+    }
+    // Give back one channel to every producer left with none.
+    for (const std::string& p : g.producers) {
+      if (left[p] > 0) continue;
+      for (auto it = ks.begin(); it != ks.end(); ++it) {
+        if (!g.member(p, 0)->positions[static_cast<std::size_t>(*it)].empty()) {
+          ks.erase(it);
+          if (zero_of.count(p)) out.kept_zero.push_back(p + " (one zero channel kept)");
+          break;
+        }
+      }
+    }
+    if (ks.empty()) continue;
+    for (const std::string& p : g.producers) {
+      if (zero_of.count(p)) planned.insert(p);
+    }
+    out.removed_channels += static_cast<std::int64_t>(ks.size());
+    plan[g.id] = ks;
+  }
+  for (const auto& [producer, zeros] : zero_channels) {
+    if (!planned.count(producer)) out.kept_zero.push_back(producer);
+  }
+  if (plan.empty()) {
+    out.surgery = SurgeryResult{net, models::arch_of(*net), {}};
+    return out;
+  }
+  // Removed channels are zero where they are made; after a batch norm that follows (a dense
+  // block's concat) they carry a constant, folded into the consumers by export_masked.
+  Generator probe_gen(97);
+  Tensor probe = rand_uniform({2, input_chw[0], input_chw[1], input_chw[2]}, -2.0, 2.0, probe_gen,
+                              DType::F32, device);
+  MaskedExport me = export_masked(*net, graph, plan, probe);
+  std::int64_t not_constant = 0;
+  for (const auto& [gid, ks] : me.not_constant)
+    not_constant += static_cast<std::int64_t>(ks.size());
+  out.removed_channels -= not_constant;
+  out.surgery = me.surgery;
   out.surgery.model->eval();
   return out;
 }

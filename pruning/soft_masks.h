@@ -61,6 +61,7 @@ class SoftMasks {
 ///   VGG            per channel after every conv-BN-ReLU (features.I+2) and per unit of the
 ///                  hidden FC layer (classifier.2)
 ///   GoogLeNet      one scalar per Inception branch (inception_X.branchY)
+///   DenseNet-40    per new channel of every dense layer (denseB.L.conv, the conv's output)
 /// Throws Error for another family.
 std::vector<MaskSite> gal_mask_sites(const nn::Module& model, bool channels = false);
 
@@ -77,14 +78,16 @@ struct FoldedExport {
 
 /// The plain network that computes what `model` with `masks` applied computes in eval mode:
 /// every mask value is folded into the batch norm that produces the site's output (gamma and
-/// beta scaled; a site after a ReLU needs masks >= 0, relu(z) m = relu(m z)), then zeroed
-/// structures are removed: a CIFAR ResNet block whose branch mask is 0 becomes its shortcut
-/// (Arch::removed), zero channels at per-channel sites are removed by channel surgery (a layer
-/// keeps at least one channel; an all-zero layer keeps its first, which computes zeros). Zero
-/// scalar masks of other structures (Inception branches) stay as zero scales, listed in
-/// kept_zero. `model` must have no hooks of its own; it is not changed. The result is a new model
-/// on the model's device, in eval mode. Throws Error naming the site for a negative mask after
-/// a ReLU or a site without a preceding batch norm.
+/// beta scaled; a site after a ReLU needs masks >= 0, relu(z) m = relu(m z)) or, for a site on a
+/// conv, into the conv's filters; then zeroed structures are removed: a CIFAR ResNet block whose
+/// branch mask is 0 becomes its shortcut (Arch::removed), and zero channels (per-channel sites,
+/// zero Inception branches) are removed by channel surgery where every producer of the channel
+/// has it zeroed; a channel that reaches its consumers as a constant through a batch norm (a
+/// dense block) has the constant folded into them (export_masked). Every layer keeps at least one
+/// channel: a layer with all channels zero keeps one zero channel (listed in kept_zero, as are
+/// zeros of residual channels, which are never removed). `model` must have no hooks of its own; it
+/// is not changed. The result is a new model on the model's device, in eval mode. Throws Error
+/// naming the site for a negative mask after a ReLU or a site without a preceding batch norm.
 FoldedExport fold_soft_masks(nn::Module& model, const std::vector<MaskSite>& sites,
                              const std::vector<Tensor>& masks, const Shape& input_chw);
 

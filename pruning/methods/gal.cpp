@@ -282,8 +282,10 @@ PruneResult GalMethod::run(PruneContext& ctx) {
   SoftMasks masks(
       *student, sites,
       [&](const MaskSite& s) {
-        return options_.mode == GalMode::Faithful ? randn({s.size}, init_gen)
-                                                  : Tensor::ones({s.size});
+        if (options_.mode == GalMode::Corrected) return Tensor::ones({s.size});
+        // The reference draws DenseNet's masks from U(0, 1), the others from N(0, 1).
+        return arch.name == "densenet40" ? rand_uniform({s.size}, 0.0, 1.0, init_gen)
+                                         : randn({s.size}, init_gen);
       },
       ctx.device);
   GalHooks hooks(teacher, masks, options_, arch.num_classes, weight_decay_, ctx.device);

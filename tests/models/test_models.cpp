@@ -134,6 +134,9 @@ const std::vector<ModelCase>& model_cases() {
       // The CIFAR GoogLeNet of FilterSketch/ABCPruner/GAL: 6.15 M parameters (6.17 M with BN,
       // which the papers' 6.15 M leaves partly out) and 1.52 G multiply-adds.
       {"googlenet", 6166250, 1521756160, 6.15, 1520.0},
+      // DenseNet-40 (growth 12) of GAL/ABCPruner: the papers' 1.04 M parameters leave out the
+      // BN parameters (18,720 here); 282 M multiply-adds.
+      {"densenet40", 1059298, 282917328, 1.06, 282.0},
   };
   return cases;
 }
@@ -286,6 +289,8 @@ TEST(PrunedArch, SmallerWidthsBuildASmallerNetworkThatRuns) {
         free = key.find(".conv.0.0") != std::string::npos;
       } else if (info.family == "googlenet") {
         free = key.find("branch") != std::string::npos;
+      } else if (info.family == "densenet_cifar") {
+        free = key.rfind("dense", 0) == 0;
       } else {
         free = key.find(".conv1") != std::string::npos;
       }
@@ -596,7 +601,7 @@ TEST(Registry, NamesAndDefaults) {
   EXPECT_EQ(model_names(),
             (std::vector<std::string>{"resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
                                       "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
-                                      "mobilenetv2", "googlenet"}));
+                                      "mobilenetv2", "googlenet", "densenet40"}));
   EXPECT_EQ(model_info("resnet50").num_classes, 1000);
   EXPECT_EQ(model_info("vgg16").input, (Shape{3, 32, 32}));
   EXPECT_EQ(default_arch("resnet56").shortcut, Shortcut::AvgPoolZeros);

@@ -193,7 +193,40 @@ TEST(GalExport, BranchMasksFoldIntoGoogLeNetBranches) {
   Tensor masked = logits_of(*model, x);
   auto ex = pruning::fold_soft_masks(*model, sites, values_of(masks), {3, 32, 32});
   EXPECT_TRUE(allclose(logits_of(*ex.surgery.model, x), masked, 1e-5, 1e-5));
+  // A zero branch leaves the concat but for one zero channel of its last conv (a branch keeps
+  // a width of at least 1).
+  ASSERT_GT(masks.zeros(), 0);
   EXPECT_EQ(static_cast<std::int64_t>(ex.kept_zero.size()), masks.zeros());
+  EXPECT_GT(ex.removed_channels, 0);
+  EXPECT_LT(pruning::count_cost(*ex.surgery.model, {3, 32, 32}).macs,
+            pruning::count_cost(*model, {3, 32, 32}).macs);
+}
+
+TEST(GalExport, ZeroChannelMasksRemoveDenseNetChannelsThroughTheConcats) {
+  auto model = make("densenet40", {3, 16, 16}, 0.5);
+  Generator gen(12);
+  Tensor x = randn({2, 3, 16, 16}, gen);
+  auto sites = pruning::gal_mask_sites(*model);
+  ASSERT_EQ(sites.size(), 36u);  // 3 blocks x 12 layers, 6 new channels each at half width
+  EXPECT_EQ(sites[0].module, "dense1.0.conv");
+  EXPECT_EQ(sites[0].size, 6);
+  Generator mask_gen(13);
+  SoftMasks masks(
+      *model, sites,
+      [&](const MaskSite& s) {
+        std::vector<float> v = rand_uniform({s.size}, -0.5, 1.5, mask_gen).to_vector<float>();
+        for (float& e : v) e = e < 0.2f ? 0.0f : e;
+        return Tensor::from_vector(v, {s.size});
+      },
+      Device::cpu());
+  ASSERT_GT(masks.zeros(), 10);
+  Tensor masked = logits_of(*model, x);
+  auto ex = pruning::fold_soft_masks(*model, sites, values_of(masks), {3, 16, 16});
+  EXPECT_GT(ex.removed_channels, 10);
+  // A zero channel reaches later layers through their BNs as a constant: folded, exact.
+  EXPECT_TRUE(allclose(logits_of(*ex.surgery.model, x), masked, 1e-5, 1e-5));
+  EXPECT_LT(pruning::count_cost(*ex.surgery.model, {3, 16, 16}).params,
+            pruning::count_cost(*model, {3, 16, 16}).params);
 }
 
 TEST(GalExport, NegativeMaskAfterReluIsAnError) {
