@@ -458,27 +458,36 @@ std::string Experiment::run() {
   std::printf("\nvalidation: %s\ntest: %s\n", val_source_.c_str(), test_set_->describe().c_str());
   std::printf("\n%-8s %9s %9s %9s %12s %14s %12s\n", "", "val top1", "test top1", "test top5",
               "params", "flops (MACs)", "latency ms");
-  auto row = [](const char* label, const ModelReport& r) {
-    std::printf("%-8s %9.2f %9.2f %9.2f %12lld %14lld %12.3f\n", label, r.validation.top1,
+  auto latency_text = [](double ms) {
+    char text[32] = "-";  // not measured (bench disabled)
+    if (ms > 0) std::snprintf(text, sizeof text, "%.3f", ms);
+    return std::string(text);
+  };
+  auto row = [&](const char* label, const ModelReport& r) {
+    std::printf("%-8s %9.2f %9.2f %9.2f %12lld %14lld %12s\n", label, r.validation.top1,
                 r.test.top1, r.test.top5, static_cast<long long>(r.params),
-                static_cast<long long>(r.flops), r.latency_ms);
+                static_cast<long long>(r.flops), latency_text(r.latency_ms).c_str());
   };
   if (dense_accuracy) {
     row("dense", dense);
   } else {
-    std::printf("%-8s %9s %9s %9s %12lld %14lld %12.3f   (untrained: no baseline accuracy)\n",
+    std::printf("%-8s %9s %9s %9s %12lld %14lld %12s   (untrained: no baseline accuracy)\n",
                 "dense", "-", "-", "-", static_cast<long long>(dense.params),
-                static_cast<long long>(dense.flops), dense.latency_ms);
+                static_cast<long long>(dense.flops), latency_text(dense.latency_ms).c_str());
   }
   if (method_) {
     row("pruned", pruned);
-    std::string drop = dense_accuracy
-                           ? std::to_string(summary["ratios"]["test_top1_drop"].get<double>())
-                           : std::string("n/a (the dense network is untrained)");
-    std::printf("%s: FLOPs -%.1f %%, params -%.1f %%, latency x%.2f, test top-1 drop %s\n",
+    char number[32];
+    std::snprintf(number, sizeof number, "%.2f",
+                  dense_accuracy ? summary["ratios"]["test_top1_drop"].get<double>() : 0.0);
+    std::string drop =
+        dense_accuracy ? std::string(number) : std::string("n/a (the dense network is untrained)");
+    const double speedup = summary["ratios"]["latency_speedup"].get<double>();
+    std::snprintf(number, sizeof number, "x%.2f", speedup);
+    std::string latency = speedup > 0 ? std::string(number) : std::string("not measured");
+    std::printf("%s: FLOPs -%.1f %%, params -%.1f %%, latency %s, test top-1 drop %s\n",
                 method_->name().c_str(), summary["ratios"]["flops_reduction"].get<double>(),
-                summary["ratios"]["params_reduction"].get<double>(),
-                summary["ratios"]["latency_speedup"].get<double>(), drop.c_str());
+                summary["ratios"]["params_reduction"].get<double>(), latency.c_str(), drop.c_str());
   }
   std::printf("summary: %s/summary.json\n", out_dir_.c_str());
   return text;

@@ -10,12 +10,10 @@ namespace shears::app {
 
 namespace {
 
-/// A ConfigError about the value of `key` in `section`, located at the section's line.
+/// A ConfigError about the value of `key` in `section`, located at the key.
 [[noreturn]] void bad_value(const Config& section, const std::string& key,
                             const std::string& what) {
-  std::string path = section.path().empty() ? key : section.path() + "." + key;
-  throw ConfigError(section.file() + ":" + std::to_string(section.line()) + ": key '" + path +
-                    "' " + what);
+  throw section.error(key, what);
 }
 
 std::string one_of(const std::vector<std::string>& options) {
@@ -105,8 +103,8 @@ ModelSpec parse_model(const Config& m) {
   std::vector<std::string> archs = models::model_names();
   archs.emplace_back(kArchFromCheckpoint);
   spec.arch = pick(m, "arch", "", archs);
-  spec.arch_location = m.file() + ":" + std::to_string(m.line()) + ": key '" +
-                       (m.path().empty() ? "arch" : m.path() + ".arch") + "'";
+  spec.arch_location =
+      m.location("arch") + ": key '" + (m.path().empty() ? "arch" : m.path() + ".arch") + "'";
   spec.num_classes = non_negative<int>(m, "num_classes", 0);
   spec.shortcut =
       pick(m, "shortcut", "a-avgpool", {"a-avgpool", "a-subsample", "b-conv", "a-avgpool2"});

@@ -585,6 +585,15 @@ std::vector<std::string> Config::keys() const {
 }
 
 int Config::line() const { return node_->line; }
+
+std::string Config::location(const std::string& key) const {
+  Lookup found = lookup(*doc_, node_, path_, key, false);
+  return shears::location(*doc_, found.node ? *found.node : *node_);
+}
+
+ConfigError Config::error(const std::string& key, const std::string& what) const {
+  return ConfigError(location(key) + ": key '" + join_key(path_, key) + "' " + what);
+}
 std::string Config::path() const { return path_; }
 std::string Config::file() const { return doc_->source; }
 
@@ -637,7 +646,8 @@ void Config::set_override(const std::string& dotted_key, const std::string& valu
   for (std::size_t i = 0; i < parts.size(); ++i) {
     if (current->kind != Kind::Map) {
       throw ConfigError(detail::cat(origin, ": key '", path, "' is not a map (it is ",
-                                    describe(*current), " at ", location(*doc_, *current), ")"));
+                                    describe(*current), " at ", shears::location(*doc_, *current),
+                                    ")"));
     }
     path = join_key(path, parts[i]);
     auto slot = std::find_if(current->map.begin(), current->map.end(),

@@ -82,6 +82,12 @@ class Config {
   std::vector<std::string> keys() const;
   /// 1-based line of this node's key in the source (0 for a node set by an override).
   int line() const;
+  /// Where `key` (dotted) under this node comes from: "file:line" of the key itself, the
+  /// `--set` override that set it, or this node's own location when the key is absent.
+  std::string location(const std::string& key) const;
+  /// A ConfigError "<location(key)>: key '<path>.<key>' <what>", for a value that is read
+  /// but not acceptable (out of range, inconsistent with another key).
+  ConfigError error(const std::string& key, const std::string& what) const;
   /// Dotted key path of this node; empty for the document root.
   std::string path() const;
   /// Source name of the document (the file path given to load_file or parse).

@@ -37,7 +37,7 @@ Tensor keep_tensor(const std::vector<std::int64_t>& keep, Device device) {
 }  // namespace
 
 Tensor channel_gather(const Tensor& x, int dim_in, const std::vector<std::int64_t>& keep) {
-  int dim = normalize_dim(dim_in, x.dim(), "channel_gather");
+  int dim = ops_detail::normalise_dim("channel_gather", x, dim_in);
   Shape shape = x.shape();
   shape[static_cast<std::size_t>(dim)] = static_cast<std::int64_t>(keep.size());
   Tensor out = Tensor::empty(shape, x.dtype(), x.device());
@@ -48,14 +48,14 @@ Tensor channel_gather(const Tensor& x, int dim_in, const std::vector<std::int64_
 
 void channel_scatter(const Tensor& src, int dim_in, const std::vector<std::int64_t>& keep,
                      const Tensor& out) {
-  int dim = normalize_dim(dim_in, out.dim(), "channel_scatter");
+  int dim = ops_detail::normalise_dim("channel_scatter", out, dim_in);
   ops_detail::check_same("channel_scatter", out, {src});
   ops_detail::backend_of(out).channel_scatter(src.view(), dim,
                                               keep_tensor(keep, out.device()).view(), out.view());
 }
 
 void channel_mask_(const Tensor& x, int dim_in, const Tensor& mask) {
-  int dim = normalize_dim(dim_in, x.dim(), "channel_mask_");
+  int dim = ops_detail::normalise_dim("channel_mask_", x, dim_in);
   SHEARS_CHECK_AS(ShapeError, mask.dim() == 1 && mask.size(0) == x.size(dim),
                   "channel_mask_: mask ", shape_str(mask.shape()), " does not match dimension ",
                   dim, " of ", shape_str(x.shape()));

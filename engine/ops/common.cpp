@@ -1,5 +1,6 @@
 #include "engine/ops/common.h"
 
+#include "kernels/common/checks.h"
 #include "kernels/common/registry.h"
 
 namespace shears::ops_detail {
@@ -26,6 +27,10 @@ void check_floating(const char* op, const Tensor& t) {
 void check_dim(const char* op, const Tensor& t, int dims, const char* what) {
   SHEARS_CHECK_AS(ShapeError, t.dim() == dims, op, ": ", what, " must have ", dims,
                   " dimensions, got shape ", shape_str(t.shape()));
+}
+
+int normalise_dim(const char* op, const Tensor& t, int dim) {
+  return kernels::normalise_dim(op, t.view(), dim);
 }
 
 }  // namespace shears::ops_detail

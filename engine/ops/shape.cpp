@@ -5,13 +5,6 @@
 
 namespace shears {
 
-int normalize_dim(int dim, int ndim, const char* op) {
-  int d = dim < 0 ? dim + ndim : dim;
-  SHEARS_CHECK_AS(ShapeError, d >= 0 && d < ndim, op, ": dimension ", dim,
-                  " out of range for a tensor with ", ndim, " dimensions");
-  return d;
-}
-
 Tensor reshape(const Tensor& x, const Shape& shape_in) {
   Shape shape = shape_in;
   int infer = -1;
@@ -40,7 +33,7 @@ Tensor reshape(const Tensor& x, const Shape& shape_in) {
 }
 
 Tensor flatten(const Tensor& x, int start_dim) {
-  int d = normalize_dim(start_dim, x.dim(), "flatten");
+  int d = ops_detail::normalise_dim("flatten", x, start_dim);
   Shape shape(x.shape().begin(), x.shape().begin() + d);
   std::int64_t rest = 1;
   for (int i = d; i < x.dim(); ++i) rest *= x.size(i);
@@ -51,7 +44,7 @@ Tensor flatten(const Tensor& x, int start_dim) {
 Tensor concat(const std::vector<Tensor>& xs, int dim_in) {
   SHEARS_CHECK_AS(ShapeError, !xs.empty(), "concat: no tensors");
   const Tensor& first = xs.front();
-  int dim = normalize_dim(dim_in, first.dim(), "concat");
+  int dim = ops_detail::normalise_dim("concat", first, dim_in);
   Shape shape = first.shape();
   shape[static_cast<std::size_t>(dim)] = 0;
   std::vector<std::int64_t> sizes;
@@ -92,7 +85,7 @@ Tensor concat(const std::vector<Tensor>& xs, int dim_in) {
 }
 
 Tensor narrow(const Tensor& x, int dim_in, std::int64_t start, std::int64_t length) {
-  int dim = normalize_dim(dim_in, x.dim(), "narrow");
+  int dim = ops_detail::normalise_dim("narrow", x, dim_in);
   SHEARS_CHECK_AS(ShapeError, start >= 0 && length >= 0 && start + length <= x.size(dim),
                   "narrow: range [", start, ", ", start + length, ") outside dimension ", dim,
                   " of size ", x.size(dim), " in ", shape_str(x.shape()));
@@ -114,7 +107,7 @@ Tensor narrow(const Tensor& x, int dim_in, std::int64_t start, std::int64_t leng
 }
 
 Tensor index_select(const Tensor& x, int dim_in, const Tensor& index) {
-  int dim = normalize_dim(dim_in, x.dim(), "index_select");
+  int dim = ops_detail::normalise_dim("index_select", x, dim_in);
   SHEARS_CHECK_AS(ShapeError, index.dim() == 1 && index.dtype() == DType::I64,
                   "index_select: index must be a 1-D I64 tensor, got ", dtype_name(index.dtype()),
                   " ", shape_str(index.shape()));

@@ -18,7 +18,4 @@ Tensor narrow(const Tensor& x, int dim, std::int64_t start, std::int64_t length)
 /// Differentiable in x (gradients of repeated indices add up).
 Tensor index_select(const Tensor& x, int dim, const Tensor& index);
 
-/// Normalises a possibly negative dimension; throws ShapeError when out of range.
-int normalize_dim(int dim, int ndim, const char* op);
-
 }  // namespace shears

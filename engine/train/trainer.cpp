@@ -256,12 +256,15 @@ std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
     }
     ++epoch_;
     for (TrainerHooks* h : hooks_) h->on_epoch_end(*this, m);
-    char line[256];
+    char line[256], val_part[96] = "";
+    if (val != nullptr) {
+      std::snprintf(val_part, sizeof val_part, " | val loss %.4f top1 %.2f top5 %.2f", m.val_loss,
+                    m.val_top1, m.val_top5);
+    }
     std::snprintf(line, sizeof line,
-                  "epoch %lld/%lld train loss %.4f top1 %.2f | val loss %.4f top1 %.2f top5 %.2f "
-                  "| lr %.5f | %.1f s",
+                  "epoch %lld/%lld train loss %.4f top1 %.2f%s | lr %.5f | %.1f s",
                   static_cast<long long>(m.epoch), static_cast<long long>(options_.epochs),
-                  m.train_loss, m.train_top1, m.val_loss, m.val_top1, m.val_top5, m.lr, m.seconds);
+                  m.train_loss, m.train_top1, val_part, m.lr, m.seconds);
     log_info(line);
     const bool improved = val != nullptr && m.val_top1 > best_top1_;
     if (improved) best_top1_ = m.val_top1;

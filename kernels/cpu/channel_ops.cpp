@@ -18,30 +18,8 @@ namespace {
 
 void check_keep(const char* op, const TensorView& keep, int dim, std::int64_t size) {
   check_cpu(op, "keep", keep);
-  SHEARS_CHECK_AS(ShapeError, keep.dtype == DType::I64 && keep.dim() == 1, op,
-                  ": keep must be a 1-D I64 tensor, got ", view_str(keep));
-  const std::int64_t* k = keep.as<const std::int64_t>();
-  for (std::int64_t i = 0; i < keep.shape[0]; ++i) {
-    SHEARS_CHECK_AS(ShapeError, k[i] >= 0 && k[i] < size, op, ": keep[", i, "] = ", k[i],
-                    " is out of range for dimension ", dim, " of size ", size);
-    if (i == 0) continue;
-    SHEARS_CHECK_AS(ShapeError, k[i] != k[i - 1], op, ": keep has a duplicate: keep[", i,
-                    "] = ", k[i], " repeats keep[", i - 1, "]");
-    SHEARS_CHECK_AS(ShapeError, k[i] > k[i - 1], op, ": keep is not sorted: keep[", i, "] = ", k[i],
-                    " comes after keep[", i - 1, "] = ", k[i - 1]);
-  }
-}
-
-// Throws ShapeError unless `small` is `full` with dimension `dim` cut to `count` entries.
-void check_kept_shape(const char* op, const char* full_name, const TensorView& full,
-                      const char* small_name, const TensorView& small, int dim,
-                      std::int64_t count) {
-  Shape want = full.shape;
-  want[static_cast<std::size_t>(dim)] = count;
-  SHEARS_CHECK_AS(ShapeError, small.shape == want && small.dtype == full.dtype, op, ": ",
-                  small_name, " ", view_str(small), " does not fit ", full_name, " ",
-                  view_str(full), " with ", count, " kept entries along dimension ", dim,
-                  " (expected ", dtype_name(full.dtype), " ", shape_str(want), ")");
+  check_keep_tensor(op, keep);
+  check_keep_values(op, keep.as<const std::int64_t>(), keep.shape[0], dim, size);
 }
 
 // soft mask layout: x, y, grad_y, grad_x are (N, C, spatial...); mask and grad_mask are (C).
@@ -49,11 +27,7 @@ void check_soft_mask(const char* op, const TensorView& x, const TensorView& mask
   check_cpu(op, "x", x);
   check_cpu(op, "mask", mask);
   check_floating(op, "x", x);
-  SHEARS_CHECK_AS(ShapeError, x.dim() >= 2, op, ": x must be (N, C, ...), got ", view_str(x));
-  SHEARS_CHECK_AS(ShapeError,
-                  mask.dim() == 1 && mask.shape[0] == x.shape[1] && mask.dtype == x.dtype, op,
-                  ": mask ", view_str(mask), " must be ", dtype_name(x.dtype), " [", x.shape[1],
-                  "] to match x ", view_str(x));
+  check_soft_mask_layout(op, x, mask);
 }
 
 template <typename T>
@@ -109,9 +83,7 @@ void CpuBackend::channel_mask(const TensorView& x, int dim, const TensorView& ma
   check_floating(op, "mask", mask);
   dim = normalise_dim(op, x, dim);
   const DimSplit s = split_at(x.shape, dim);
-  SHEARS_CHECK_AS(ShapeError, mask.dim() == 1 && mask.shape[0] == s.size, op, ": mask ",
-                  view_str(mask), " must have length ", s.size, " to match dimension ", dim,
-                  " of x ", view_str(x));
+  check_mask_length(op, x, dim, s.size, mask);
   dispatch_floating(op, x, [&](auto tag) {
     using T = decltype(tag);
     // The mask may be F32 or F64 whatever x is; its few values are converted to x's type once.

@@ -1,7 +1,8 @@
 #pragma once
 
-// Private to kernels/cpu: argument checks, dtype dispatch and the block copier shared by the
-// reference kernels. Nothing outside kernels/cpu includes this header.
+// Private to kernels/cpu: the CPU-only argument check, dtype dispatch and the block copier shared
+// by the reference kernels. The checks both backends share are in kernels/common/checks.h.
+// Nothing outside kernels/cpu includes this header.
 
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/common/checks.h"
 #include "kernels/common/error.h"
 #include "kernels/common/view.h"
 
@@ -21,69 +23,10 @@ constexpr std::int64_t kParallelMin = 1 << 15;
 /// Below this many bytes a data-movement kernel copies on one thread.
 constexpr std::int64_t kParallelBytes = 1 << 20;
 
-/// "F32 [2, 3]": dtype and shape, for error messages.
-inline std::string view_str(const TensorView& t) {
-  return detail::cat(dtype_name(t.dtype), " ", shape_str(t.shape));
-}
-
 /// Throws ShapeError unless `t` lives on the CPU.
 inline void check_cpu(const char* op, const char* what, const TensorView& t) {
   SHEARS_CHECK_AS(ShapeError, t.device.is_cpu(), op, ": ", what, " ", view_str(t), " is on ",
                   t.device.str(), ", the CPU backend needs CPU tensors");
-}
-
-/// Throws ShapeError unless `t` has dtype `want`.
-inline void check_dtype(const char* op, const char* what, const TensorView& t, DType want) {
-  SHEARS_CHECK_AS(ShapeError, t.dtype == want, op, ": ", what, " must be ", dtype_name(want),
-                  ", got ", view_str(t));
-}
-
-/// Throws ShapeError unless `t` is F32 or F64.
-inline void check_floating(const char* op, const char* what, const TensorView& t) {
-  SHEARS_CHECK_AS(ShapeError, is_floating(t.dtype), op, ": ", what, " must be F32 or F64, got ",
-                  view_str(t));
-}
-
-/// Throws ShapeError unless `a` and `b` have the same shape and dtype.
-inline void check_same(const char* op, const char* a_name, const TensorView& a, const char* b_name,
-                       const TensorView& b) {
-  SHEARS_CHECK_AS(ShapeError, a.shape == b.shape && a.dtype == b.dtype, op, ": ", a_name, " ",
-                  view_str(a), " and ", b_name, " ", view_str(b),
-                  " must have the same shape and dtype");
-}
-
-/// Throws ShapeError unless `t` has exactly `dims` dimensions.
-inline void check_dim(const char* op, const char* what, const TensorView& t, int dims) {
-  SHEARS_CHECK_AS(ShapeError, t.dim() == dims, op, ": ", what, " must have ", dims,
-                  " dimension(s), got ", view_str(t));
-}
-
-/// `dim` in [-rank, rank) mapped to [0, rank); throws ShapeError otherwise.
-inline int normalise_dim(const char* op, const TensorView& t, int dim) {
-  const int rank = t.dim();
-  SHEARS_CHECK_AS(ShapeError, dim >= -rank && dim < rank, op, ": dim ", dim,
-                  " is out of range for ", view_str(t));
-  return dim < 0 ? dim + rank : dim;
-}
-
-/// A contiguous tensor seen as (outer, size, inner) around one dimension.
-struct DimSplit {
-  std::int64_t outer = 1, size = 1, inner = 1;
-};
-
-inline DimSplit split_at(const Shape& shape, int dim) {
-  DimSplit s;
-  for (int d = 0; d < static_cast<int>(shape.size()); ++d) {
-    const std::int64_t n = shape[static_cast<std::size_t>(d)];
-    if (d < dim) {
-      s.outer *= n;
-    } else if (d == dim) {
-      s.size = n;
-    } else {
-      s.inner *= n;
-    }
-  }
-  return s;
 }
 
 /// Calls f(T{}) with T = float or double according to `dtype`; throws ShapeError for others.

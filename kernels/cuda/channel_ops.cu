@@ -127,33 +127,12 @@ void launch_channel_copy(CudaBackend::State& s, const void* src, void* dst,
 bool check_keep(CudaBackend::State& s, const char* op, const TensorView& keep, int dim,
                 std::int64_t size) {
   check_device(op, "keep", keep, s.device);
-  SHEARS_CHECK_AS(ShapeError, keep.dtype == DType::I64 && keep.dim() == 1, op,
-                  ": keep must be a 1-D I64 tensor, got ", view_str(keep));
+  check_keep_tensor(op, keep);
   const std::vector<std::int64_t> k =
       copy_to_host_vector(s, keep.as<const std::int64_t>(), keep.shape[0]);
-  for (std::size_t i = 0; i < k.size(); ++i) {
-    SHEARS_CHECK_AS(ShapeError, k[i] >= 0 && k[i] < size, op, ": keep[", i, "] = ", k[i],
-                    " is out of range for dimension ", dim, " of size ", size);
-    if (i == 0) continue;
-    SHEARS_CHECK_AS(ShapeError, k[i] != k[i - 1], op, ": keep has a duplicate: keep[", i,
-                    "] = ", k[i], " repeats keep[", i - 1, "]");
-    SHEARS_CHECK_AS(ShapeError, k[i] > k[i - 1], op, ": keep is not sorted: keep[", i, "] = ", k[i],
-                    " comes after keep[", i - 1, "] = ", k[i - 1]);
-  }
+  check_keep_values(op, k.data(), keep.shape[0], dim, size);
   // Sorted, unique and in range: keep-all exactly when the count is the size.
   return static_cast<std::int64_t>(k.size()) == size;
-}
-
-// Throws ShapeError unless `small` is `full` with dimension `dim` cut to `count` entries.
-void check_kept_shape(const char* op, const char* full_name, const TensorView& full,
-                      const char* small_name, const TensorView& small, int dim,
-                      std::int64_t count) {
-  Shape want = full.shape;
-  want[static_cast<std::size_t>(dim)] = count;
-  SHEARS_CHECK_AS(ShapeError, small.shape == want && small.dtype == full.dtype, op, ": ",
-                  small_name, " ", view_str(small), " does not fit ", full_name, " ",
-                  view_str(full), " with ", count, " kept entries along dimension ", dim,
-                  " (expected ", dtype_name(full.dtype), " ", shape_str(want), ")");
 }
 
 // ---- per-channel scaling ------------------------------------------------------------------------
@@ -411,11 +390,7 @@ void check_soft_mask(CudaBackend::State& s, const char* op, const TensorView& x,
   check_device(op, "x", x, s.device);
   check_device(op, "mask", mask, s.device);
   check_f32(op, "x", x);
-  SHEARS_CHECK_AS(ShapeError, x.dim() >= 2, op, ": x must be (N, C, ...), got ", view_str(x));
-  SHEARS_CHECK_AS(ShapeError,
-                  mask.dim() == 1 && mask.shape[0] == x.shape[1] && mask.dtype == x.dtype, op,
-                  ": mask ", view_str(mask), " must be ", dtype_name(x.dtype), " [", x.shape[1],
-                  "] to match x ", view_str(x));
+  check_soft_mask_layout(op, x, mask);
 }
 
 }  // namespace
@@ -564,13 +539,10 @@ void CudaBackend::channel_mask(const TensorView& x, int dim, const TensorView& m
   check_device(op, "x", x, s.device);
   check_device(op, "mask", mask, s.device);
   check_f32(op, "x", x);
-  SHEARS_CHECK_AS(ShapeError, is_floating(mask.dtype), op, ": mask must be F32 or F64, got ",
-                  view_str(mask));
+  check_floating(op, "mask", mask);
   dim = normalise_dim(op, x, dim);
   const DimSplit split = split_at(x.shape, dim);
-  SHEARS_CHECK_AS(ShapeError, mask.dim() == 1 && mask.shape[0] == split.size, op, ": mask ",
-                  view_str(mask), " must have length ", split.size, " to match dimension ", dim,
-                  " of x ", view_str(x));
+  check_mask_length(op, x, dim, split.size, mask);
   float* px = x.as<float>();
   // An F64 mask is rounded to f32 per channel inside the kernel, as the CPU backend does.
   if (mask.dtype == DType::F64) {

@@ -40,10 +40,7 @@ struct Evaluated {
 }  // namespace
 
 AbcMethod::AbcMethod(const Config& s) {
-  auto bad = [&](const std::string& key, const std::string& what) {
-    return ConfigError(s.file() + ":" + std::to_string(s.line()) + ": key '" + s.path() + "." +
-                       key + "' " + what);
-  };
+  auto bad = [&](const std::string& key, const std::string& what) { return s.error(key, what); };
   const std::string mode = s.get<std::string>("mode", "corrected");
   if (mode != "corrected" && mode != "faithful")
     throw bad("mode", "must be corrected or faithful, got '" + mode + "'");

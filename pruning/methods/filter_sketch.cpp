@@ -26,8 +26,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 std::string where_of(const Config& section, const std::string& key) {
-  return section.file() + ":" + std::to_string(section.line()) + ": key '" + section.path() + "." +
-         key + "'";
+  return section.location(key) + ": key '" + section.path() + "." + key + "'";
 }
 
 }  // namespace

@@ -61,12 +61,10 @@ OneShotMethod::OneShotMethod(const Config& section, Criterion criterion)
     : criterion_(criterion), spec_(SelectionSpec::parse(section, {"skip", "group"}, "skip")) {
   flops_target_ = section.get<double>("flops_target", 0.0);
   if (flops_target_ < 0 || flops_target_ >= 1) {
-    throw ConfigError(section.file() + ":" + std::to_string(section.line()) + ": key '" +
-                      section.path() + ".flops_target' must be a reduction in [0, 1)");
+    throw section.error("flops_target", "must be a reduction in [0, 1)");
   }
   if (flops_target_ > 0 && spec_.rate > 0) {
-    throw ConfigError(section.file() + ":" + std::to_string(section.line()) + ": '" +
-                      section.path() + "' sets both rate and flops_target; choose one");
+    throw section.error("flops_target", "is set together with rate; choose one");
   }
 }
 

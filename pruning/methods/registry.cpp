@@ -24,9 +24,8 @@ std::unique_ptr<Method> make_method(const Config& section) {
   if (name == "gal") return std::make_unique<GalMethod>(section);
   std::string known;
   for (const auto& n : method_names()) known += (known.empty() ? "" : ", ") + n;
-  throw ConfigError(section.file() + ":" + std::to_string(section.line()) + ": key '" +
-                    section.path() + ".method': unknown pruning method '" + name +
-                    "' (known: " + known + ")");
+  throw section.error("method",
+                      "names an unknown pruning method '" + name + "' (known: " + known + ")");
 }
 
 }  // namespace shears::pruning

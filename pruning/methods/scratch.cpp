@@ -19,7 +19,7 @@ namespace shears::pruning {
 
 namespace {
 std::string where(const Config& s, const std::string& key) {
-  return s.file() + ":" + std::to_string(s.line()) + ": key '" + s.path() + "." + key + "'";
+  return s.location(key) + ": key '" + s.path() + "." + key + "'";
 }
 }  // namespace
 

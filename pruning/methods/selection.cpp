@@ -15,16 +15,14 @@ SelectionSpec SelectionSpec::parse(const Config& s, const std::vector<std::strin
   SelectionSpec spec;
   spec.rate = s.get<double>("rate", 0.0);
   if (spec.rate < 0 || spec.rate >= 1) {
-    throw ConfigError(s.file() + ":" + std::to_string(s.line()) + ": key '" + s.path() +
-                      ".rate' must be a prune ratio in [0, 1), got " + std::to_string(spec.rate));
+    throw s.error("rate", "must be a prune ratio in [0, 1), got " + std::to_string(spec.rate));
   }
   if (s.has("rates")) {
     Config r = s.child("rates");
     for (const std::string& key : r.keys()) {
       double v = r.get<double>(key);
       if (v < 0 || v >= 1) {
-        throw ConfigError(r.file() + ":" + std::to_string(r.line()) + ": key '" + r.path() + "." +
-                          key + "' must be a prune ratio in [0, 1), got " + std::to_string(v));
+        throw r.error(key, "must be a prune ratio in [0, 1), got " + std::to_string(v));
       }
       spec.rates.emplace_back(key, v);
     }
@@ -34,16 +32,14 @@ SelectionSpec SelectionSpec::parse(const Config& s, const std::vector<std::strin
   spec.include_linear = s.get<bool>("include_linear", false);
   spec.round_to = s.get<std::int64_t>("round_to", 1);
   if (spec.round_to < 1) {
-    throw ConfigError(s.file() + ":" + std::to_string(s.line()) + ": key '" + s.path() +
-                      ".round_to' must be a positive channel multiple, got " +
-                      std::to_string(spec.round_to));
+    throw s.error("round_to",
+                  "must be a positive channel multiple, got " + std::to_string(spec.round_to));
   }
   std::string mode = s.get<std::string>("residual", default_residual);
   if (std::find(allowed.begin(), allowed.end(), mode) == allowed.end()) {
     std::string list;
     for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    throw ConfigError(s.file() + ":" + std::to_string(s.line()) + ": key '" + s.path() +
-                      ".residual' must be one of " + list + ", got '" + mode + "'");
+    throw s.error("residual", "must be one of " + list + ", got '" + mode + "'");
   }
   spec.residual = mode == "skip"   ? ResidualMode::Skip
                   : mode == "mask" ? ResidualMode::Mask

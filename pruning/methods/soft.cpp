@@ -225,20 +225,17 @@ SoftMethod::SoftMethod(const Config& s, bool fpgm) : fpgm_(fpgm) {
     norm_rate_ = s.get<double>("norm_rate", 0.0);
     grad_mask_ = s.get<bool>("grad_mask", true);
     if (dist_rate_ < 0 || norm_rate_ < 0 || dist_rate_ + norm_rate_ >= 1) {
-      throw ConfigError(s.file() + ":" + std::to_string(s.line()) + ": '" + s.path() +
-                        "': dist_rate + norm_rate must be in [0, 1)");
+      throw s.error("dist_rate", "plus norm_rate must be in [0, 1)");
     }
     if (s.has("rate")) {
-      throw ConfigError(s.file() + ":" + std::to_string(s.line()) + ": '" + s.path() +
-                        "': fpgm takes dist_rate and norm_rate, not rate");
+      throw s.error("rate", "is not a key of fpgm: it takes dist_rate and norm_rate");
     }
   }
   spec_ = SelectionSpec::parse(s, {"skip", "mask", "group"}, "mask");
   if (fpgm) spec_.rate = dist_rate_ + norm_rate_;
   interval_ = s.get<int>("interval", 1);
   if (interval_ < 1) {
-    throw ConfigError(s.file() + ":" + std::to_string(s.line()) + ": key '" + s.path() +
-                      ".interval' must be >= 1");
+    throw s.error("interval", "must be >= 1");
   }
   mask_momentum_ = s.get<bool>("mask_momentum", false);
   skip_downsample_ = s.get<bool>("skip_downsample", true);

@@ -12,6 +12,7 @@
 #include "app/cli.h"
 #include "engine/io/safetensors.h"
 #include "pruning/search/driver.h"
+#include "tests/support/experiments.h"
 #include "tests/support/temp_dir.h"
 
 namespace shears::testing {
@@ -105,32 +106,7 @@ TEST(RealData, AbcSearchImprovesOnTheCifar10Batch) {
 // where an uninterrupted run does: same best code and fitness, same search log, same pruned and
 // fine-tuned weights.
 TEST(AbcRun, StoppedAndResumedRunEqualsAnUninterruptedOne) {
-  const std::string yaml = R"(name: abc-resume
-seed: 4
-data:
-  dataset: synthetic
-  synthetic: {size: 192, classes: 4, channels: 3, height: 12, width: 12, seed: 5}
-  synthetic_test_size: 64
-  batch_size: 32
-  workers: 1
-  val_size: 64
-model:
-  arch: resnet20
-  width: 0.5
-train:
-  epochs: 1
-  lr: 0.05
-prune:
-  method: abc
-  food_number: 3
-  food_limit: 1
-  max_cycle: 2
-  calfitness_epoch: 1
-  flops_target: 0.3
-  finetune: {epochs: 1, lr: 0.02}
-bench:
-  enabled: false
-)";
+  const std::string yaml = kTinyAbcSearchYaml;
   TempDir dir;
   std::string cfg = dir.file("abc.yaml");
   std::ofstream(cfg) << yaml;

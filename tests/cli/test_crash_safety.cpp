@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/cli/cli_runner.h"
+#include "tests/support/experiments.h"
 #include "tests/support/temp_dir.h"
 
 namespace shears::testing {
@@ -141,6 +143,73 @@ TEST_F(CrashSafety, KilledMidEpochFromOutsideResumesToTheSameResult) {
     // The kill normally lands before the run ends; if the run won the race it simply finished.
     EXPECT_TRUE(r.signal == SIGKILL || r.status == 0) << r.err;
     resume_and_compare(out);
+  }
+}
+
+// An ABCPruner search killed from outside (kill -9) while candidates are being evaluated, then
+// resumed with the same --out, ends where an uninterrupted search ends: the same search log (apart
+// from timing), the same best code and fitness, and byte-identical pruned and fine-tuned networks.
+TEST(CrashSafetySearch, AbcSearchKilledFromOutsideResumesToTheSameResult) {
+  TempDir dir;
+  const std::string config = dir.file("abc.yaml");
+  write_text(config, kTinyAbcSearchYaml);
+  auto args = [&](const std::string& out) {
+    return std::vector<std::string>{"run", config, "--out", out, "--quiet"};
+  };
+  const std::string reference = dir.file("reference");
+  CliResult whole = run_shears(args(reference), dir.path());
+  ASSERT_EQ(whole.status, 0) << whole.err;
+
+  auto search_log = [](const std::string& run) {
+    std::vector<nlohmann::json> lines;
+    std::string text = read_bytes(run + "/search.jsonl");
+    std::size_t start = 0;
+    while (start < text.size()) {
+      std::size_t nl = text.find('\n', start);
+      EXPECT_NE(nl, std::string::npos) << "torn last line in " << run;
+      if (nl == std::string::npos) break;
+      nlohmann::json j = nlohmann::json::parse(text.substr(start, nl - start));
+      j.erase("seconds");
+      lines.push_back(j);
+      start = nl + 1;
+    }
+    return lines;
+  };
+  const std::size_t candidates = search_log(reference).size();
+  ASSERT_GE(candidates, 10u);
+
+  // Killed after the 2nd and after the 6th evaluated candidate (inside the initial colony and
+  // inside the first cycle's employed/onlooker phases).
+  for (std::size_t k : {2u, 6u}) {
+    SCOPED_TRACE(k);
+    const std::string out = dir.file("killed_" + std::to_string(k));
+    pid_t pid = start_shears(args(out), dir.path());
+    bool killed = false;
+    for (int i = 0; i < 120000 && !killed; ++i) {
+      std::string log = read_bytes(out + "/search.jsonl");
+      if (static_cast<std::size_t>(std::count(log.begin(), log.end(), '\n')) >= k) {
+        ::kill(pid, SIGKILL);
+        killed = true;
+      }
+      if (!killed) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    CliResult r = wait_shears(pid, dir.path());
+    ASSERT_TRUE(killed);
+    EXPECT_TRUE(r.signal == SIGKILL || r.status == 0) << r.err;
+    CliResult resumed = run_shears(args(out), dir.path());
+    ASSERT_EQ(resumed.status, 0) << resumed.err;
+
+    EXPECT_EQ(search_log(out), search_log(reference));
+    auto report = [](const std::string& run) {
+      return nlohmann::json::parse(read_bytes(run + "/summary.json"))["method_report"];
+    };
+    EXPECT_EQ(report(out)["best_code"], report(reference)["best_code"]);
+    EXPECT_EQ(report(out)["best_fitness"], report(reference)["best_fitness"]);
+    for (const char* file : {"pruned.safetensors", "finetune/last.safetensors"}) {
+      const std::string got = read_bytes(out + "/" + file);
+      EXPECT_FALSE(got.empty()) << file;
+      EXPECT_TRUE(got == read_bytes(reference + "/" + file)) << file << " differs after resume";
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 #include "engine/ops.h"
 #include "kernels/common/registry.h"
 #include "tests/support/allclose.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/gradcheck.h"
 
 namespace shears::testing {
@@ -177,6 +178,16 @@ TEST(Tensor, DtypeConversionRoundTrips) {
   Tensor a = Tensor::from_vector<std::int64_t>({1, -2, 3}, {3});
   EXPECT_EQ(a.to(DType::F32).to(DType::I64).to_vector<std::int64_t>(),
             (std::vector<std::int64_t>{1, -2, 3}));
+}
+
+TEST(ShapeOps, DimOutOfRangeNamesTheTensorLikeTheKernels) {
+  // The engine's ops and the backends normalise a dim with one check (kernels/common/checks.h).
+  const Tensor x = Tensor::zeros({2, 3}, DType::F32, Device::cpu());
+  EXPECT_THROW_MSG(flatten(x, 2), ShapeError, "flatten: dim 2 is out of range for F32 [2, 3]");
+  EXPECT_THROW_MSG(narrow(x, -3, 0, 1), ShapeError,
+                   "narrow: dim -3 is out of range for F32 [2, 3]");
+  EXPECT_THROW_MSG(concat({x, x}, 5), ShapeError, "concat: dim 5 is out of range for F32 [2, 3]");
+  EXPECT_EQ(narrow(x, -1, 1, 2).shape(), (Shape{2, 2}));
 }
 
 TEST(Device, SuiteRunsOnCpuWithoutGpu) {

@@ -291,6 +291,20 @@ TEST(Config, NonFiniteNumbersAreErrorsNamingTheKey) {
                    "key 'x' must be a number, got '1e999'");
 }
 
+// Errors about a value that was read but is not acceptable point at the key's own line (or the
+// override that set it), not at the line of the section holding it.
+TEST(Config, ValueErrorsPointAtTheKeysLine) {
+  Config c = parse("prune:\n  method: l1\n\n  rate: 1.5\n");
+  Config prune = c.child("prune");
+  EXPECT_EQ(prune.location("rate"), "exp.yaml:4");
+  EXPECT_EQ(prune.location("absent"), "exp.yaml:1");
+  ConfigError e = prune.error("rate", "must be in [0, 1)");
+  EXPECT_STREQ(e.what(), "exp.yaml:4: key 'prune.rate' must be in [0, 1)");
+  c.set_override("prune.rate", "2");
+  EXPECT_EQ(c.child("prune").location("rate"), "--set prune.rate=2");
+  EXPECT_STREQ(c.error("seed", "is bad").what(), "exp.yaml:1: key 'seed' is bad");
+}
+
 TEST(Config, LoadFileReportsItsPath) {
   TempDir dir;
   const std::string path = write_file(dir, "exp.yaml", "# comment\n\nseed: 3\nlr: x\n");

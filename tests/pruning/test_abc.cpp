@@ -66,6 +66,20 @@ TEST(AbcSpace, UnitsPerFamilyAreThePapersDimensions) {
   ASSERT_EQ(r56.units.size(), 27u);
   EXPECT_EQ(r56.units[0].name, "layer1.0.conv1");
   EXPECT_EQ(r56.units[26].name, "layer3.8.conv1");
+  // GoogLeNet 9: per Inception module one code for the 3x3 branch's reduce and the 5x5 branch's
+  // reduce and middle conv; branch outputs (the concat's widths) are not searched.
+  Space g = space_of("googlenet", 10, {3, 32, 32}, 0.25);
+  ASSERT_EQ(g.units.size(), 9u);
+  for (const search::SearchUnit& u : g.units) {
+    SCOPED_TRACE(u.name);
+    EXPECT_EQ(u.groups.size(), 3u);
+    std::vector<std::string> producers;
+    for (int id : u.groups) producers.push_back(g.graph.groups()[id].producers.at(0));
+    ASSERT_EQ(producers.size(), 3u);
+    EXPECT_NE(producers[0].find(".branch3x3.0"), std::string::npos);
+    EXPECT_NE(producers[1].find(".branch5x5.0"), std::string::npos);
+    EXPECT_NE(producers[2].find(".branch5x5.3"), std::string::npos);
+  }
 }
 
 TEST(AbcSpace, WidthsAreTheIntegerPartOfCTimesCodeOverTen) {

@@ -215,7 +215,7 @@ TEST(FilterSketchMethod, ConfigErrorsNameTheKey) {
     return pruning::make_method(c);
   };
   EXPECT_THROW_MSG(make("method: filtersketch\nsketch_rates: 0.6\nmode: transposed\n"), ConfigError,
-                   "fs.yaml:1: key '.mode'");
+                   "fs.yaml:3: key '.mode'");
   EXPECT_THROW_MSG(make("method: filtersketch\nsketch_rates: [0.6, 1.5]\n"), ConfigError,
                    "keep rate 1.500000 is outside (0, 1]");
   EXPECT_THROW_MSG(make("method: filtersketch\nsketch_rates: '[0.6]**2'\n"), ConfigError,

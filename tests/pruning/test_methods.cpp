@@ -19,6 +19,7 @@
 #include "pruning/methods/selection.h"
 #include "pruning/surgery.h"
 #include "tests/support/allclose.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/memory_source.h"
 #include "tests/support/temp_dir.h"
 
@@ -372,7 +373,13 @@ TEST(MethodRegistry, UnknownMethodAndKeysAreNamed) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("unknown key 'ratio'"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(run_method(*f, "method: l1\nrate: 1.5\n"), ConfigError);
+  EXPECT_THROW_MSG(run_method(*f, "method: l1\nrate: 1.5\n"), ConfigError,
+                   "test.yaml:2: key 'rate' must be a prune ratio in [0, 1), got 1.5");
+  // Range errors name the line of the offending key, not the section's.
+  EXPECT_THROW_MSG(run_method(*f, "method: sfp\nrate: 0.3\n\ninterval: 0\n"), ConfigError,
+                   "test.yaml:4: key 'interval' must be >= 1");
+  EXPECT_THROW_MSG(run_method(*f, "method: l1\nrates:\n  layer1: 0.2\n  layer2: 1.0\n"),
+                   ConfigError, "test.yaml:4: key 'rates.layer2' must be a prune ratio");
 }
 
 }  // namespace
