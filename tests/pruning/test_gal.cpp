@@ -15,8 +15,10 @@
 #include "models/registry.h"
 #include "models/resnet_cifar.h"
 #include "pruning/cost_model.h"
+#include "pruning/dependency.h"
 #include "pruning/methods/gal.h"
 #include "pruning/soft_masks.h"
+#include "pruning/surgery.h"
 #include "tests/support/allclose.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/memory_source.h"
@@ -227,6 +229,62 @@ TEST(GalExport, ZeroChannelMasksRemoveDenseNetChannelsThroughTheConcats) {
   EXPECT_TRUE(allclose(logits_of(*ex.surgery.model, x), masked, 1e-5, 1e-5));
   EXPECT_LT(pruning::count_cost(*ex.surgery.model, {3, 16, 16}).params,
             pruning::count_cost(*model, {3, 16, 16}).params);
+}
+
+TEST(GalExport, JointResNet50MasksFoldAndRemoveChannels) {
+  // GAL-joint: block scalars on bn3 (kept as scales; ImageNet blocks are not removed) and
+  // channel masks on bn1 / bn2 (zeros removed by channel surgery).
+  auto model = make("resnet50", {3, 64, 64}, 0.25);
+  Generator gen(14);
+  Tensor x = randn({2, 3, 64, 64}, gen);
+  auto sites = pruning::gal_mask_sites(*model, true);
+  ASSERT_EQ(sites.size(), 48u);  // 16 blocks x (bn1, bn2, bn3)
+  Generator mask_gen(15);
+  SoftMasks masks(
+      *model, sites,
+      [&](const MaskSite& s) {
+        std::vector<float> v = rand_uniform({s.size}, -0.5, 1.5, mask_gen).to_vector<float>();
+        for (float& e : v) e = e < 0.2f && s.size > 1 ? 0.0f : e;
+        return Tensor::from_vector(v, {s.size});
+      },
+      Device::cpu());
+  Tensor masked = logits_of(*model, x);
+  auto ex = pruning::fold_soft_masks(*model, sites, values_of(masks), {3, 64, 64});
+  EXPECT_GT(ex.removed_channels, 0);
+  EXPECT_TRUE(allclose(logits_of(*ex.surgery.model, x), masked, 1e-5, 1e-4));
+}
+
+TEST(GalExport, ChannelSurgeryAfterBlockRemoval) {
+  // A CIFAR ResNet with removed blocks is an ordinary network for the dependency graph and
+  // surgery: pruning the block-internal channels of the remaining blocks is exact.
+  models::Arch arch = models::default_arch("resnet20", 10, {3, 16, 16}, 0.5);
+  arch.removed = {"layer1.1", "layer2.0"};
+  manual_seed(3);
+  auto model = models::build_model(arch);
+  Generator gen(16);
+  randomise_bn(*model, gen);
+  model->eval();
+  pruning::DependencyGraph graph = pruning::DependencyGraph::build(*model, {3, 16, 16});
+  EXPECT_EQ(graph.group_of("layer1.1.conv1.weight"), nullptr);
+  const pruning::Group* g = graph.group_of("layer2.1.conv1.weight");
+  ASSERT_NE(g, nullptr);
+  ASSERT_FALSE(g->residual);
+  // Zero channels 0 and 3 of layer2.1's inner conv-BN (BN gamma and beta), then remove them.
+  {
+    NoGrad no_grad;
+    for (const char* t : {"layer2.1.bn1.weight", "layer2.1.bn1.bias"}) {
+      Tensor& v = model->tensor_at(t);
+      std::vector<float> h = v.to_vector<float>();
+      h[0] = h[3] = 0.0f;
+      v.copy_(Tensor::from_vector(h, v.shape()));
+    }
+  }
+  Tensor x = randn({2, 3, 16, 16}, gen);
+  Tensor masked = logits_of(*model, x);
+  pruning::SurgeryResult r = pruning::apply_surgery(*model, graph, {{g->id, {0, 3}}});
+  EXPECT_EQ(r.arch.removed, arch.removed);
+  EXPECT_EQ(r.arch.width("layer2.1.conv1"), 14);
+  EXPECT_TRUE(allclose(logits_of(*r.model, x), masked, 1e-5, 1e-5));
 }
 
 TEST(GalExport, NegativeMaskAfterReluIsAnError) {
