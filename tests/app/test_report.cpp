@@ -23,7 +23,9 @@ std::string prune_section(const std::string& method) {
       {"filtersketch", "  sketch_rates: 0.6\n"},
       {"abc",
        "  food_number: 2\n  max_cycle: 1\n  calfitness_epoch: 1\n  train_batches: 2\n"
-       "  eval_batches: 1\n"}};
+       "  eval_batches: 1\n"},
+      // Faithful GAL: the N(0, 1) mask start zeroes about half the blocks at the first step.
+      {"gal", "  mode: faithful\n  lambda: 0.5\n  mask_step: 1\n  epochs: 1\n  lr: 0.05\n"}};
   auto it = extra.find(method);
   return "prune:\n  method: " + method + "\n" + (it != extra.end() ? it->second : "  rate: 0.5\n") +
          "  finetune: {epochs: 1, lr: 0.02}\n";
