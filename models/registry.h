@@ -12,10 +12,9 @@ namespace shears::models {
 
 /// One entry of the model table.
 struct ModelInfo {
-  std::string name;  // registry name, as in YAML `model.arch` and `--model`
-  std::string
-      family;  // "resnet_cifar", "vgg_cifar", "resnet_imagenet", "mobilenet_v2", "googlenet",
-               // "densenet_cifar"
+  std::string name;    // registry name, as in YAML `model.arch` and `--model`
+  std::string family;  // "resnet_cifar", "vgg_cifar", "resnet_imagenet", "mobilenet_v2",
+                       // "googlenet", "densenet_cifar"
   std::int64_t num_classes;  // default classifier width (10 for CIFAR models, 1000 for ImageNet)
   Shape input;               // default input {C, H, W} ({3,32,32} or {3,224,224})
 };
