@@ -11,6 +11,8 @@
 #include "app/subset_dataset.h"
 #include "data/factory.h"
 #include "engine/autograd/grad_mode.h"
+#include "engine/dist/communicator.h"
+#include "engine/dist/sync_batch_norm.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/log.h"
@@ -34,7 +36,8 @@ void make_run_directory(const std::string& dir) {
   }
   std::filesystem::create_directories(dir, ec);
   if (ec) throw Error("cannot create run directory '" + dir + "' (--out): " + ec.message());
-  remove_stale_temporaries(dir);
+  // Rank 0 owns the directory: another rank's clean-up would race its atomic writes.
+  if (dist::world().is_root()) remove_stale_temporaries(dir);
 }
 }  // namespace
 
@@ -151,8 +154,16 @@ std::string Experiment::describe_data() const {
 }
 
 namespace {
-data::LoaderOptions train_loader_options(const ExperimentSpec& spec) {
+/// Under a launcher, the loaders the trainer and the evaluation read serve this rank's share of
+/// every batch; sources for work every rank does whole (search candidates) serve everything.
+void shard_over_ranks(data::LoaderOptions& o) {
+  o.shard = dist::world().rank();
+  o.num_shards = dist::world().size();
+}
+
+data::LoaderOptions train_loader_options(const ExperimentSpec& spec, bool sharded) {
   data::LoaderOptions o;
+  if (sharded) shard_over_ranks(o);
   o.batch_size = spec.data.batch_size;
   o.shuffle = true;
   o.seed = spec.seed;
@@ -169,14 +180,15 @@ data::LoaderOptions train_loader_options(const ExperimentSpec& spec) {
 BatchSource& Experiment::train_data() {
   ensure_data();
   if (!train_loader_)
-    train_loader_ = std::make_unique<data::Loader>(train_set_, train_loader_options(spec_));
+    train_loader_ = std::make_unique<data::Loader>(train_set_, train_loader_options(spec_, true));
   return *train_loader_;
 }
 
 namespace {
 std::unique_ptr<data::Loader> eval_loader(const ExperimentSpec& spec,
-                                          std::shared_ptr<data::Dataset> set) {
+                                          std::shared_ptr<data::Dataset> set, bool sharded) {
   data::LoaderOptions o;
+  if (sharded) shard_over_ranks(o);
   o.batch_size = spec.data.eval_batch_size;
   o.shuffle = false;
   o.seed = spec.seed;
@@ -190,22 +202,22 @@ std::unique_ptr<data::Loader> eval_loader(const ExperimentSpec& spec,
 BatchSource& Experiment::val_data() {
   ensure_data();
   if (val_set_ == test_set_) return test_data();
-  if (!val_loader_) val_loader_ = eval_loader(spec_, val_set_);
+  if (!val_loader_) val_loader_ = eval_loader(spec_, val_set_, true);
   return *val_loader_;
 }
 
 BatchSource& Experiment::test_data() {
   ensure_data();
-  if (!test_loader_) test_loader_ = eval_loader(spec_, test_set_);
+  if (!test_loader_) test_loader_ = eval_loader(spec_, test_set_, true);
   return *test_loader_;
 }
 
 std::unique_ptr<BatchSource> Experiment::make_source(const std::string& split) {
   ensure_data();
   if (split == "train")
-    return std::make_unique<data::Loader>(train_set_, train_loader_options(spec_));
-  if (split == "val") return eval_loader(spec_, val_set_);
-  if (split == "test") return eval_loader(spec_, test_set_);
+    return std::make_unique<data::Loader>(train_set_, train_loader_options(spec_, false));
+  if (split == "val") return eval_loader(spec_, val_set_, false);
+  if (split == "test") return eval_loader(spec_, test_set_, false);
   throw Error("unknown data split '" + split + "' (known: train, val, test)");
 }
 
@@ -244,6 +256,7 @@ pruning::TrainRecipe Experiment::recipe_of(const TrainSpec& t) {
   r.sgd.nesterov = t.nesterov;
   r.sgd.no_decay_bn_and_bias = t.no_decay_bn_bias;
   r.label_smoothing = t.label_smoothing;
+  r.sync_bn = t.sync_bn;
   r.schedule = [t](double base, std::int64_t epochs) -> std::unique_ptr<optim::LrSchedule> {
     std::unique_ptr<optim::LrSchedule> s;
     // Another length than the recipe's (Scratch-B): milestones at the same fractions, floored.
@@ -289,6 +302,11 @@ std::vector<EpochMetrics> Experiment::train(nn::Module& model, const pruning::Tr
   to.checkpoint_metadata = {{"arch", models::arch_to_json(models::arch_of(model))},
                             {"stage", stage}};
   to.progress = options_.progress;
+  dist::Communicator& comm = dist::world();
+  if (comm.size() > 1) {
+    to.comm = &comm;
+    dist::set_sync_batch_norm(model, recipe.sync_bn ? &comm : nullptr);
+  }
   Trainer trainer(model, sgd, *schedule, to);
   if (hooks != nullptr) trainer.add_hooks(hooks);
   return trainer.fit(train_data(), &val_data());
@@ -300,6 +318,7 @@ ModelReport Experiment::measure(nn::Module& model) {
   optim::ConstantLr zero(0.0);
   TrainerOptions eo;
   eo.device = spec_.device;
+  if (dist::world().size() > 1) eo.comm = &dist::world();
   Trainer eval(model, none, zero, eo);
   EpochMetrics m = eval.evaluate(test_data());
   r.test = {m.val_top1, m.val_top5, m.val_loss, test_set_->size()};
@@ -355,8 +374,11 @@ std::string baseline_checkpoint(const std::string& path) {
 }  // namespace
 
 std::string Experiment::run() {
+  const bool root = dist::world().is_root();  // only rank 0 writes and prints the report
   make_run_directory(out_dir_);
-  write_file_atomic(out_dir_ + "/config.yaml", [&](std::ostream& out) { out << resolved_.dump(); });
+  if (root)
+    write_file_atomic(out_dir_ + "/config.yaml",
+                      [&](std::ostream& out) { out << resolved_.dump(); });
   manual_seed(spec_.seed);
   BuiltModel model = make_model();
   log_info("experiment '" + spec_.name + "': " + model.name + " on " + spec_.device.str());
@@ -408,6 +430,7 @@ std::string Experiment::run() {
     ctx.seed = spec_.seed;
     ctx.run_dir = out_dir_;
     ctx.make_source = [this](const std::string& split) { return make_source(split); };
+    if (dist::world().size() > 1) ctx.comm = &dist::world();
     ctx.train_model = [this](nn::Module& m, const pruning::TrainRecipe& r, TrainerHooks* h,
                              const std::string& stage,
                              const std::function<void(optim::Sgd&)>& on_opt) {
@@ -417,8 +440,10 @@ std::string Experiment::run() {
     pruning::PruneResult result = method_->run(ctx);
     pruned = measure(*result.model);
     TensorList state = result.model->state_dict();
-    save_safetensors(out_dir_ + "/pruned.safetensors", state,
-                     {{"arch", models::arch_to_json(result.arch)}, {"method", method_->name()}});
+    if (root) {
+      save_safetensors(out_dir_ + "/pruned.safetensors", state,
+                       {{"arch", models::arch_to_json(result.arch)}, {"method", method_->name()}});
+    }
     summary["method"] = method_->name();
     summary["pruned"] = report_json(pruned);
     summary["pruned_arch"] = nlohmann::json::parse(models::arch_to_json(result.arch));
@@ -453,7 +478,12 @@ std::string Experiment::run() {
           pruned.validation.top1 - masked.validation.top1;
     }
   }
+  if (dist::world().size() > 1) {
+    summary["ranks"] = dist::world().size();
+    summary["communicator"] = dist::world().describe();
+  }
   std::string text = summary.dump(2);
+  if (!root) return text;
   write_file_atomic(out_dir_ + "/summary.json", [&](std::ostream& out) { out << text << "\n"; });
   std::printf("\nvalidation: %s\ntest: %s\n", val_source_.c_str(), test_set_->describe().c_str());
   std::printf("\n%-8s %9s %9s %9s %12s %14s %12s\n", "", "val top1", "test top1", "test top5",

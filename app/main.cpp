@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "app/cli.h"
+#include "engine/dist/communicator.h"
 #include "engine/train/trainer.h"
 #include "kernels/common/error.h"
 
@@ -20,20 +21,27 @@ int main(int argc, char** argv) {
     execv("/proc/self/exe", argv);
   }
   std::vector<std::string> args(argv + 1, argv + argc);
+  // In a job of several ranks an error on one rank ends them all (the launcher cannot know that
+  // the others would wait for it until the collective timeout): message first, then the abort.
+  auto fail = [](const char* kind, const char* what, int code) {
+    shears::dist::Communicator& comm = shears::dist::world();
+    if (comm.size() > 1) {
+      std::fprintf(stderr, "shears: rank %d of %d: %s%s\n", comm.rank(), comm.size(), kind, what);
+      comm.abort(code);
+    }
+    std::fprintf(stderr, "shears: %s%s\n", kind, what);
+    return code;
+  };
   try {
     return shears::app::run_cli(args);
   } catch (const shears::Interrupted& e) {
-    std::fprintf(stderr, "shears: %s\n", e.what());
-    return 130;
+    return fail("", e.what(), 130);
   } catch (const shears::Error& e) {
-    std::fprintf(stderr, "shears: error: %s\n", e.what());
-    return 1;
+    return fail("error: ", e.what(), 1);
   } catch (const std::filesystem::filesystem_error& e) {
     // A path that cannot be created or read is the user's to fix, not a bug.
-    std::fprintf(stderr, "shears: error: %s\n", e.what());
-    return 1;
+    return fail("error: ", e.what(), 1);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "shears: internal error: %s\n", e.what());
-    return 3;
+    return fail("internal error: ", e.what(), 3);
   }
 }

@@ -127,6 +127,7 @@ TrainSpec parse_train(const Config& t, const TrainSpec& d) {
   spec.no_decay_bn_bias = t.get<bool>("no_decay_bn_bias", d.no_decay_bn_bias);
   spec.label_smoothing = non_negative<double>(t, "label_smoothing", d.label_smoothing);
   if (spec.label_smoothing > 1) bad_value(t, "label_smoothing", "must be in [0, 1]");
+  spec.sync_bn = t.get<bool>("sync_bn", d.sync_bn);
   spec.schedule = pick(t, "schedule", d.schedule, {"constant", "step", "multistep", "cosine"});
   spec.milestones = t.get<std::vector<int>>("milestones", d.milestones);
   if (!std::is_sorted(spec.milestones.begin(), spec.milestones.end())) {

@@ -76,6 +76,7 @@ struct TrainSpec {
   std::string warmup_mode = "linear";
   double warmup_factor = 0.0;
   double label_smoothing = 0.0;
+  bool sync_bn = false;  // data-parallel runs: BN statistics over all ranks (docs/distributed.md)
 };
 
 /// The `bench:` section: inference latency of the result.

@@ -63,6 +63,13 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
                   " must be at least 1");
   SHEARS_CHECK_AS(ConfigError, options_.num_workers >= 0, "loader num_workers ",
                   options_.num_workers, " must be >= 0");
+  SHEARS_CHECK_AS(
+      ConfigError,
+      options_.num_shards >= 1 && options_.shard >= 0 && options_.shard < options_.num_shards,
+      "loader shard ", options_.shard, " of ", options_.num_shards, " is not a share");
+  SHEARS_CHECK_AS(ConfigError, options_.batch_size >= options_.num_shards, "loader batch size ",
+                  options_.batch_size, " is smaller than the ", options_.num_shards,
+                  " ranks that share each batch");
   SHEARS_CHECK_AS(ConfigError, options_.prefetch >= 0, "loader prefetch ", options_.prefetch,
                   " must be >= 0");
   transform_ = Transform(options_.transform);
@@ -88,13 +95,15 @@ void Loader::stop_workers() {
 
 std::int64_t Loader::num_samples() const {
   const auto n = static_cast<std::int64_t>(indices_.size());
-  return options_.drop_last ? n / options_.batch_size * options_.batch_size : n;
+  return std::min(n, batches_per_epoch() * options_.batch_size);
 }
 
 std::int64_t Loader::batches_per_epoch() const {
   const auto n = static_cast<std::int64_t>(indices_.size());
-  return options_.drop_last ? n / options_.batch_size
-                            : (n + options_.batch_size - 1) / options_.batch_size;
+  const std::int64_t tail = n % options_.batch_size;
+  // A last batch too small to give every rank a share is left out.
+  const bool drop_tail = options_.drop_last || (tail > 0 && tail < options_.num_shards);
+  return drop_tail ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
 }
 
 void Loader::start_epoch(std::int64_t epoch) {
@@ -143,8 +152,13 @@ Loader::Result Loader::build(const Epoch& epoch, std::int64_t batch_index) const
   Result result;
   try {
     const std::int64_t n = static_cast<std::int64_t>(epoch.order.size());
-    const std::int64_t begin = batch_index * options_.batch_size;
-    const std::int64_t end = std::min(begin + options_.batch_size, n);
+    std::int64_t begin = batch_index * options_.batch_size;
+    std::int64_t end = std::min(begin + options_.batch_size, n);
+    if (options_.num_shards > 1) {
+      const std::int64_t global = end - begin;
+      end = begin + global * (options_.shard + 1) / options_.num_shards;
+      begin += global * options_.shard / options_.num_shards;
+    }
     const std::int64_t count = end - begin;
     std::vector<std::int64_t> labels;
     Tensor images;
@@ -238,7 +252,14 @@ bool Loader::next(Batch& batch) {
         std::cerr << "shears: warning: skipped sample: " << message << "\n";
       }
     }
-    if (!result.batch.images.defined()) continue;
+    if (!result.batch.images.defined()) {
+      if (options_.num_shards > 1) {
+        throw DataError("loader: rank " + std::to_string(options_.shard) + "'s share of batch " +
+                        std::to_string(index) + " is empty after skipped samples; every rank " +
+                        "must take every step (remove the bad images)");
+      }
+      continue;
+    }
     // The device seam: batches are assembled on the host; a CUDA target gets a copy here.
     if (options_.device.is_cpu()) {
       batch = std::move(result.batch);

@@ -45,6 +45,13 @@ struct LoaderOptions {
   /// Where batches are delivered. Batches are assembled on the host and copied with
   /// Tensor::to on the thread that calls next().
   Device device = Device::cpu();
+  /// Distributed sampling: this loader serves share `shard` of `num_shards` of every global
+  /// batch (contiguous, sizes differing by at most one), so that the ranks of a job together see
+  /// exactly the batches one process would, every sample once per epoch, in the same order for
+  /// any number of ranks. A last global batch smaller than num_shards is left out, and a share
+  /// left empty by skipped samples is an error (every rank must take every step).
+  int shard = 0;
+  int num_shards = 1;
   /// Augmentation and normalisation applied to every sample.
   TransformOptions transform;
   /// Receives one message per sample skipped under BadImagePolicy::Skip, on the thread calling

@@ -10,6 +10,7 @@ namespace shears {
 
 namespace {
 std::atomic<long> g_warnings{0};
+std::atomic<int> g_rank{-1};  // -1: one process, no rank in the tag; >0: only warnings and up
 
 LogLevel threshold() {
   static const LogLevel level = [] {
@@ -27,13 +28,21 @@ LogLevel threshold() {
 void log_message(LogLevel level, const std::string& message) {
   if (level == LogLevel::Warning) g_warnings.fetch_add(1);
   if (level < threshold()) return;
+  const int rank = g_rank.load();
+  if (rank > 0 && level < LogLevel::Warning) return;
   static std::mutex mutex;
   const char* tag = level == LogLevel::Warning ? "warning: "
                     : level == LogLevel::Error ? "error: "
                                                : "";
   std::lock_guard<std::mutex> lock(mutex);
-  std::cerr << "[shears] " << tag << message << "\n";
+  if (rank >= 0) {
+    std::cerr << "[shears rank " << rank << "] " << tag << message << "\n";
+  } else {
+    std::cerr << "[shears] " << tag << message << "\n";
+  }
 }
+
+void set_log_rank(int rank) { g_rank.store(rank); }
 
 long warning_count() { return g_warnings.load(); }
 

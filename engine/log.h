@@ -12,6 +12,9 @@ void log_message(LogLevel level, const std::string& message);
 inline void log_info(const std::string& m) { log_message(LogLevel::Info, m); }
 inline void log_warning(const std::string& m) { log_message(LogLevel::Warning, m); }
 inline void log_debug(const std::string& m) { log_message(LogLevel::Debug, m); }
+/// In a job of several ranks: tags every line with `rank`, and on every rank but 0 keeps only
+/// warnings and errors (rank 0 speaks for the job). -1 (the default): one process, no tag.
+void set_log_rank(int rank);
 /// Number of warnings logged so far (tests fail on warnings they did not expect).
 long warning_count();
 

@@ -9,6 +9,9 @@ SHEARS_APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist
   chromium
+  # Distributed runs (docs/distributed.md): OpenMPI's library for the communicator plugin,
+  # mpirun for the multi-rank tests.
+  libopenmpi-dev openmpi-bin
 )
 
 # What the benchmark scripts need besides: Python with venv, for the PyTorch reference that

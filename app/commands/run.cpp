@@ -3,6 +3,8 @@
 #include "app/cli.h"
 #include "app/experiment.h"
 #include "engine/config/config.h"
+#include "engine/dist/communicator.h"
+#include "engine/log.h"
 
 namespace shears::app {
 
@@ -15,6 +17,7 @@ const char* kRunHelp =
     "model, trains (train.epochs > 0), evaluates on the test split, counts FLOPs and parameters,\n"
     "measures latency and writes DIR/summary.json, DIR/config.yaml (resolved), checkpoints and\n"
     "metrics.jsonl. An interrupted run resumes from its last checkpoint.\n"
+    "Under mpirun or srun each rank trains on its share of every batch (docs/distributed.md).\n"
     "\n"
     "  --set key=value   override a config key (dotted path, YAML value); repeatable\n"
     "  --out DIR         run directory (default runs/<name>)\n"
@@ -54,6 +57,16 @@ int command_run(const std::vector<std::string>& args, bool train_only) {
   }
   Config config = load_experiment_config(a, train_only ? "train" : "run");
   ExperimentSpec spec = parse_experiment(config);
+  // Under a launcher: join the other ranks, and make sure they all run this same experiment.
+  dist::Communicator& comm = dist::init_world(spec.device.is_cuda());
+  if (comm.size() > 1) {
+    set_log_rank(comm.rank());
+    comm.check_same(config.dump() + "\n--out " + a.value("--out") +
+                        (a.has("--no-resume") ? " --no-resume" : ""),
+                    "the experiment (resolved configuration, --out, --no-resume)");
+    log_info("data parallel over " + std::to_string(comm.size()) + " ranks (" + comm.describe() +
+             ")");
+  }
   RunOptions options;
   options.out_dir = a.value("--out");
   options.resume = !a.has("--no-resume");

@@ -1,5 +1,6 @@
 #include "engine/nn/batch_norm2d.h"
 
+#include "engine/dist/sync_batch_norm.h"
 #include "engine/ops/batch_norm.h"
 
 namespace shears::nn {
@@ -26,6 +27,10 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     // The counter lives on the host-visible side only for the state dict; updating it on the
     // CPU avoids a device round trip per step.
     if (num_batches_tracked.device().is_cpu()) num_batches_tracked.data<std::int64_t>()[0] += 1;
+  }
+  if (is_training() && sync_ != nullptr && sync_->size() > 1) {
+    return apply_forward_hooks(
+        dist::sync_batch_norm(x, weight, bias, running_mean, running_var, momentum_, eps_, *sync_));
   }
   return apply_forward_hooks(
       batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum_, eps_));

@@ -2,6 +2,10 @@
 
 #include "engine/nn/module.h"
 
+namespace shears::dist {
+class Communicator;
+}
+
 namespace shears::nn {
 
 /// Batch normalisation over channels of (N,C,H,W), or of (N,C) (BatchNorm1d has the same maths
@@ -16,11 +20,16 @@ class BatchNorm2d : public Module {
   std::string extra_repr() const override;
   std::int64_t channels() const { return running_mean.size(0); }
   double eps() const { return eps_; }
+  /// Training statistics over every rank of `comm` (dist::sync_batch_norm); null: this rank's
+  /// batch only (the default). Not owned.
+  void set_sync(dist::Communicator* comm) { sync_ = comm; }
+  dist::Communicator* sync() const { return sync_; }
 
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
  private:
   double eps_, momentum_;
+  dist::Communicator* sync_ = nullptr;
 };
 
 }  // namespace shears::nn

@@ -1,6 +1,22 @@
 #include "engine/train/metrics.h"
 
+#include "engine/dist/communicator.h"
+
 namespace shears {
+
+void AccuracyMeter::allreduce(dist::Communicator& comm) {
+  if (comm.size() == 1) return;
+  Tensor t = Tensor::from_vector(
+      std::vector<double>{static_cast<double>(count_), static_cast<double>(correct1_),
+                          static_cast<double>(correct5_), loss_sum_},
+      {4});
+  comm.allreduce_(t);
+  const double* v = t.data<double>();
+  count_ = static_cast<std::int64_t>(v[0]);
+  correct1_ = static_cast<std::int64_t>(v[1]);
+  correct5_ = static_cast<std::int64_t>(v[2]);
+  loss_sum_ = v[3];
+}
 
 std::int64_t count_topk_correct(const Tensor& logits, const Tensor& labels, int k) {
   SHEARS_CHECK_AS(ShapeError,

@@ -6,6 +6,10 @@
 
 namespace shears {
 
+namespace dist {
+class Communicator;
+}
+
 /// Running top-1/top-5 accuracy and mean loss over batches.
 class AccuracyMeter {
  public:
@@ -16,6 +20,8 @@ class AccuracyMeter {
   double top1() const { return count_ ? 100.0 * static_cast<double>(correct1_) / count_ : 0.0; }
   double top5() const { return count_ ? 100.0 * static_cast<double>(correct5_) / count_ : 0.0; }
   double loss() const { return count_ ? loss_sum_ / static_cast<double>(count_) : 0.0; }
+  /// Sums the counts and losses of every rank's meter (distributed training and evaluation).
+  void allreduce(dist::Communicator& comm);
 
  private:
   std::int64_t count_ = 0, correct1_ = 0, correct5_ = 0;

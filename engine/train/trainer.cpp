@@ -17,9 +17,11 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/dist/communicator.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/log.h"
+#include "engine/ops/elementwise.h"
 #include "engine/ops/loss.h"
 #include "engine/rng.h"
 
@@ -67,6 +69,38 @@ Trainer::Trainer(nn::Module& model, optim::Sgd& optimizer, const optim::LrSchedu
                  TrainerOptions options)
     : model_(model), optimizer_(optimizer), schedule_(schedule), options_(std::move(options)) {}
 
+bool Trainer::distributed() const { return options_.comm != nullptr && options_.comm->size() > 1; }
+bool Trainer::is_root() const { return options_.comm == nullptr || options_.comm->is_root(); }
+int Trainer::world_size() const { return options_.comm ? options_.comm->size() : 1; }
+
+bool Trainer::reduce_gradients(double local_count, bool interrupted) {
+  std::vector<Tensor> grads;
+  for (auto& [name, p] : model_.named_parameters()) {
+    Tensor g = p.grad();
+    if (g.defined()) grads.push_back(g);
+  }
+  // The share size and the interrupt flag ride in the last bucket with the gradients.
+  Tensor extra = Tensor::from_vector(
+      std::vector<float>{static_cast<float>(local_count), interrupted ? 1.0f : 0.0f}, {2});
+  if (!grads.empty()) extra = extra.to(grads.front().device());
+  grads.push_back(extra);
+  options_.comm->allreduce_bucketed_(grads, options_.bucket_bytes);
+  std::vector<float> e = extra.to_vector<float>();
+  const double total = e[0];
+  NoGrad no_grad;
+  for (std::size_t i = 0; i + 1 < grads.size(); ++i) grads[i].copy_(scale(grads[i], 1.0 / total));
+  return e[1] > 0;
+}
+
+void Trainer::sync_from_root() {
+  dist::Communicator& comm = *options_.comm;
+  for (std::size_t i = 0; i < hooks_.size(); ++i) {
+    std::string state = comm.broadcast_string(hooks_[i]->state());
+    if (!comm.is_root() && !state.empty()) hooks_[i]->load_state(state);
+  }
+  for (auto& [name, t] : model_.state_dict()) comm.broadcast_(t);
+}
+
 Tensor Trainer::loss_of(const Batch& batch, const Tensor& logits) {
   for (TrainerHooks* h : hooks_) {
     Tensor loss = h->compute_loss(*this, batch, logits);
@@ -87,19 +121,21 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
   std::int64_t step = 0;
   Batch batch;
   double lr = schedule_.lr_at(static_cast<double>(epoch_));
-  while (train.next(batch)) {
-    if (g_interrupted.load()) {
-      std::string path;
-      if (!options_.checkpoint_dir.empty()) {
-        path = options_.checkpoint_dir + "/interrupted.safetensors";
-        save_checkpoint(path);
-      }
-      throw Interrupted("interrupted at epoch " + std::to_string(epoch_ + 1) + " step " +
-                        std::to_string(step) +
-                        (path.empty() ? std::string()
-                                      : "; current weights saved to " + path +
-                                            ", resume restarts this epoch from last.safetensors"));
+  bool stop = false;  // SIGINT here, or (distributed) on any rank at the last step
+  auto interrupt = [&] {
+    std::string path;
+    if (!options_.checkpoint_dir.empty() && is_root()) {
+      path = options_.checkpoint_dir + "/interrupted.safetensors";
+      save_checkpoint(path);
     }
+    throw Interrupted("interrupted at epoch " + std::to_string(epoch_ + 1) + " step " +
+                      std::to_string(step) +
+                      (path.empty() ? std::string()
+                                    : "; current weights saved to " + path +
+                                          ", resume restarts this epoch from last.safetensors"));
+  };
+  while (train.next(batch)) {
+    if (stop || (!distributed() && g_interrupted.load())) interrupt();
     Batch b = to_device(batch, options_.device);
     lr = schedule_.lr_at(static_cast<double>(epoch_) + static_cast<double>(step) / batches);
     optimizer_.set_lr(lr);
@@ -117,7 +153,14 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
                   std::to_string(global_step_) + "); training stopped; " + last);
     }
     optimizer_.zero_grad();
-    loss.backward();
+    if (distributed()) {
+      // The sum of this share's losses; reduce_gradients divides by the global batch size.
+      const auto local = static_cast<double>(b.images.size(0));
+      loss.backward(Tensor::scalar(local, loss.dtype(), loss.device()));
+      stop = reduce_gradients(local, g_interrupted.load());
+    } else {
+      loss.backward();
+    }
     for (TrainerHooks* h : hooks_) h->after_backward(*this);
     optimizer_.step();
     for (TrainerHooks* h : hooks_) h->after_step(*this);
@@ -127,7 +170,7 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
     }
     ++step;
     ++global_step_;
-    if (options_.progress && (tty || step % log_every == 0 || step == batches)) {
+    if (options_.progress && is_root() && (tty || step % log_every == 0 || step == batches)) {
       double elapsed = seconds_since(start);
       double ips = static_cast<double>(meter.count()) / std::max(elapsed, 1e-9);
       double eta = elapsed / static_cast<double>(step) * static_cast<double>(batches - step);
@@ -149,6 +192,8 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
       }
     }
   }
+  if (stop) interrupt();
+  if (distributed()) meter.allreduce(*options_.comm);
   EpochMetrics m;
   m.epoch = epoch_ + 1;
   m.lr = lr;
@@ -172,6 +217,7 @@ EpochMetrics Trainer::evaluate(BatchSource& data) {
     Tensor logits = model_.forward(b.images);
     meter.add(logits, b.labels, cross_entropy(logits, b.labels).item());
   }
+  if (distributed()) meter.allreduce(*options_.comm);
   model_.train(was_training);
   EpochMetrics m;
   m.epoch = epoch_;
@@ -227,19 +273,40 @@ void keep_committed_metrics(const std::string& path, std::int64_t epochs) {
 
 std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
   const std::string& dir = options_.checkpoint_dir;
+  const bool root = is_root();
   if (!dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec || !std::filesystem::is_directory(dir)) {
-      throw Error("cannot create checkpoint directory '" + dir +
-                  "': " + (ec ? ec.message() : std::string("a file is in the way")));
+    if (root) {
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      if (ec || !std::filesystem::is_directory(dir)) {
+        throw Error("cannot create checkpoint directory '" + dir +
+                    "': " + (ec ? ec.message() : std::string("a file is in the way")));
+      }
+      remove_stale_temporaries(dir);
     }
-    remove_stale_temporaries(dir);
-    if (options_.resume && std::filesystem::exists(dir + "/last.safetensors")) {
+    // Rank 0 decides, so that every rank resumes or none does.
+    bool have_last = root && options_.resume && std::filesystem::exists(dir + "/last.safetensors");
+    if (distributed()) {
+      Tensor flag = Tensor::from_vector(std::vector<std::int32_t>{have_last ? 1 : 0}, {1});
+      options_.comm->broadcast_(flag);
+      have_last = flag.data<std::int32_t>()[0] != 0;
+    }
+    if (have_last) {
       load_checkpoint(dir + "/last.safetensors");
       log_info("resumed from " + dir + "/last.safetensors at epoch " + std::to_string(epoch_));
     }
-    keep_committed_metrics(dir + "/metrics.jsonl", epoch_);
+    if (root) keep_committed_metrics(dir + "/metrics.jsonl", epoch_);
+  }
+  if (distributed()) {
+    std::string signature = std::to_string(epoch_) + "/" + std::to_string(global_step_) + "/" +
+                            std::to_string(optimizer_.steps()) + "/" +
+                            std::to_string(train.num_samples()) + "/" +
+                            std::to_string(train.batches_per_epoch());
+    for (auto& [name, t] : model_.state_dict()) {
+      signature += ";" + name + ":" + shape_str(t.shape()) + ":" + dtype_name(t.dtype());
+    }
+    options_.comm->check_same(signature, "the model, its training state and the training data");
+    sync_from_root();
   }
   SigintGuard sigint;
   for (TrainerHooks* h : hooks_) h->on_train_begin(*this);
@@ -248,6 +315,8 @@ std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
     for (TrainerHooks* h : hooks_) h->on_epoch_begin(*this, epoch_);
     EpochMetrics m = train_epoch(train);
     for (TrainerHooks* h : hooks_) h->on_train_epoch_end(*this, epoch_);
+    // Masks and other decisions the hooks took, per-rank BN statistics: rank 0's everywhere.
+    if (distributed()) sync_from_root();
     if (val != nullptr) {
       EpochMetrics v = evaluate(*val);
       m.val_loss = v.val_loss;
@@ -268,7 +337,7 @@ std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
     log_info(line);
     const bool improved = val != nullptr && m.val_top1 > best_top1_;
     if (improved) best_top1_ = m.val_top1;
-    if (!dir.empty()) {
+    if (!dir.empty() && root) {
       // Every field of the epoch is final here. last.safetensors is the commit: best and the
       // metrics record go first, so a crash before the commit resumes from the previous epoch,
       // which repeats this one exactly, rewrites best identically and drops the uncommitted
@@ -290,6 +359,7 @@ std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
       save_checkpoint(dir + "/last.safetensors");
       crash_point("after_last", m.epoch);
     }
+    crash_point("epoch_end", m.epoch);  // every rank (the kill-one-rank test)
     history.push_back(m);
   }
   return history;

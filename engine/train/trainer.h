@@ -14,6 +14,9 @@
 
 namespace shears {
 
+namespace dist {
+class Communicator;
+}
 class Trainer;
 
 /// Results of one epoch (or of an evaluation, with only the val_* fields set).
@@ -75,6 +78,12 @@ struct TrainerOptions {
   bool progress = true;
   /// Lines of progress per epoch when not on a terminal.
   int log_lines_per_epoch = 4;
+  /// Data parallelism: the ranks this training is spread over (not owned); null or one rank:
+  /// this process alone. Each rank's BatchSource must serve its share of every global batch
+  /// (data::LoaderOptions::shard) and its evaluation sources their shares of the split.
+  dist::Communicator* comm = nullptr;
+  /// Largest bucket of the per-step gradient allreduce.
+  std::size_t bucket_bytes = std::size_t{25} << 20;
 };
 
 /// Thrown when SIGINT stopped training; a checkpoint has been written.
@@ -91,6 +100,15 @@ class Interrupted : public Error {
 /// continues exactly as an uninterrupted one would. A non-finite loss stops the
 /// run with the step number and the last good checkpoint; Ctrl-C writes interrupted.safetensors
 /// and throws Interrupted.
+///
+/// With options.comm of several ranks (docs/distributed.md), every rank backpropagates the sum
+/// of its share's losses, and one bucketed allreduce per step sums the gradients and the share
+/// sizes, so every rank applies the gradient of the global batch's mean loss: the same step one
+/// process takes on the whole batch (up to float summation order; BN statistics are per rank
+/// unless dist::set_sync_batch_norm). Ranks start from rank 0's weights; after each epoch's
+/// training, hooks' state, weights and buffers (BN running statistics) are rank 0's again, and
+/// metrics are summed over ranks. Only rank 0 writes checkpoints and metrics.jsonl; every rank
+/// reads last.safetensors to resume (a run directory all ranks see), with any number of ranks.
 class Trainer {
  public:
   Trainer(nn::Module& model, optim::Sgd& optimizer, const optim::LrSchedule& schedule,
@@ -108,6 +126,10 @@ class Trainer {
   const TrainerOptions& options() const { return options_; }
   std::int64_t epoch() const { return epoch_; }
   std::int64_t global_step() const { return global_step_; }
+  /// Whether this process writes (rank 0, or no communicator).
+  bool is_root() const;
+  /// Ranks of the training (1 without a communicator).
+  int world_size() const;
   double best_top1() const { return best_top1_; }
 
   /// Writes model + optimiser + progress to `path` atomically.
@@ -118,6 +140,12 @@ class Trainer {
  private:
   EpochMetrics train_epoch(BatchSource& train);
   Tensor loss_of(const Batch& batch, const Tensor& logits);
+  bool distributed() const;
+  /// Sums gradients and share sizes over ranks and divides by the global batch size; returns
+  /// whether any rank was interrupted (SIGINT), which ends every rank at the same step.
+  bool reduce_gradients(double local_count, bool interrupted);
+  /// Weights, buffers and hook state from rank 0 on every rank.
+  void sync_from_root();
 
   nn::Module& model_;
   optim::Sgd& optimizer_;

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/dist/communicator.h"
 #include "engine/log.h"
 #include "models/model.h"
 
@@ -146,6 +147,9 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
   std::vector<std::string> unit_names;
   for (const SearchUnit& u : units) unit_names.push_back(u.name);
 
+  dist::Communicator* comm = ctx.comm;
+  const int ranks = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
+  const bool root = rank == 0;
   SearchFiles files(ctx.run_dir);
   nlohmann::json state = files.load_state();
   double prior_seconds = 0;
@@ -161,11 +165,11 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
     initial = state.value("initial", nlohmann::json());
     max_evaluated_macs = state.value("max_macs", std::int64_t{0});
     max_evaluated_params = state.value("max_params", std::int64_t{0});
-    files.truncate_log(colony.evaluations());
+    if (root) files.truncate_log(colony.evaluations());
     log_info("abc: resuming the search after " + std::to_string(colony.evaluations()) +
              " evaluations (cycle " + std::to_string(colony.cycle()) + ", " +
              bee_phase_name(colony.phase()) + ")");
-  } else {
+  } else if (root) {
     files.truncate_log(0);
   }
 
@@ -204,6 +208,37 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
     return e;
   };
 
+  // Fitness, seconds and cost of every candidate on every rank (each rank filled its own).
+  auto gather_results = [&](const std::vector<BeeCandidate>& batch, std::vector<Evaluated>& r) {
+    const auto n = static_cast<std::int64_t>(batch.size());
+    Tensor t = Tensor::zeros({n, 2}, DType::F64);
+    for (std::int64_t i = rank; i < n; i += ranks) {
+      t.data<double>()[2 * i] = r[static_cast<std::size_t>(i)].fitness;
+      t.data<double>()[2 * i + 1] = r[static_cast<std::size_t>(i)].seconds;
+    }
+    comm->allreduce_(t);
+    for (std::int64_t i = 0; i < n; ++i) {
+      Evaluated& e = r[static_cast<std::size_t>(i)];
+      e.fitness = t.data<double>()[2 * i];
+      e.seconds = t.data<double>()[2 * i + 1];
+      if (i % ranks != rank) {
+        e.cost = costs.cost(widths_of_code(units, graph, batch[static_cast<std::size_t>(i)].code));
+      }
+    }
+  };
+  // The trained weights of a candidate another rank evaluated: the network rebuilt here from
+  // its code and seed, then its owner's weights and buffers broadcast into it.
+  auto share_model = [&](const BeeCandidate& c, Evaluated& e, int owner) {
+    if (rank != owner) {
+      Generator gen = ctx.candidate_generator(c.cycle, c.index);
+      GroupWidths widths = widths_of_code(units, graph, c.code);
+      PrunePlan plan = plan_for_widths(dense, graph, widths, inherit_, gen);
+      SurgeryResult candidate = build_candidate(dense, graph, plan, inherit_, gen);
+      e.model = candidate.model;
+      e.arch = candidate.arch;
+    }
+    for (auto& [name, t] : e.model->state_dict()) comm->broadcast_(t, owner);
+  };
   const auto run_start = Clock::now();
   std::int64_t evaluated_here = 0;
   std::shared_ptr<nn::Module> best_model;
@@ -213,16 +248,27 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
     const BeePhase phase = colony.phase();
     const int cycle = colony.cycle();
     std::vector<Evaluated> results(batch.size());
-    run_parallel(static_cast<std::int64_t>(batch.size()), parallel, [&](std::int64_t i) {
-      results[static_cast<std::size_t>(i)] = evaluate_candidate(batch[static_cast<std::size_t>(i)]);
+    // Distributed: candidate i is evaluated by rank i % ranks; fitness and times are gathered in
+    // candidate order, so every rank's colony takes the same decisions as one process's.
+    std::vector<std::int64_t> mine;
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(batch.size()); ++i) {
+      if (i % ranks == rank) mine.push_back(i);
+    }
+    run_parallel(static_cast<std::int64_t>(mine.size()), parallel, [&](std::int64_t k) {
+      const auto i = static_cast<std::size_t>(mine[static_cast<std::size_t>(k)]);
+      results[i] = evaluate_candidate(batch[i]);
     });
+    if (ranks > 1) gather_results(batch, results);
     std::vector<double> fitness;
     for (const Evaluated& e : results) fitness.push_back(e.fitness);
     const int best = colony.accept(fitness);
     if (best >= 0) {
+      if (ranks > 1)
+        share_model(batch[static_cast<std::size_t>(best)], results[static_cast<std::size_t>(best)],
+                    best % ranks);
       best_model = results[static_cast<std::size_t>(best)].model;
       best_arch = results[static_cast<std::size_t>(best)].arch;
-      files.save_best(*best_model, best_arch);
+      if (root) files.save_best(*best_model, best_arch);
     }
     std::vector<nlohmann::json> lines;
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -244,7 +290,7 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
       max_evaluated_macs = std::max(max_evaluated_macs, e.cost.macs);
       max_evaluated_params = std::max(max_evaluated_params, e.cost.params);
     }
-    files.append_log(lines);
+    if (root) files.append_log(lines);
     if (phase == BeePhase::Init) {
       double sum = 0;
       for (double f : fitness) sum += f;
@@ -253,13 +299,14 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
     }
     evaluated_here += static_cast<std::int64_t>(batch.size());
     const double elapsed = seconds_since(run_start);
-    files.save_state({{"method", "abc"},
-                      {"units", unit_names},
-                      {"colony", colony.to_json()},
-                      {"seconds", prior_seconds + elapsed},
-                      {"initial", initial},
-                      {"max_macs", max_evaluated_macs},
-                      {"max_params", max_evaluated_params}});
+    if (root)
+      files.save_state({{"method", "abc"},
+                        {"units", unit_names},
+                        {"colony", colony.to_json()},
+                        {"seconds", prior_seconds + elapsed},
+                        {"initial", initial},
+                        {"max_macs", max_evaluated_macs},
+                        {"max_params", max_evaluated_params}});
     const double eta =
         evaluated_here > 0
             ? elapsed / static_cast<double>(evaluated_here) *
@@ -285,6 +332,7 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
   // The best candidate's trained weights start the fine-tune. With a run directory they are read
   // back from it, so a resumed search continues from exactly the same weights.
   Generator final_gen(candidate_seed(ctx.seed, -2, 0));
+  if (comm) comm->barrier();  // rank 0's search/best.safetensors is complete
   if (files.enabled()) {
     best_model = files.load_best(final_gen, ctx.device);
     best_arch = models::arch_of(*best_model);

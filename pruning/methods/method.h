@@ -14,6 +14,10 @@
 #include "engine/train/trainer.h"
 #include "models/arch.h"
 
+namespace shears::dist {
+class Communicator;
+}
+
 namespace shears::pruning {
 
 /// A training recipe: epochs, optimiser and LR schedule (built for a base LR and epoch count).
@@ -25,6 +29,8 @@ struct TrainRecipe {
   optim::SgdOptions sgd;
   std::function<std::unique_ptr<optim::LrSchedule>(double base_lr, std::int64_t epochs)> schedule;
   double label_smoothing = 0.0;
+  /// Data-parallel runs: BN statistics over the global batch (dist::set_sync_batch_norm).
+  bool sync_bn = false;
 };
 
 /// Everything a pruning method sees of the experiment: the dense model, data, recipes and a way
@@ -53,6 +59,9 @@ struct PruneContext {
   /// independent source, so candidates trained at the same time do not share one. Unset: the
   /// helpers below fall back to `train` and `val` (then only one candidate at a time).
   std::function<std::unique_ptr<BatchSource>(const std::string& split)> make_source;
+  /// The ranks of a distributed run (not owned; null: this process alone). Searches spread their
+  /// candidates over them; only rank 0 writes the run directory.
+  dist::Communicator* comm = nullptr;
 
   /// Loss, top-1 and top-5 of `model` (eval mode) over one pass of `split` ("train", "val",
   /// "test"), or over its first `max_batches` batches (0: all). Throws Error naming the split

@@ -1,0 +1,24 @@
+#!/bin/sh
+# A distributed ABCPruner search (candidates spread over 2 ranks, results gathered in candidate
+# order) finds the same best code, fitness and candidate log as one process.
+# usage: abc_ranks.sh MPIRUN SHEARS CONFIG SCRATCH
+set -u
+mpirun=$1 shears=$2 config=$3 scratch=$4
+fail() { echo "FAIL: $*"; exit 1; }
+[ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
+  echo "SKIPPED: Fashion-MNIST (dataset-fashion-mnist) is not installed"; exit 77; }
+rm -rf "$scratch" && mkdir -p "$scratch" || fail "cannot create $scratch"
+"$shears" run "$config" --out "$scratch/one" --quiet >"$scratch/one.log" 2>&1 ||
+  { cat "$scratch/one.log"; fail "the one-process search failed"; }
+"$mpirun" -np 2 --oversubscribe "$shears" run "$config" --out "$scratch/two" --quiet \
+  >"$scratch/two.log" 2>&1 || { cat "$scratch/two.log"; fail "the 2-rank search failed"; }
+field() { grep -o "\"$2\": *[^,}]*" "$1/summary.json" | head -1; }
+code() { tr -d ' \n' <"$1/summary.json" | grep -o '"best_code":\[[^]]*\]'; }
+[ -n "$(code "$scratch/one")" ] || fail "no best_code in the one-process summary"
+[ "$(code "$scratch/one")" = "$(code "$scratch/two")" ] ||
+  fail "best codes differ: $(code "$scratch/one") vs $(code "$scratch/two")"
+[ "$(field "$scratch/one" best_fitness)" = "$(field "$scratch/two" best_fitness)" ] ||
+  fail "best fitness differs: $(field "$scratch/one" best_fitness) vs $(field "$scratch/two" best_fitness)"
+fit() { grep -o '"fitness":[^,]*' "$1/search.jsonl"; }
+[ "$(fit "$scratch/one")" = "$(fit "$scratch/two")" ] || fail "the candidates' fitness differ"
+echo "PASS: best code $(code "$scratch/one"), $(fit "$scratch/one" | wc -l) candidates, same on 1 and 2 ranks"
