@@ -41,6 +41,9 @@ std::string kind_of(Op op) {
     case Op::LeakyRelu:
     case Op::Sigmoid:
     case Op::Tanh:
+    case Op::Abs:
+    case Op::Sign:
+    case Op::Clamp:
     case Op::Add:
     case Op::Sub:
     case Op::Mul:

@@ -85,7 +85,8 @@ bool Arch::has_width(const std::string& layer) const {
 bool Arch::operator==(const Arch& other) const {
   return name == other.name && num_classes == other.num_classes && input == other.input &&
          width_mult == other.width_mult && shortcut == other.shortcut && widths == other.widths &&
-         pad_front == other.pad_front && constant_inputs == other.constant_inputs;
+         pad_front == other.pad_front && constant_inputs == other.constant_inputs &&
+         removed == other.removed;
 }
 
 std::string arch_to_json(const Arch& arch) {
@@ -104,6 +105,7 @@ std::string arch_to_json(const Arch& arch) {
     j["pad_front"] = pads;
   }
   if (!arch.constant_inputs.empty()) j["constant_inputs"] = arch.constant_inputs;
+  if (!arch.removed.empty()) j["removed"] = arch.removed;
   return j.dump();
 }
 
@@ -115,9 +117,9 @@ Arch arch_from_json(const std::string& json) {
     throw CheckpointError(std::string("architecture JSON does not parse: ") + e.what());
   }
   if (!j.is_object()) throw CheckpointError("architecture JSON must be an object");
-  static const std::set<std::string> known = {"name",       "num_classes",    "input",
-                                              "width_mult", "shortcut",       "widths",
-                                              "pad_front",  "constant_inputs"};
+  static const std::set<std::string> known = {"name",       "num_classes",     "input",
+                                              "width_mult", "shortcut",        "widths",
+                                              "pad_front",  "constant_inputs", "removed"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!known.count(it.key())) bad_field(it.key(), "is not an architecture field");
   }
@@ -158,6 +160,13 @@ Arch arch_from_json(const std::string& json) {
     for (const Json& layer : *it) {
       if (!layer.is_string()) bad_field("constant_inputs", "entries must be strings");
       arch.constant_inputs.push_back(layer.get<std::string>());
+    }
+  }
+  if (auto it = j.find("removed"); it != j.end()) {
+    if (!it->is_array()) bad_field("removed", "must be a list of structure paths");
+    for (const Json& path : *it) {
+      if (!path.is_string()) bad_field("removed", "entries must be strings");
+      arch.removed.push_back(path.get<std::string>());
     }
   }
   return arch;

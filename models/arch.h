@@ -70,6 +70,12 @@ struct Arch {
   /// exact contribution of removed input channels that were constant. Empty for every network
   /// as built; pruning export of masked channels (SFP, FPGM) adds entries.
   std::vector<std::string> constant_inputs;
+  /// Structures removed whole, in network order. CIFAR ResNet: block paths "layerS.B" whose
+  /// residual branch is gone; the block keeps only its shortcut (the identity, or for the first
+  /// block of a stage its zero-pad or projection shortcut). The width entries of a removed block
+  /// stay: its .conv2 entry is the block's output width, its .conv1 entry equals it. Empty as
+  /// built; GAL's export of zeroed block masks adds entries.
+  std::vector<std::string> removed;
 
   /// Width of `layer`; throws ConfigError naming the layer and the architecture when absent.
   std::int64_t width(const std::string& layer) const;
@@ -84,8 +90,9 @@ struct Arch {
 /// One JSON object, for checkpoint metadata and reports:
 ///   {"name": "resnet56", "num_classes": 10, "input": [3, 32, 32], "width_mult": 1.0,
 ///    "shortcut": "a-avgpool", "widths": {"conv1": 16, "layer1.0.conv1": 16, ...},
-///    "pad_front": {"layer2.0": 8}, "constant_inputs": ["layer1.0.conv2"]}
-///   (pad_front and constant_inputs only when non-empty)
+///    "pad_front": {"layer2.0": 8}, "constant_inputs": ["layer1.0.conv2"],
+///    "removed": ["layer1.3"]}
+///   (pad_front, constant_inputs and removed only when non-empty)
 /// Object keys keep the Arch's order.
 std::string arch_to_json(const Arch& arch);
 /// Inverse of arch_to_json. Throws CheckpointError naming the field for text that is not such

@@ -4,6 +4,7 @@
 
 #include "engine/nn/conv2d.h"
 #include "kernels/common/error.h"
+#include "models/densenet_cifar.h"
 #include "models/googlenet.h"
 #include "models/mobilenet_v2.h"
 #include "models/resnet_cifar.h"
@@ -67,6 +68,9 @@ const std::vector<Entry>& entries() {
       {{"googlenet", "googlenet", 10, kCifarInput},
        [](std::int64_t nc, const Shape& in, double m) { return googlenet_arch(nc, in, m); },
        [](const Arch& a) { return std::make_shared<GoogLeNet>(a); }},
+      {{"densenet40", "densenet_cifar", 10, kCifarInput},
+       [](std::int64_t nc, const Shape& in, double m) { return densenet_cifar_arch(nc, in, m); },
+       [](const Arch& a) { return std::make_shared<DenseNetCifar>(a); }},
   };
   return table;
 }
@@ -126,6 +130,10 @@ std::shared_ptr<nn::Module> build_model(const Arch& arch) {
   const Entry& e = entry(arch.name);
   if (arch.num_classes < 1) {
     throw ConfigError("architecture '" + arch.name + "': num_classes must be >= 1");
+  }
+  if (!arch.removed.empty() && resnet_cifar_depth(arch.name) == 0) {
+    throw ConfigError("architecture '" + arch.name +
+                      "': removed structures are supported by the CIFAR ResNets only");
   }
   std::shared_ptr<nn::Module> model = e.build(arch);
   for (const std::string& layer : arch.constant_inputs) {

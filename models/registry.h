@@ -12,15 +12,15 @@ namespace shears::models {
 
 /// One entry of the model table.
 struct ModelInfo {
-  std::string name;  // registry name, as in YAML `model.arch` and `--model`
-  std::string
-      family;  // "resnet_cifar", "vgg_cifar", "resnet_imagenet", "mobilenet_v2", "googlenet"
+  std::string name;          // registry name, as in YAML `model.arch` and `--model`
+  std::string family;        // "resnet_cifar", "vgg_cifar", "resnet_imagenet", "mobilenet_v2",
+                             // "googlenet", "densenet_cifar"
   std::int64_t num_classes;  // default classifier width (10 for CIFAR models, 1000 for ImageNet)
   Shape input;               // default input {C, H, W} ({3,32,32} or {3,224,224})
 };
 
 /// Every model, in a fixed order: resnet20 resnet32 resnet44 resnet56 resnet110 vgg16 vgg19
-/// resnet18 resnet34 resnet50 mobilenetv2 googlenet.
+/// resnet18 resnet34 resnet50 mobilenetv2 googlenet densenet40.
 const std::vector<ModelInfo>& model_table();
 /// The registry names in table order.
 std::vector<std::string> model_names();

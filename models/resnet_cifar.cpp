@@ -134,6 +134,34 @@ std::string CifarBasicBlock::extra_repr() const {
   return s;
 }
 
+CifarShortcutBlock::CifarShortcutBlock(std::int64_t in, std::int64_t out, int stride,
+                                       Shortcut shortcut, bool projection)
+    : out_(out), stride_(stride), shortcut_(shortcut) {
+  if (projection) {
+    auto ds = std::make_shared<nn::Sequential>();
+    ds->push_back(detail::conv(in, out, 1, stride));
+    ds->push_back(detail::bn(out));
+    downsample = register_module("downsample", ds);
+  }
+}
+
+Tensor CifarShortcutBlock::forward(const Tensor& x) {
+  // relu(0 + shortcut(x)) == shortcut(x) for the non-negative input every block receives; the
+  // projection's BN output can be negative, so only it keeps the ReLU.
+  if (downsample) return relu(downsample->forward(x));
+  if (stride_ == 1 && x.size(1) == out_) return x;
+  if (shortcut_ == Shortcut::Projection) {
+    throw ShapeError("ShortcutBlock: identity shortcut joins " + std::to_string(x.size(1)) +
+                     " input channels to " + std::to_string(out_) + " output channels");
+  }
+  return zero_pad_shortcut(x, out_, stride_, shortcut_, pad_front);
+}
+
+std::string CifarShortcutBlock::extra_repr() const {
+  return "out=" + std::to_string(out_) + ", stride=" + std::to_string(stride_) +
+         ", shortcut=" + shortcut_name(shortcut_);
+}
+
 int resnet_cifar_depth(const std::string& name) {
   for (int d : kDepths) {
     if (name == "resnet" + std::to_string(d)) return d;
@@ -174,6 +202,16 @@ ResNetCifar::ResNetCifar(const Arch& arch) : base_(arch) {
   detail::check_width_keys(arch, resnet_cifar_arch(depth, arch.num_classes, arch.input));
   std::set<std::string> padded_blocks;
   const int blocks = (depth - 2) / 6;
+  std::set<std::string> removed(arch.removed.begin(), arch.removed.end());
+  for (const std::string& r : arch.removed) {
+    bool found = false;
+    for (int s = 0; s < 3; ++s)
+      for (int b = 0; b < blocks; ++b) found = found || r == block_path(s, b);
+    if (!found) {
+      throw ConfigError("architecture '" + arch.name + "': removed entry '" + r +
+                        "' names no block (layerS.B)");
+    }
+  }
 
   conv1 = register_module("conv1", detail::conv(arch.input[0], arch.width("conv1"), 3));
   bn1 = register_module("bn1", detail::bn(arch.width("conv1")));
@@ -191,15 +229,24 @@ ResNetCifar::ResNetCifar(const Arch& arch) : base_(arch) {
       if (arch.shortcut == Shortcut::Projection && !projection) {
         detail::check_identity(arch.name, path, in, out);
       }
-      auto block =
-          std::make_shared<CifarBasicBlock>(in, mid, out, stride, arch.shortcut, projection);
       if (arch.shortcut == Shortcut::SubsamplePad && (stride != 1 || in != out)) {
         padded_blocks.insert(path);
       }
-      for (const auto& [key, front] : arch.pad_front) {
-        if (key == path) block->pad_front = front;
+      std::optional<std::int64_t> front;
+      for (const auto& [key, f] : arch.pad_front) {
+        if (key == path) front = f;
       }
-      stage->push_back(block);
+      if (removed.count(path)) {
+        auto block =
+            std::make_shared<CifarShortcutBlock>(in, out, stride, arch.shortcut, projection);
+        block->pad_front = front;
+        stage->push_back(block);
+      } else {
+        auto block =
+            std::make_shared<CifarBasicBlock>(in, mid, out, stride, arch.shortcut, projection);
+        block->pad_front = front;
+        stage->push_back(block);
+      }
       in = out;
     }
     layers.push_back(register_module("layer" + std::to_string(s + 1), stage));
@@ -229,13 +276,21 @@ Arch ResNetCifar::arch() const {
   Arch a = base_;
   a.widths.clear();
   a.pad_front.clear();
+  a.removed.clear();
   a.input[0] = conv1->in_channels();
   a.num_classes = fc->out_features();
   a.widths.emplace_back("conv1", conv1->out_channels());
   for (std::size_t s = 0; s < layers.size(); ++s) {
     for (std::size_t b = 0; b < layers[s]->size(); ++b) {
-      const auto& block = static_cast<const CifarBasicBlock&>((*layers[s])[b]);
       const std::string path = block_path(static_cast<int>(s), static_cast<int>(b));
+      if (const auto* cut = dynamic_cast<const CifarShortcutBlock*>(&(*layers[s])[b])) {
+        a.widths.emplace_back(path + ".conv1", cut->out_channels());
+        a.widths.emplace_back(path + ".conv2", cut->out_channels());
+        if (cut->pad_front) a.pad_front.emplace_back(path, *cut->pad_front);
+        a.removed.push_back(path);
+        continue;
+      }
+      const auto& block = static_cast<const CifarBasicBlock&>((*layers[s])[b]);
       a.widths.emplace_back(path + ".conv1", block.conv1->out_channels());
       a.widths.emplace_back(path + ".conv2", block.conv2->out_channels());
       if (block.pad_front) a.pad_front.emplace_back(path, *block.pad_front);

@@ -62,6 +62,28 @@ class CifarBasicBlock : public nn::Module {
   Shortcut shortcut_;
 };
 
+/// A CIFAR block whose residual branch was removed (Arch::removed): only the shortcut is left,
+/// so it computes what a CifarBasicBlock with a zero branch computes on its (non-negative,
+/// post-ReLU) input: x itself with stride 1 and equal widths, the zero-pad shortcut otherwise,
+/// or the projection (`downsample`, option B). Parameter-free except for the projection.
+class CifarShortcutBlock : public nn::Module {
+ public:
+  CifarShortcutBlock(std::int64_t in, std::int64_t out, int stride, Shortcut shortcut,
+                     bool projection);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "ShortcutBlock"; }
+  std::string extra_repr() const override;
+  std::int64_t out_channels() const { return out_; }
+
+  std::shared_ptr<nn::Sequential> downsample;
+  std::optional<std::int64_t> pad_front;
+
+ private:
+  std::int64_t out_;
+  int stride_;
+  Shortcut shortcut_;
+};
+
 /// ResNet-(6n+2) for CIFAR (He et al. 2016, section 4.2): conv3x3 stem (16) + BN + ReLU, three
 /// stages of n basic blocks (16, 32, 64 wide; stride 2 at the start of stages 2 and 3), global
 /// average pooling, fc. Parameter names: conv1.weight, bn1.*, layerS.B.conv1.weight,
@@ -72,7 +94,7 @@ class ResNetCifar : public Model {
   /// Builds from `arch` (name resnet20/32/44/56/110; widths as arch.h lists). Throws ConfigError
   /// for an unknown depth, widths that do not match the layers (each missing or unexpected key
   /// named), option B identity blocks whose in and out widths differ, or pad_front entries that
-  /// name no padded SubsamplePad block.
+  /// name no padded SubsamplePad block, or removed entries that name no block.
   explicit ResNetCifar(const Arch& arch);
   /// x (N,C,H,W) float → logits (N,num_classes).
   Tensor forward(const Tensor& x) override;
@@ -82,7 +104,8 @@ class ResNetCifar : public Model {
 
   std::shared_ptr<nn::Conv2d> conv1;
   std::shared_ptr<nn::BatchNorm2d> bn1;
-  /// layer1..layer3; each child is a CifarBasicBlock.
+  /// layer1..layer3; each child is a CifarBasicBlock, or a CifarShortcutBlock for a block in
+  /// Arch::removed.
   std::vector<std::shared_ptr<nn::Sequential>> layers;
   std::shared_ptr<nn::Linear> fc;
 

@@ -22,6 +22,9 @@ OpCostRule cost_rule(Op op) {
     case Op::Sigmoid:
     case Op::Tanh:
     case Op::Exp:
+    case Op::Abs:
+    case Op::Sign:
+    case Op::Clamp:
     case Op::MaxPool2d:
     case Op::AvgPool2d:
     case Op::GlobalAvgPool2d:

@@ -233,6 +233,9 @@ OpDependencyRule dependency_rule(Op op) {
     case Op::Sigmoid:
     case Op::Tanh:
     case Op::Exp:
+    case Op::Abs:
+    case Op::Sign:
+    case Op::Clamp:
     case Op::Clone:
     case Op::Scale:
     case Op::AddScalar:
@@ -370,6 +373,9 @@ DependencyGraph DependencyGraph::build(nn::Module& model, const Shape& input_chw
       case Op::Sigmoid:
       case Op::Tanh:
       case Op::Exp:
+      case Op::Abs:
+      case Op::Sign:
+      case Op::Clamp:
       case Op::Clone:
       case Op::Scale:
       case Op::AddScalar:

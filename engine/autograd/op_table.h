@@ -27,6 +27,9 @@ namespace shears {
   X(Sigmoid, "sigmoid")                   \
   X(Tanh, "tanh")                         \
   X(Exp, "exp")                           \
+  X(Abs, "abs")                           \
+  X(Sign, "sign")                         \
+  X(Clamp, "clamp")                       \
   X(MaxPool2d, "max_pool2d")              \
   X(AvgPool2d, "avg_pool2d")              \
   X(GlobalAvgPool2d, "global_avg_pool2d") \
@@ -61,7 +64,7 @@ inline constexpr int kOpCount = static_cast<int>(Op::Count);
 
 /// The table's size when its readers were last brought up to date: a new row fails to compile
 /// until every reader of the vocabulary has been looked at (see the checklist above).
-inline constexpr int kOpCountExpected = 30;
+inline constexpr int kOpCountExpected = 33;
 static_assert(kOpCount == kOpCountExpected,
               "SHEARS_OP_TABLE changed: give the op its rules in pruning/dependency.cpp and "
               "pruning/cost_model.cpp, then update kOpCountExpected");

@@ -36,10 +36,11 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   double momentum = momentum_;
   if (cumulative_ && is_training()) momentum = 1.0 / static_cast<double>(++cumulative_count_);
   if (is_training() && sync_ != nullptr && sync_->size() > 1) {
-    return dist::sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps_,
-                                 *sync_);
+    return apply_forward_hooks(
+        dist::sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps_, *sync_));
   }
-  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps_);
+  return apply_forward_hooks(
+      batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps_));
 }
 
 void BatchNorm2d::reset_running_stats() {

@@ -43,12 +43,12 @@ void Conv2d::set_constant_kernel(const Tensor& kernel) {
 
 Tensor Conv2d::forward(const Tensor& x) {
   Tensor y = conv2d(x, weight, bias, params());
-  if (!constant_kernel.defined()) return y;
+  if (!constant_kernel.defined()) return apply_forward_hooks(y);
   // The ones plane does not depend on the batch: one sample, broadcast by the add.
   Conv2dParams p = params();
   p.groups = 1;
   Tensor ones = Tensor::ones({1, 1, x.size(2), x.size(3)}, x.dtype(), x.device());
-  return add(y, conv2d(ones, constant_kernel, Tensor(), p));
+  return apply_forward_hooks(add(y, conv2d(ones, constant_kernel, Tensor(), p)));
 }
 
 std::string Conv2d::extra_repr() const {

@@ -7,7 +7,7 @@
 
 namespace shears::nn {
 
-Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+Tensor ReLU::forward(const Tensor& x) { return apply_forward_hooks(relu(x)); }
 Tensor LeakyReLU::forward(const Tensor& x) { return leaky_relu(x, slope_); }
 Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
 
@@ -46,7 +46,7 @@ void Sequential::push_back(ModulePtr layer, const std::string& name) {
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
   for (const auto& [name, layer] : children()) h = layer->forward(h);
-  return h;
+  return apply_forward_hooks(h);
 }
 
 }  // namespace shears::nn

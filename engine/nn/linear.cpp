@@ -15,7 +15,7 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool with_bi
   register_parameter("bias", bias);
 }
 
-Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+Tensor Linear::forward(const Tensor& x) { return apply_forward_hooks(linear(x, weight, bias)); }
 
 std::string Linear::extra_repr() const {
   return std::to_string(in_features()) + ", " + std::to_string(out_features()) +

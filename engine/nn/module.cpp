@@ -199,4 +199,11 @@ std::string Module::to_string() const {
   return out.str();
 }
 
+Tensor Module::apply_forward_hooks(const Tensor& output) const {
+  if (forward_hooks_.empty()) return output;
+  Tensor y = output;
+  for (const ForwardHook& hook : forward_hooks_) y = hook(y);
+  return y;
+}
+
 }  // namespace shears::nn

@@ -67,6 +67,14 @@ class Module {
   /// Multi-line description of the tree, PyTorch-style.
   std::string to_string() const;
 
+  /// A function of a layer's output that replaces it (a soft mask, a probe). Conv2d, Linear,
+  /// BatchNorm2d, ReLU and Sequential apply their hooks, in registration order, at the end of
+  /// forward, so a network can be changed at a named layer without editing the network.
+  using ForwardHook = std::function<Tensor(const Tensor& output)>;
+  void add_forward_hook(ForwardHook hook) { forward_hooks_.push_back(std::move(hook)); }
+  void clear_forward_hooks() { forward_hooks_.clear(); }
+  bool has_forward_hooks() const { return !forward_hooks_.empty(); }
+
  protected:
   /// Registers `member` as a parameter (it becomes a leaf requiring grad). Returns it.
   Tensor& register_parameter(const std::string& name, Tensor& member);
@@ -80,6 +88,8 @@ class Module {
     children_.emplace_back(name, child);
     return child;
   }
+  /// `output` passed through the forward hooks (itself when there are none).
+  Tensor apply_forward_hooks(const Tensor& output) const;
 
  private:
   void collect(const std::string& prefix, bool params, TensorList& out) const;
@@ -89,6 +99,7 @@ class Module {
   std::vector<std::pair<std::string, Tensor*>> buffers_;
   std::vector<const Tensor*> host_buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::vector<ForwardHook> forward_hooks_;
   bool training_ = true;
 
   friend class Sequential;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/nn/module.h"
+#include "engine/optim/lr_schedule.h"
 #include "engine/tensor.h"
 
 namespace shears::optim {
@@ -20,6 +21,16 @@ struct SgdOptions {
   bool no_decay_bn_and_bias = false;
 };
 
+/// A set of parameters with their own hyper-parameters: `options` (lr, momentum, dampening,
+/// weight decay, Nesterov, no-decay for BN/bias) and optionally their own LR schedule (not
+/// owned; it must outlive the optimiser). A group without a schedule keeps options.lr.
+struct ParamGroup {
+  std::string name;
+  std::vector<std::string> params;
+  SgdOptions options;
+  const LrSchedule* schedule = nullptr;
+};
+
 /// Stochastic gradient descent with momentum, Nesterov and weight decay, with PyTorch's update
 /// rule (see SgdParams in kernels/common/params.h). State is keyed by parameter name, so pruning
 /// surgery can slice a parameter's momentum buffer along with the parameter (`rebind` then
@@ -31,9 +42,29 @@ class Sgd {
   /// Updates every parameter that has a gradient; parameters without one are left alone.
   void step();
   void zero_grad();
-  double lr() const { return options_.lr; }
-  void set_lr(double lr) { options_.lr = lr; }
-  const SgdOptions& options() const { return options_; }
+  /// LR and options of the default group (every parameter not moved into another group).
+  double lr() const { return groups_[0].options.lr; }
+  void set_lr(double lr) { groups_[0].options.lr = lr; }
+  const SgdOptions& options() const { return groups_[0].options; }
+
+  /// Moves the named parameters (each must be in the default group) into a new group with its
+  /// own options and schedule; returns the group's index (the default group is 0). Throws Error
+  /// naming an unknown, repeated or already grouped parameter or a duplicate group name.
+  int add_group(const ParamGroup& group);
+  /// Stops updating the named parameters (they stay untouched by step and zero_grad); unknown
+  /// names throw.
+  void exclude(const std::vector<std::string>& names);
+  /// Number of groups, the default one included.
+  int num_groups() const { return static_cast<int>(groups_.size()); }
+  /// The group's current options (lr as set by set_lr / set_epoch) and name ("default" for 0).
+  const SgdOptions& group_options(int group) const;
+  const std::string& group_name(int group) const;
+  void set_group_lr(int group, double lr);
+  /// Sets the LR of every group that has its own schedule from it at (fractional) `epoch`; the
+  /// trainer calls it every iteration after set_lr.
+  void set_epoch(double epoch);
+  /// The group a parameter is in; unknown names throw.
+  int group_of(const std::string& name) const;
   /// Per-parameter override of weight decay (e.g. 0 for a mask); unknown names throw.
   void set_weight_decay(const std::string& name, double weight_decay);
 
@@ -57,12 +88,20 @@ class Sgd {
     Tensor param;
     Tensor buffer;
     double weight_decay;
+    int group = 0;
+  };
+  struct Group {
+    std::string name;
+    SgdOptions options;
+    const LrSchedule* schedule = nullptr;
   };
   Slot& slot(const std::string& name);
   const Slot* find(const std::string& name) const;
 
-  SgdOptions options_;
+  std::vector<Group> groups_;
   std::vector<Slot> slots_;
+  /// Excluded parameter names: rebind leaves them out.
+  std::vector<std::string> excluded_;
   std::int64_t steps_ = 0;
 };
 

@@ -161,6 +161,7 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
     Batch b = to_device(batch, options_.device);
     lr = schedule_.lr_at(static_cast<double>(epoch_) + static_cast<double>(step) / batches);
     optimizer_.set_lr(lr);
+    optimizer_.set_epoch(static_cast<double>(epoch_) + static_cast<double>(step) / batches);
     for (TrainerHooks* h : hooks_) h->before_forward(*this, b);
     Tensor logits = model_.forward(b.images);
     Tensor loss = loss_of(b, logits);
@@ -389,6 +390,11 @@ void Trainer::save_checkpoint(const std::string& path) const {
   TensorList tensors;
   for (auto& [name, t] : model_.state_dict()) tensors.emplace_back("model." + name, t);
   for (auto& [name, t] : optimizer_.state_dict()) tensors.emplace_back("optim." + name, t);
+  for (std::size_t i = 0; i < hooks_.size(); ++i) {
+    for (auto& [name, t] : hooks_[i]->state_dict()) {
+      tensors.emplace_back("hook." + std::to_string(i) + "." + name, t);
+    }
+  }
   std::map<std::string, std::string> meta = options_.checkpoint_metadata;
   std::ostringstream rng;
   rng << default_generator().engine();
@@ -414,8 +420,19 @@ void Trainer::load_checkpoint(const std::string& path) {
     return it->second;
   };
   TensorList model_state, optim_state;
+  std::vector<TensorList> hook_state(hooks_.size());
   for (auto& [name, t] : c.tensors) {
-    if (name.rfind("model.", 0) == 0) {
+    if (name.rfind("hook.", 0) == 0) {
+      const std::size_t dot = name.find('.', 5);
+      std::size_t index = hooks_.size();
+      try {
+        if (dot != std::string::npos) index = std::stoul(name.substr(5, dot - 5));
+      } catch (const std::logic_error&) {
+      }
+      SHEARS_CHECK_AS(CheckpointError, index < hooks_.size(), path, ": tensor '", name,
+                      "' belongs to no registered trainer hook");
+      hook_state[index].emplace_back(name.substr(dot + 1), t);
+    } else if (name.rfind("model.", 0) == 0) {
       model_state.emplace_back(name.substr(6), t);
     } else if (name.rfind("optim.", 0) == 0) {
       optim_state.emplace_back(name.substr(6), t);
@@ -462,6 +479,11 @@ void Trainer::load_checkpoint(const std::string& path) {
   rng >> default_generator().engine();
   SHEARS_CHECK_AS(CheckpointError, !rng.fail(), path, ": metadata field 'rng_state' is malformed");
   for (std::size_t i = 0; i < hooks_.size(); ++i) {
+    try {
+      hooks_[i]->load_state_dict(hook_state[i]);
+    } catch (const Error& e) {
+      throw CheckpointError(path + ": tensors 'hook." + std::to_string(i) + ".*': " + e.what());
+    }
     auto it = c.metadata.find("hook_state." + std::to_string(i));
     if (it == c.metadata.end()) continue;
     try {

@@ -59,6 +59,12 @@ class TrainerHooks {
   /// Restores what state() returned, when a checkpoint holding it is loaded (before
   /// on_train_begin of a resumed fit). Throws Error on text it cannot read.
   virtual void load_state(const std::string& /*state*/) {}
+  /// Tensor state (an auxiliary network's weights and momentum, mask values, optimiser state),
+  /// saved bit-exactly in every checkpoint as "hook.<i>.<name>"; empty: nothing to save.
+  virtual TensorList state_dict() const { return {}; }
+  /// Restores what state_dict returned (called with every saved entry of this hook, possibly
+  /// none, before on_train_begin of a resumed fit). Throws Error on entries it cannot use.
+  virtual void load_state_dict(const TensorList& /*state*/) {}
 };
 
 struct TrainerOptions {
@@ -92,7 +98,8 @@ class Interrupted : public Error {
 /// The epoch loop: train with the LR schedule (set per iteration from the fractional epoch),
 /// evaluate, log, checkpoint every epoch (atomically) and keep the best by validation top-1.
 /// Resuming from last.safetensors restores model, optimiser, epoch, the default generator and
-/// every hook's state() (metadata "hook_state.<i>", hooks in registration order), so a resumed run
+/// every hook's state() (metadata "hook_state.<i>", hooks in registration order) and
+/// state_dict() (tensors "hook.<i>.<name>"), so a resumed run
 /// continues exactly as an uninterrupted one would. A non-finite loss stops the
 /// run with the step number and the last good checkpoint; Ctrl-C writes interrupted.safetensors
 /// and throws Interrupted.

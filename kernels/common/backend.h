@@ -66,6 +66,15 @@ class Backend {
   virtual void activation_backward(ActivationKind kind, double alpha, const TensorView& y,
                                    const TensorView& grad_y, const TensorView& grad_x) = 0;
 
+  /// y = op(x): |x|; sign(x) (-1, 0 or 1; NaN stays NaN); clamp(x, lo, hi) = min(max(x, lo), hi).
+  /// lo and hi are read by Clamp only (lo <= hi).
+  virtual void pointwise_forward(PointwiseOp op, double lo, double hi, const TensorView& x,
+                                 const TensorView& y) = 0;
+  /// grad_x = op'(x) * grad_y from the input x: sign(x) for Abs (0 at 0), 0 for Sign, and for
+  /// Clamp grad_y where lo <= x <= hi and 0 outside (PyTorch's clamp_backward).
+  virtual void pointwise_backward(PointwiseOp op, double lo, double hi, const TensorView& x,
+                                  const TensorView& grad_y, const TensorView& grad_x) = 0;
+
   // ---- reductions ---------------------------------------------------------------------------
   /// out = x summed over the dimensions in which out's (broadcast-compatible) shape is 1 or
   /// absent. out of shape {} or {1} gives the total sum.

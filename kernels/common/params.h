@@ -31,6 +31,8 @@ struct BatchNormParams {
 
 enum class ActivationKind { Relu, LeakyRelu, Sigmoid, Tanh, Exp };
 enum class BinaryOp { Add, Sub, Mul, Div };
+/// Pointwise maps whose derivative needs the input: |x|, sign(x), clamp(x, lo, hi).
+enum class PointwiseOp { Abs, Sign, Clamp };
 
 /// One SGD step (PyTorch semantics): g = grad + wd*p; buf = momentum*buf + (1-dampening)*g
 /// (buf = g on the first step); g = nesterov ? g + momentum*buf : buf; p -= lr*g.

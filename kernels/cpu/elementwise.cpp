@@ -341,3 +341,88 @@ void CpuBackend::activation_backward(ActivationKind kind, double alpha, const Te
 }
 
 }  // namespace shears::kernels::cpu
+
+namespace shears::kernels::cpu {
+namespace {
+
+template <typename T>
+void pointwise_forward_typed(PointwiseOp op, T lo, T hi, const T* x, T* y, std::int64_t n) {
+  const bool par = n >= kParallelMin;
+  switch (op) {
+    case PointwiseOp::Abs:
+#pragma omp parallel for simd if (par)
+      for (std::int64_t i = 0; i < n; ++i) y[i] = std::abs(x[i]);
+      return;
+    case PointwiseOp::Sign:
+      // (0 < x) - (x < 0) is 0 for NaN; keep NaN as torch.sign does.
+#pragma omp parallel for simd if (par)
+      for (std::int64_t i = 0; i < n; ++i) {
+        y[i] = x[i] != x[i] ? x[i] : static_cast<T>((T(0) < x[i]) - (x[i] < T(0)));
+      }
+      return;
+    case PointwiseOp::Clamp:
+      // Comparisons that are false for NaN keep it.
+#pragma omp parallel for simd if (par)
+      for (std::int64_t i = 0; i < n; ++i) y[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
+      return;
+  }
+}
+
+template <typename T>
+void pointwise_backward_typed(PointwiseOp op, T lo, T hi, const T* x, const T* gy, T* gx,
+                              std::int64_t n) {
+  const bool par = n >= kParallelMin;
+  switch (op) {
+    case PointwiseOp::Abs:
+#pragma omp parallel for simd if (par)
+      for (std::int64_t i = 0; i < n; ++i) {
+        gx[i] = x[i] > T(0) ? gy[i] : (x[i] < T(0) ? -gy[i] : T(0));
+      }
+      return;
+    case PointwiseOp::Sign:
+#pragma omp parallel for simd if (par)
+      for (std::int64_t i = 0; i < n; ++i) gx[i] = T(0);
+      return;
+    case PointwiseOp::Clamp:
+#pragma omp parallel for simd if (par)
+      for (std::int64_t i = 0; i < n; ++i) gx[i] = (x[i] >= lo && x[i] <= hi) ? gy[i] : T(0);
+      return;
+  }
+}
+
+void check_pointwise(const char* name, PointwiseOp op, double lo, double hi) {
+  SHEARS_CHECK_AS(Error, op != PointwiseOp::Clamp || lo <= hi, name, ": clamp needs lo <= hi, got ",
+                  lo, " > ", hi);
+}
+
+}  // namespace
+
+void CpuBackend::pointwise_forward(PointwiseOp op, double lo, double hi, const TensorView& x,
+                                   const TensorView& y) {
+  check_cpu("pointwise_forward", "x", x);
+  check_cpu("pointwise_forward", "y", y);
+  check_same("pointwise_forward", "x", x, "y", y);
+  check_pointwise("pointwise_forward", op, lo, hi);
+  dispatch_floating("pointwise_forward", x, [&](auto tag) {
+    using T = decltype(tag);
+    pointwise_forward_typed<T>(op, static_cast<T>(lo), static_cast<T>(hi), x.as<const T>(),
+                               y.as<T>(), x.numel());
+  });
+}
+
+void CpuBackend::pointwise_backward(PointwiseOp op, double lo, double hi, const TensorView& x,
+                                    const TensorView& grad_y, const TensorView& grad_x) {
+  check_cpu("pointwise_backward", "x", x);
+  check_cpu("pointwise_backward", "grad_y", grad_y);
+  check_cpu("pointwise_backward", "grad_x", grad_x);
+  check_same("pointwise_backward", "x", x, "grad_y", grad_y);
+  check_same("pointwise_backward", "x", x, "grad_x", grad_x);
+  check_pointwise("pointwise_backward", op, lo, hi);
+  dispatch_floating("pointwise_backward", x, [&](auto tag) {
+    using T = decltype(tag);
+    pointwise_backward_typed<T>(op, static_cast<T>(lo), static_cast<T>(hi), x.as<const T>(),
+                                grad_y.as<const T>(), grad_x.as<T>(), x.numel());
+  });
+}
+
+}  // namespace shears::kernels::cpu

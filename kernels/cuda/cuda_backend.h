@@ -82,6 +82,10 @@ class CudaBackend final : public Backend {
                           const TensorView& y) override;
   void activation_backward(ActivationKind kind, double alpha, const TensorView& y,
                            const TensorView& grad_y, const TensorView& grad_x) override;
+  void pointwise_forward(PointwiseOp op, double lo, double hi, const TensorView& x,
+                         const TensorView& y) override;
+  void pointwise_backward(PointwiseOp op, double lo, double hi, const TensorView& x,
+                          const TensorView& grad_y, const TensorView& grad_x) override;
   void sum_to(const TensorView& x, const TensorView& out) override;
   void gemm(bool trans_a, bool trans_b, double alpha, const TensorView& a, const TensorView& b,
             double beta, const TensorView& c) override;

@@ -368,6 +368,42 @@ void dispatch_activation(ActivationKind kind, F&& f) {
   throw ShapeError(detail::cat("unknown activation kind ", static_cast<int>(kind)));
 }
 
+// ---- pointwise maps that differentiate from their input ----------------------------------------
+
+// x, y: n elements; y may equal x. NaN passes through every op.
+__global__ void pointwise_forward_kernel(PointwiseOp op, const float* x, float* y, std::int64_t n,
+                                         float lo, float hi) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += stride) {
+    const float v = x[i];
+    if (op == PointwiseOp::Abs) {
+      y[i] = fabsf(v);
+    } else if (op == PointwiseOp::Sign) {
+      y[i] = v != v ? v : static_cast<float>((0.0f < v) - (v < 0.0f));
+    } else {
+      y[i] = v < lo ? lo : (v > hi ? hi : v);
+    }
+  }
+}
+
+// x, grad_y, grad_x: n elements; grad_x may equal grad_y.
+__global__ void pointwise_backward_kernel(PointwiseOp op, const float* x, const float* gy,
+                                          float* gx, std::int64_t n, float lo, float hi) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += stride) {
+    const float v = x[i];
+    if (op == PointwiseOp::Abs) {
+      gx[i] = v > 0.0f ? gy[i] : (v < 0.0f ? -gy[i] : 0.0f);
+    } else if (op == PointwiseOp::Sign) {
+      gx[i] = 0.0f;
+    } else {
+      gx[i] = (v >= lo && v <= hi) ? gy[i] : 0.0f;
+    }
+  }
+}
+
 }  // namespace
 
 void launch_scale_f32(CudaBackend::State& s, float* y, std::int64_t n, float beta) {
@@ -506,6 +542,45 @@ void CudaBackend::activation_backward(ActivationKind kind, double alpha, const T
         y.as<const float>(), grad_y.as<const float>(), grad_x.as<float>(), n,
         static_cast<float>(alpha));
   });
+  SHEARS_CUDA_CHECK_LAUNCH();
+}
+
+void CudaBackend::pointwise_forward(PointwiseOp op, double lo, double hi, const TensorView& x,
+                                    const TensorView& y) {
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  const char* name = "pointwise_forward";
+  check_device(name, "x", x, s.device);
+  check_device(name, "y", y, s.device);
+  check_f32(name, "x", x);
+  check_same(name, "x", x, "y", y);
+  SHEARS_CHECK_AS(Error, op != PointwiseOp::Clamp || lo <= hi, name, ": clamp needs lo <= hi, got ",
+                  lo, " > ", hi);
+  const std::int64_t n = x.numel();
+  if (n == 0) return;
+  pointwise_forward_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(
+      op, x.as<const float>(), y.as<float>(), n, static_cast<float>(lo), static_cast<float>(hi));
+  SHEARS_CUDA_CHECK_LAUNCH();
+}
+
+void CudaBackend::pointwise_backward(PointwiseOp op, double lo, double hi, const TensorView& x,
+                                     const TensorView& grad_y, const TensorView& grad_x) {
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  const char* name = "pointwise_backward";
+  check_device(name, "x", x, s.device);
+  check_device(name, "grad_y", grad_y, s.device);
+  check_device(name, "grad_x", grad_x, s.device);
+  check_f32(name, "x", x);
+  check_same(name, "x", x, "grad_y", grad_y);
+  check_same(name, "x", x, "grad_x", grad_x);
+  SHEARS_CHECK_AS(Error, op != PointwiseOp::Clamp || lo <= hi, name, ": clamp needs lo <= hi, got ",
+                  lo, " > ", hi);
+  const std::int64_t n = x.numel();
+  if (n == 0) return;
+  pointwise_backward_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(
+      op, x.as<const float>(), grad_y.as<const float>(), grad_x.as<float>(), n,
+      static_cast<float>(lo), static_cast<float>(hi));
   SHEARS_CUDA_CHECK_LAUNCH();
 }
 

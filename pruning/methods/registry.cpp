@@ -7,6 +7,7 @@
 
 #include "pruning/methods/abc_pruner.h"
 #include "pruning/methods/filter_sketch.h"
+#include "pruning/methods/gal.h"
 #include "pruning/methods/l1_random.h"
 #include "pruning/methods/meta_pruning.h"
 #include "pruning/methods/method.h"
@@ -33,6 +34,7 @@ const std::vector<MethodEntry>& method_table() {
       {"filtersketch", [](const Config& s) { return std::make_unique<FilterSketchMethod>(s); }},
       {"abc", [](const Config& s) { return std::make_unique<AbcMethod>(s); }},
       {"metapruning", [](const Config& s) { return std::make_unique<MetaPruningMethod>(s); }},
+      {"gal", [](const Config& s) { return std::make_unique<GalMethod>(s); }},
   };
   return table;
 }

@@ -27,7 +27,9 @@ std::string prune_section(const std::string& method) {
       {"metapruning",
        "  pruningnet: {epochs: 1, hidden: 4}\n  search: {population: 3, memory: 3, parents: 2, "
        "iterations: 2, mutations: 1, crossovers: 1}\n  flops_target: 0.5\n  flops_window: 0.2\n"
-       "  recalibrate_batches: 1\n"}};
+       "  recalibrate_batches: 1\n"},
+      // Faithful GAL: the N(0, 1) mask start zeroes about half the blocks at the first step.
+      {"gal", "  mode: faithful\n  lambda: 0.5\n  mask_step: 1\n  epochs: 1\n  lr: 0.05\n"}};
   auto it = extra.find(method);
   return "prune:\n  method: " + method + "\n" + (it != extra.end() ? it->second : "  rate: 0.5\n") +
          "  finetune: {epochs: 1, lr: 0.02}\n";

@@ -142,6 +142,9 @@ inline const std::vector<ModelCase>& model_cases() {
       // The CIFAR GoogLeNet of FilterSketch/ABCPruner/GAL: 6.15 M parameters (6.17 M with BN,
       // which the papers' 6.15 M leaves partly out) and 1.52 G multiply-adds.
       {"googlenet", 6166250, 1521756160, 6.15, 1520.0},
+      // DenseNet-40 (growth 12) of GAL/ABCPruner: the papers' 1.04 M parameters leave out the
+      // BN parameters (18,720 here); 282 M multiply-adds.
+      {"densenet40", 1059298, 282917328, 1.06, 282.0},
   };
   return cases;
 }

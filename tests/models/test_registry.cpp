@@ -15,7 +15,7 @@ TEST(Registry, NamesAndDefaults) {
   EXPECT_EQ(model_names(),
             (std::vector<std::string>{"resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
                                       "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
-                                      "mobilenetv2", "googlenet"}));
+                                      "mobilenetv2", "googlenet", "densenet40"}));
   EXPECT_EQ(model_info("resnet50").num_classes, 1000);
   EXPECT_EQ(model_info("vgg16").input, (Shape{3, 32, 32}));
   EXPECT_EQ(default_arch("resnet56").shortcut, Shortcut::AvgPoolZeros);

@@ -126,6 +126,11 @@ TEST(SurgeryEquivalence, GoogLeNetThroughConcat) {
   }
   check_equivalence("googlenet", {3, 16, 16}, 0.3, true);
 }
+// DenseNet-40: every dense layer's new channels run through the concats into all later layers of
+// the block (their BNs and convs) and the next transition; pruned at each consumer's offset.
+TEST(SurgeryEquivalence, DenseNet40ThroughConcats) {
+  check_equivalence("densenet40", {3, 16, 16}, 0.3, true);
+}
 TEST(SurgeryEquivalence, MobileNetV2) { check_equivalence("mobilenetv2", {3, 64, 64}, 0.3, true); }
 
 }  // namespace

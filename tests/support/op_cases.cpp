@@ -91,6 +91,22 @@ std::vector<OpCase> build() {
                          {{{2, 3, 4}, -2, 2}},
                          [](const std::vector<Tensor>& t) { return shears::exp(t[0]); },
                          nullptr});
+  cases.push_back(OpCase{"Abs",
+                         {{{2, 3, 4}, -2, 2}},
+                         [](const std::vector<Tensor>& t) { return shears::abs(t[0]); },
+                         nullptr});
+  cases.push_back(OpCase{"Sign",
+                         {{{2, 3, 4}, -2, 2}},
+                         [](const std::vector<Tensor>& t) { return mul(sign(t[0]), t[0]); },
+                         nullptr});
+  cases.push_back(OpCase{"Clamp",
+                         {{{2, 3, 4}, -2, 2}},
+                         [](const std::vector<Tensor>& t) { return clamp(t[0], -0.7, 0.9); },
+                         nullptr});
+  cases.push_back(OpCase{"SoftThreshold",
+                         {{{2, 3, 4}, -2, 2}},
+                         [](const std::vector<Tensor>& t) { return soft_threshold(t[0], 0.3); },
+                         nullptr});
   // Pooling.
   cases.push_back(OpCase{"MaxPool2dPad",
                          {{{2, 3, 7, 7}}},
