@@ -146,13 +146,20 @@ TEST_F(CrashSafety, KilledMidEpochFromOutsideResumesToTheSameResult) {
   }
 }
 
-// An ABCPruner search killed from outside (kill -9) while candidates are being evaluated, then
-// resumed with the same --out, ends where an uninterrupted search ends: the same search log (apart
-// from timing), the same best code and fitness, and byte-identical pruned and fine-tuned networks.
-TEST(CrashSafetySearch, AbcSearchKilledFromOutsideResumesToTheSameResult) {
+// A search killed from outside (kill -9) while it trains or evaluates, then resumed with the
+// same --out, ends where an uninterrupted search ends: the same search log (apart from timing),
+// the same method report, and byte-identical pruned and fine-tuned networks.
+struct KillPoint {
+  std::string file;   // a file of the run that grows as it works
+  std::size_t lines;  // kill once it holds this many lines
+};
+
+void expect_search_resumes_after_kill(const std::string& yaml,
+                                      const std::vector<std::string>& report_keys,
+                                      const std::vector<KillPoint>& points) {
   TempDir dir;
-  const std::string config = dir.file("abc.yaml");
-  write_text(config, kTinyAbcSearchYaml);
+  const std::string config = dir.file("search.yaml");
+  write_text(config, yaml);
   auto args = [&](const std::string& out) {
     return std::vector<std::string>{"run", config, "--out", out, "--quiet"};
   };
@@ -175,19 +182,19 @@ TEST(CrashSafetySearch, AbcSearchKilledFromOutsideResumesToTheSameResult) {
     }
     return lines;
   };
-  const std::size_t candidates = search_log(reference).size();
-  ASSERT_GE(candidates, 10u);
+  ASSERT_GE(search_log(reference).size(), 10u);
+  auto report = [](const std::string& run) {
+    return nlohmann::json::parse(read_bytes(run + "/summary.json"))["method_report"];
+  };
 
-  // Killed after the 2nd and after the 6th evaluated candidate (inside the initial colony and
-  // inside the first cycle's employed/onlooker phases).
-  for (std::size_t k : {2u, 6u}) {
-    SCOPED_TRACE(k);
-    const std::string out = dir.file("killed_" + std::to_string(k));
+  for (const KillPoint& point : points) {
+    SCOPED_TRACE(point.file + " " + std::to_string(point.lines));
+    const std::string out = dir.file("killed_" + std::to_string(&point - points.data()));
     pid_t pid = start_shears(args(out), dir.path());
     bool killed = false;
     for (int i = 0; i < 120000 && !killed; ++i) {
-      std::string log = read_bytes(out + "/search.jsonl");
-      if (static_cast<std::size_t>(std::count(log.begin(), log.end(), '\n')) >= k) {
+      std::string log = read_bytes(out + "/" + point.file);
+      if (static_cast<std::size_t>(std::count(log.begin(), log.end(), '\n')) >= point.lines) {
         ::kill(pid, SIGKILL);
         killed = true;
       }
@@ -200,17 +207,30 @@ TEST(CrashSafetySearch, AbcSearchKilledFromOutsideResumesToTheSameResult) {
     ASSERT_EQ(resumed.status, 0) << resumed.err;
 
     EXPECT_EQ(search_log(out), search_log(reference));
-    auto report = [](const std::string& run) {
-      return nlohmann::json::parse(read_bytes(run + "/summary.json"))["method_report"];
-    };
-    EXPECT_EQ(report(out)["best_code"], report(reference)["best_code"]);
-    EXPECT_EQ(report(out)["best_fitness"], report(reference)["best_fitness"]);
+    for (const std::string& key : report_keys) {
+      EXPECT_EQ(report(out)[key], report(reference)[key]) << key;
+    }
     for (const char* file : {"pruned.safetensors", "finetune/last.safetensors"}) {
       const std::string got = read_bytes(out + "/" + file);
       EXPECT_FALSE(got.empty()) << file;
       EXPECT_TRUE(got == read_bytes(reference + "/" + file)) << file << " differs after resume";
     }
   }
+}
+
+// ABCPruner killed after its 2nd and after its 6th evaluated candidate (inside the initial colony
+// and inside the first cycle's employed/onlooker phases).
+TEST(CrashSafetySearch, AbcSearchKilledFromOutsideResumesToTheSameResult) {
+  expect_search_resumes_after_kill(kTinyAbcSearchYaml, {"best_code", "best_fitness"},
+                                   {{"search.jsonl", 2}, {"search.jsonl", 6}});
+}
+
+// MetaPruning killed while its PruningNet trains (after the first of two epochs), and inside the
+// evolutionary search (after its 3rd and its 9th candidate).
+TEST(CrashSafetySearch, MetaPruningKilledFromOutsideResumesToTheSameResult) {
+  expect_search_resumes_after_kill(
+      kTinyMetaPruningYaml, {"encoding", "pruningnet_sub_val_top1", "uniform"},
+      {{"pruningnet/metrics.jsonl", 1}, {"search.jsonl", 3}, {"search.jsonl", 9}});
 }
 
 }  // namespace
