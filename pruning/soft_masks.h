@@ -54,7 +54,7 @@ class SoftMasks {
   bool attached_ = false;
 };
 
-/// GAL's mask sites (methods.md section 7) of a registry network:
+/// GAL's mask sites (docs/methods.md section 7) of a registry network:
 ///   CIFAR ResNet   one scalar per residual block, on its branch: layerS.B.bn2
 ///   ImageNet ResNet one scalar per block on its last BN (layerS.B.bn2 / bn3); with `channels`
 ///                  also one per channel after conv1/conv2 (the "joint" variant)

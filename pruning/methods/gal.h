@@ -13,7 +13,7 @@
 namespace shears::pruning {
 
 enum class GalMode {
-  /// The reference code's quirks (methods.md section 7): the third discriminator term
+  /// The reference code's quirks (docs/methods.md section 7): the third discriminator term
   /// BCE(D(s), 1), a discriminator of four linear layers without activations whose sigmoid
   /// output goes into a logits-BCE (a double sigmoid), lambda both as a gradient term and as the
   /// proximal threshold, FISTA momentum never restarted with the gradient taken at the iterate,

@@ -9,7 +9,7 @@
 
 namespace shears::pruning {
 
-/// MetaPruning (Liu et al., ICCV 2019; methods.md §6): a PruningNet trained with a random
+/// MetaPruning (Liu et al., ICCV 2019; docs/methods.md §6): a PruningNet trained with a random
 /// encoding per step generates the weights of any width; an evolutionary search scores codes
 /// inside a FLOPs window by the PruningNet's held-out top-1 after BN recalibration; the winner
 /// is trained from scratch or from its generated weights. Keys (configs/README.md):

@@ -1,6 +1,6 @@
 #pragma once
 
-// MetaPruning's evolutionary search (methods.md §6) over codes of scale indices, as a step
+// MetaPruning's evolutionary search (docs/methods.md §6) over codes of scale indices, as a step
 // machine like the bee colony: next_batch() gives one generation's candidates, accept() takes
 // their fitness and builds the next generation. Between the two the search can be saved
 // (to_json) and restored, so an interrupted search resumes exactly where it stopped.

@@ -1,6 +1,6 @@
 #pragma once
 
-// MetaPruning's network encodings (methods.md §6): a vector of scale indices, 31 scales
+// MetaPruning's network encodings (docs/methods.md §6): a vector of scale indices, 31 scales
 // 0.10, 0.13, ..., 1.00, width = int(max · scale). Stage genes set the width shared by every
 // layer of a residual stage (so the residual stream is pruned, one width per stage); mid genes
 // set the inner width of one block.
@@ -61,7 +61,7 @@ struct WidthEncoding {
 ///   ResNet-50            gene 0 stem (conv1), genes 1-3 stage1..stage3 (every layerS.B.conv3 of
 ///                        the stage; the projection follows the block output), stage 4 fixed,
 ///                        genes 4-19 the mid width of each of the 16 bottlenecks (conv1 and conv2
-///                        share it): 20 genes, as methods.md gives them.
+///                        share it): 20 genes, as docs/methods.md gives them.
 /// Throws ConfigError naming the model for another network.
 WidthEncoding width_encoding(const models::Arch& base);
 

@@ -80,7 +80,7 @@ TEST(WidthEncoding, CostModelEqualsTheBuiltNetwork) {
   expect_cost_exact("resnet50", {3, 32, 32}, 1);
 }
 
-// methods.md's reference ResNet-50 encodings, priced by the cost model at 224x224.
+// docs/methods.md's reference ResNet-50 encodings, priced by the cost model at 224x224.
 TEST(WidthEncoding, ResNet50ReferenceEncodingsGiveThePublishedFlops) {
   manual_seed(2);
   models::Arch base = models::default_arch("resnet50", 1000, {3, 224, 224});
