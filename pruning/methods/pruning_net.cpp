@@ -12,6 +12,15 @@ namespace shears::pruning {
 
 namespace {
 
+/// Throws Error unless `code` has `genes` scale indices, each in [0, kMetaScales).
+void check_code(const std::vector<int>& code, std::size_t genes) {
+  SHEARS_CHECK(code.size() == genes, "PruningNet: ", code.size(), " genes, the encoding has ",
+               genes);
+  for (int g : code)
+    SHEARS_CHECK(g >= 0 && g < search::kMetaScales, "PruningNet: scale index ", g, " outside [0, ",
+                 search::kMetaScales, ")");
+}
+
 using search::meta_scale;
 using search::meta_width;
 
@@ -128,11 +137,7 @@ class CifarPruningNet : public PruningNet {
   }
 
   void set_code(const std::vector<int>& code) override {
-    SHEARS_CHECK(code.size() == encoding_.genes.size(), "PruningNet: ", code.size(),
-                 " genes, the encoding has ", encoding_.genes.size());
-    for (int g : code)
-      SHEARS_CHECK(g >= 0 && g < search::kMetaScales, "PruningNet: scale index ", g,
-                   " outside [0, ", search::kMetaScales, ")");
+    check_code(code, encoding_.genes.size());
     code_ = code;
     const Device device = fc->weight.device();
     conv1->set_code(code_tensor({static_cast<float>(meta_scale(code[0]))}, device),
@@ -292,11 +297,7 @@ class ResNet50PruningNet : public PruningNet {
   }
 
   void set_code(const std::vector<int>& code) override {
-    SHEARS_CHECK(code.size() == encoding_.genes.size(), "PruningNet: ", code.size(),
-                 " genes, the encoding has ", encoding_.genes.size());
-    for (int g : code)
-      SHEARS_CHECK(g >= 0 && g < search::kMetaScales, "PruningNet: scale index ", g,
-                   " outside [0, ", search::kMetaScales, ")");
+    check_code(code, encoding_.genes.size());
     code_ = code;
     const Device device = fc->weight.device();
     stem_code_ = code_tensor({static_cast<float>(meta_scale(code[0]))}, device);
