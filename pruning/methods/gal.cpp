@@ -203,8 +203,11 @@ void GalHooks::load_state_dict(const TensorList& state) {
   TensorList disc, dopt, fista;
   std::int64_t dsteps = 0;
   NoGrad no_grad;
-  for (const auto& [key, t] : state) {
-    auto starts = [&](const char* p) { return key.rfind(p, 0) == 0; };
+  for (const auto& entry : state) {
+    // Named copies: a lambda may not capture a structured binding in C++17.
+    const std::string& key = entry.first;
+    const Tensor& t = entry.second;
+    auto starts = [&key](const char* p) { return key.rfind(p, 0) == 0; };
     if (key == "iterations") {
       iterations_ = t.cpu().to(DType::I64).to_vector<std::int64_t>().at(0);
     } else if (starts("disc_optim_steps")) {
