@@ -13,6 +13,7 @@
 #include "engine/io/safetensors.h"
 #include "pruning/search/driver.h"
 #include "tests/support/experiments.h"
+#include "tests/support/run_files.h"
 #include "tests/support/temp_dir.h"
 
 namespace shears::testing {
@@ -123,27 +124,10 @@ TEST(AbcRun, StoppedAndResumedRunEqualsAnUninterruptedOne) {
   EXPECT_EQ(a["best_code"], b["best_code"]);
   EXPECT_EQ(a["best_fitness"], b["best_fitness"]);
   EXPECT_EQ(a["search"]["candidates_evaluated"], b["search"]["candidates_evaluated"]);
-  auto log = [&](const std::string& run) {
-    std::vector<nlohmann::json> lines;
-    std::ifstream in(dir.file(run) + "/search.jsonl");
-    for (std::string l; std::getline(in, l);) {
-      nlohmann::json j = nlohmann::json::parse(l);
-      j.erase("seconds");
-      lines.push_back(j);
-    }
-    return lines;
-  };
-  EXPECT_EQ(log("whole"), log("cut"));
-  SafetensorsContents wa = load_safetensors(dir.file("whole") + "/pruned.safetensors");
-  SafetensorsContents wb = load_safetensors(dir.file("cut") + "/pruned.safetensors");
-  ASSERT_EQ(wa.tensors.size(), wb.tensors.size());
-  for (std::size_t i = 0; i < wa.tensors.size(); ++i) {
-    ASSERT_EQ(wa.tensors[i].first, wb.tensors[i].first);
-    if (wa.tensors[i].second.dtype() == DType::F32) {
-      EXPECT_EQ(wa.tensors[i].second.to_vector<float>(), wb.tensors[i].second.to_vector<float>())
-          << wa.tensors[i].first;
-    }
-  }
+  EXPECT_EQ(search_log(dir.file("whole") + "/search.jsonl"),
+            search_log(dir.file("cut") + "/search.jsonl"));
+  expect_same_f32_tensors(dir.file("whole") + "/pruned.safetensors",
+                          dir.file("cut") + "/pruned.safetensors");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "engine/io/safetensors.h"
 #include "pruning/search/driver.h"
 #include "tests/support/experiments.h"
+#include "tests/support/run_files.h"
 #include "tests/support/temp_dir.h"
 
 namespace shears::testing {
@@ -23,17 +24,6 @@ const char* const kYaml = kTinyMetaPruningYaml;
 nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
   return nlohmann::json::parse(in);
-}
-
-std::vector<nlohmann::json> read_log(const std::string& path) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(path);
-  for (std::string l; std::getline(in, l);) {
-    nlohmann::json j = nlohmann::json::parse(l);
-    j.erase("seconds");
-    lines.push_back(j);
-  }
-  return lines;
 }
 
 TEST(MetaPruningRun, StoppedAndResumedRunEqualsAnUninterruptedOne) {
@@ -54,18 +44,10 @@ TEST(MetaPruningRun, StoppedAndResumedRunEqualsAnUninterruptedOne) {
   EXPECT_EQ(a["pruningnet_sub_val_top1"], b["pruningnet_sub_val_top1"]);
   EXPECT_EQ(a["search"]["best_per_generation"], b["search"]["best_per_generation"]);
   EXPECT_EQ(a["uniform"], b["uniform"]);
-  EXPECT_EQ(read_log(dir.file("whole") + "/search.jsonl"),
-            read_log(dir.file("cut") + "/search.jsonl"));
-  SafetensorsContents wa = load_safetensors(dir.file("whole") + "/pruned.safetensors");
-  SafetensorsContents wb = load_safetensors(dir.file("cut") + "/pruned.safetensors");
-  ASSERT_EQ(wa.tensors.size(), wb.tensors.size());
-  for (std::size_t i = 0; i < wa.tensors.size(); ++i) {
-    ASSERT_EQ(wa.tensors[i].first, wb.tensors[i].first);
-    if (wa.tensors[i].second.dtype() == DType::F32) {
-      EXPECT_EQ(wa.tensors[i].second.to_vector<float>(), wb.tensors[i].second.to_vector<float>())
-          << wa.tensors[i].first;
-    }
-  }
+  EXPECT_EQ(search_log(dir.file("whole") + "/search.jsonl"),
+            search_log(dir.file("cut") + "/search.jsonl"));
+  expect_same_f32_tensors(dir.file("whole") + "/pruned.safetensors",
+                          dir.file("cut") + "/pruned.safetensors");
   // The summary: the chosen encoding inside the window, its FLOPs equal to the traced FLOPs
   // of the exported network, every candidate logged once.
   const auto window = a["flops_window"];
@@ -74,7 +56,7 @@ TEST(MetaPruningRun, StoppedAndResumedRunEqualsAnUninterruptedOne) {
   EXPECT_LE(flops, window[1].get<std::int64_t>());
   EXPECT_EQ(flops, sa["pruned"]["flops"].get<std::int64_t>());
   EXPECT_EQ(a["encoding"]["code"].size(), 12u);
-  const auto log = read_log(dir.file("whole") + "/search.jsonl");
+  const auto log = search_log(dir.file("whole") + "/search.jsonl");
   EXPECT_EQ(static_cast<std::int64_t>(log.size()), a["search"]["candidates_evaluated"]);
   std::set<std::vector<int>> codes;
   for (const auto& l : log) {

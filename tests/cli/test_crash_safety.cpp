@@ -18,6 +18,7 @@
 
 #include "tests/cli/cli_runner.h"
 #include "tests/support/experiments.h"
+#include "tests/support/run_files.h"
 #include "tests/support/temp_dir.h"
 
 namespace shears::testing {
@@ -167,22 +168,7 @@ void expect_search_resumes_after_kill(const std::string& yaml,
   CliResult whole = run_shears(args(reference), dir.path());
   ASSERT_EQ(whole.status, 0) << whole.err;
 
-  auto search_log = [](const std::string& run) {
-    std::vector<nlohmann::json> lines;
-    std::string text = read_bytes(run + "/search.jsonl");
-    std::size_t start = 0;
-    while (start < text.size()) {
-      std::size_t nl = text.find('\n', start);
-      EXPECT_NE(nl, std::string::npos) << "torn last line in " << run;
-      if (nl == std::string::npos) break;
-      nlohmann::json j = nlohmann::json::parse(text.substr(start, nl - start));
-      j.erase("seconds");
-      lines.push_back(j);
-      start = nl + 1;
-    }
-    return lines;
-  };
-  ASSERT_GE(search_log(reference).size(), 10u);
+  ASSERT_GE(search_log(reference + "/search.jsonl").size(), 10u);
   auto report = [](const std::string& run) {
     return nlohmann::json::parse(read_bytes(run + "/summary.json"))["method_report"];
   };
@@ -206,7 +192,7 @@ void expect_search_resumes_after_kill(const std::string& yaml,
     CliResult resumed = run_shears(args(out), dir.path());
     ASSERT_EQ(resumed.status, 0) << resumed.err;
 
-    EXPECT_EQ(search_log(out), search_log(reference));
+    EXPECT_EQ(search_log(out + "/search.jsonl"), search_log(reference + "/search.jsonl"));
     for (const std::string& key : report_keys) {
       EXPECT_EQ(report(out)[key], report(reference)[key]) << key;
     }
