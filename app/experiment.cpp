@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/subset_dataset.h"
+#include "app/width_table.h"
 #include "data/factory.h"
 #include "data/split.h"
 #include "engine/autograd/grad_mode.h"
@@ -464,6 +465,22 @@ std::string Experiment::run() {
     ctx.run_dir = out_dir_;
     ctx.make_source = [this](const std::string& split) { return make_source(split); };
     if (dist::world().size() > 1) ctx.comm = &dist::world();
+    {
+      // A latency-targeted search measures each layer shape once (cached per machine); under a
+      // launcher rank 0 measures and every rank takes its numbers, so the ranks agree.
+      dist::Communicator* comm = ctx.comm;
+      auto table = std::make_shared<LayerLatencyTable>(
+          spec_.device, LayerLatencyTable::table_timing(), !comm || comm->rank() == 0);
+      ctx.layer_latency = [table, comm](const pruning::LayerShape& shape) {
+        double ms = !comm || comm->rank() == 0 ? (*table)(shape) : 0.0;
+        if (comm) {
+          Tensor t = Tensor::from_vector(std::vector<double>{ms}, {1});
+          comm->broadcast_(t, 0);
+          ms = t.data<double>()[0];
+        }
+        return ms;
+      };
+    }
     ctx.train_model = [this](nn::Module& m, const pruning::TrainRecipe& r, TrainerHooks* h,
                              const std::string& stage,
                              const std::function<void(optim::Sgd&)>& on_opt) {

@@ -176,4 +176,90 @@ models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& d
   return out;
 }
 
+double measure_layer_latency(const pruning::LayerShape& s, const Device& device,
+                             const TimingOptions& timing) {
+  NoGrad no_grad;
+  Generator gen(11);
+  std::function<void()> work;
+  if (s.op == "linear") {
+    Tensor x = rand_uniform({s.batch, s.in_channels}, -1, 1, gen).to(device);
+    Tensor w = rand_uniform({s.out_channels, s.in_channels}, -0.1, 0.1, gen).to(device);
+    work = [x, w] { linear(x, w, Tensor()); };
+  } else {
+    SHEARS_CHECK_AS(ConfigError, s.op == "conv2d", "latency table: unknown layer op '", s.op, "'");
+    SHEARS_CHECK_AS(ConfigError, s.groups >= 1 && s.in_channels % s.groups == 0,
+                    "latency table: ", s.key(), ": input channels not divisible by groups");
+    Tensor x = rand_uniform({s.batch, s.in_channels, s.height, s.width}, -1, 1, gen).to(device);
+    Tensor w =
+        rand_uniform({s.out_channels, s.in_channels / s.groups, s.kernel, s.kernel}, -0.1, 0.1, gen)
+            .to(device);
+    work = [x, w, st = s.stride, p = s.padding, g = s.groups] {
+      conv2d(x, w, Tensor(), st, p, 1, static_cast<int>(g));
+    };
+  }
+  Backend& be = backend_for(device);
+  auto stats = time_interleaved({work}, timing, [&] { be.synchronize(); });
+  return stats.at(0).median_ms;
+}
+
+LayerLatencyTable::LayerLatencyTable(Device device, TimingOptions timing, bool write)
+    : device_(device), timing_(timing), write_(write) {
+  path_ = (std::filesystem::path(peak_rates_cache_path()).parent_path() / "layer_latency.json")
+              .string();
+  device_key_ = peak_rates_key(device_);
+  if (std::ifstream in(path_); in) {
+    try {
+      nlohmann::json j;
+      in >> j;
+      if (j.is_object() && j.contains(device_key_) && j[device_key_].is_object())
+        for (auto& [k, v] : j[device_key_].items())
+          if (v.is_number()) cache_[k] = v.get<double>();
+    } catch (const nlohmann::json::exception&) {
+      cache_.clear();  // an unreadable cache is measured afresh
+    }
+  }
+}
+
+TimingOptions LayerLatencyTable::table_timing() {
+  TimingOptions t;
+  t.warmup = 1;
+  t.min_samples = 5;
+  t.max_samples = 50;
+  t.min_time_s = 0.05;
+  t.min_sample_s = 0.002;
+  t.max_total_s = 5.0;
+  return t;
+}
+
+double LayerLatencyTable::operator()(const pruning::LayerShape& shape) {
+  const std::string key = shape.key();
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second;
+  const double ms = measure_layer_latency(shape, device_, timing_);
+  cache_[key] = ms;
+  ++measured_;
+  if (!write_) return ms;
+  // Merge with what another process may have added meanwhile, then replace the file.
+  nlohmann::json j = nlohmann::json::object();
+  if (std::ifstream in(path_); in) {
+    try {
+      in >> j;
+    } catch (const nlohmann::json::exception&) {
+      j = nlohmann::json::object();
+    }
+    if (!j.is_object()) j = nlohmann::json::object();
+  }
+  if (!j.contains(device_key_) || !j[device_key_].is_object())
+    j[device_key_] = nlohmann::json::object();
+  for (const auto& [k, v] : cache_) j[device_key_][k] = v;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
+  try {
+    write_file_atomic(path_, [&](std::ostream& o) { o << j.dump(1) << "\n"; });
+  } catch (const Error&) {
+  }
+  return ms;
+}
+
 }  // namespace shears::app

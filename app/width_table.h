@@ -2,12 +2,14 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "app/timing.h"
 #include "kernels/common/device.h"
 #include "models/arch.h"
+#include "pruning/methods/method.h"
 
 namespace shears::app {
 
@@ -48,5 +50,35 @@ std::int64_t choose_width(const std::map<std::int64_t, double>& latency, std::in
 models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& dense,
                                std::int64_t batch, const Device& device,
                                const TimingOptions& timing);
+
+/// Median forward latency (ms) of one conv2d or linear layer of `shape` (random weights and
+/// input, no bias) on `device`.
+double measure_layer_latency(const pruning::LayerShape& shape, const Device& device,
+                             const TimingOptions& timing);
+
+/// The per-layer latency table of a latency-targeted search (PruneContext::layer_latency): each
+/// layer shape is measured once per machine and kept in layer_latency.json beside
+/// peak_rates.json (keyed by the peak-rates key of the device, then LayerShape::key), read once
+/// when the table is made and rewritten atomically after each new measurement. Thread-safe.
+class LayerLatencyTable {
+ public:
+  /// `timing` for the measurements; write: whether new entries are saved (rank 0 only).
+  LayerLatencyTable(Device device, TimingOptions timing, bool write = true);
+  double operator()(const pruning::LayerShape& shape);
+  /// Shapes measured by this table (not read from the cache).
+  std::int64_t measured() const { return measured_; }
+  /// Short measurements that suit a table of many small layers: 1 warm-up, 5 to 50 samples of
+  /// at least 2 ms, 0.05 s per shape.
+  static TimingOptions table_timing();
+
+ private:
+  Device device_;
+  TimingOptions timing_;
+  bool write_;
+  std::string path_, device_key_;
+  std::map<std::string, double> cache_;
+  std::int64_t measured_ = 0;
+  mutable std::mutex mutex_;
+};
 
 }  // namespace shears::app

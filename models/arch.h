@@ -43,7 +43,8 @@ Shortcut parse_shortcut(const std::string& name);
 ///   VGG             features.I for every conv, classifier.0 for the hidden FC layer
 ///   MobileNetV2     features.0.0 (stem), features.N.conv.0.0 (expansion 1x1 of blocks with
 ///                   expansion, its depthwise conv keeps the width), features.N.conv.K for the
-///                   projection 1x1 (K = 2 with expansion, 1 without), features.18.0 (last 1x1)
+///                   projection 1x1 (K = 2 with expansion, 1 without), features.18.0 (last 1x1);
+///                   block 1 has no expansion unless features.1.conv.0.0 is listed
 ///   GoogLeNet       pre_layers.0, and per Inception I.branch1x1.0, I.branch3x3.0 / .3,
 ///                   I.branch5x5.0 / .3 / .6, I.branch_pool.1 (see googlenet.h)
 /// The classifier's output is num_classes. Entries keep the order of the layers in the network.

@@ -47,7 +47,15 @@ std::string key(int index, const std::string& rest) {
   return "features." + std::to_string(index) + "." + rest;
 }
 
-std::string project_key(const BlockSpec& b) { return key(b.index, b.t != 1 ? "conv.2" : "conv.1"); }
+// Whether block `b` has the 1x1 expansion conv: every block with t != 1, and the first block
+// when the Arch lists a width for features.1.conv.0.0 (the variant with an expansion there).
+bool expands(const BlockSpec& b, bool first_expands) {
+  return b.t != 1 || (b.index == 1 && first_expands);
+}
+
+std::string project_key(const BlockSpec& b, bool expand) {
+  return key(b.index, expand ? "conv.2" : "conv.1");
+}
 
 // Conv-BN-ReLU6 as torchvision's Conv2dNormActivation: children 0, 1, 2.
 std::shared_ptr<nn::Sequential> conv_bn_relu6(std::int64_t in, std::int64_t out, int kernel,
@@ -111,7 +119,7 @@ Arch mobilenet_v2_arch(std::int64_t num_classes, const Shape& input, double widt
         arch.widths.emplace_back(key(b.index, "conv.0.0"),
                                  std::llround(static_cast<double>(in) * b.t));
       }
-      arch.widths.emplace_back(project_key(b), out);
+      arch.widths.emplace_back(project_key(b, b.t != 1), out);
       in = out;
     }
   }
@@ -124,14 +132,21 @@ MobileNetV2::MobileNetV2(const Arch& arch) : base_(arch) {
   if (arch.input.size() != 3) {
     throw ConfigError("architecture '" + arch.name + "': input must be {C, H, W}");
   }
-  detail::check_width_keys(arch, mobilenet_v2_arch(arch.num_classes, arch.input));
+  const bool first_expands = arch.has_width(key(1, "conv.0.0"));
+  Arch expected = mobilenet_v2_arch(arch.num_classes, arch.input);
+  if (first_expands) {
+    for (auto& [k, w] : expected.widths)
+      if (k == key(1, "conv.1")) k = key(1, "conv.2");
+    expected.widths.insert(expected.widths.begin() + 1, {key(1, "conv.0.0"), 0});
+  }
+  detail::check_width_keys(arch, expected);
   features = register_module("features", std::make_shared<nn::Sequential>());
   std::int64_t in = arch.width("features.0.0");
   features->push_back(conv_bn_relu6(arch.input[0], in, 3, 2));
   for (const BlockSpec& b : block_specs()) {
-    const bool expand = b.t != 1;
+    const bool expand = expands(b, first_expands);
     const std::int64_t hidden = expand ? arch.width(key(b.index, "conv.0.0")) : in;
-    const std::int64_t out = arch.width(project_key(b));
+    const std::int64_t out = arch.width(project_key(b, expand));
     if (b.residual) {
       detail::check_identity(arch.name, "features." + std::to_string(b.index), in, out);
     }
@@ -167,12 +182,16 @@ Arch MobileNetV2::arch() const {
   a.widths.clear();
   a.input[0] = conv_at("features.0.0").in_channels();
   a.widths.emplace_back("features.0.0", conv_at("features.0.0").out_channels());
+  // The first block expands when its Sequential has four children (expand, depthwise, project,
+  // BN) instead of three.
+  const bool first_expands = modules.count(key(1, "conv.3")) > 0;
   for (const BlockSpec& b : block_specs()) {
-    if (b.t != 1) {
+    const bool expand = expands(b, first_expands);
+    if (expand) {
       const std::string k = key(b.index, "conv.0.0");
       a.widths.emplace_back(k, conv_at(k).out_channels());
     }
-    a.widths.emplace_back(project_key(b), conv_at(project_key(b)).out_channels());
+    a.widths.emplace_back(project_key(b, expand), conv_at(project_key(b, expand)).out_channels());
   }
   const std::string last = key(kLastIndex, "0");
   a.widths.emplace_back(last, conv_at(last).out_channels());

@@ -45,7 +45,9 @@ class InvertedResidual : public nn::Module {
 /// MobileNetV2 (Sandler et al. 2018) with torchvision's layout and state-dict names:
 /// features.0 = conv3x3(stride 2)-BN-ReLU6 (features.0.0, features.0.1), features.1..17 the
 /// inverted residual blocks (t, c, n, s) = (1,16,1,1) (6,24,2,2) (6,32,3,2) (6,64,4,2)
-/// (6,96,3,1) (6,160,3,2) (6,320,1,1), features.18 = conv1x1-BN-ReLU6 to the last width (1280),
+/// (6,96,3,1) (6,160,3,2) (6,320,1,1) — the first block also has an expansion 1x1 when the Arch
+/// gives features.1.conv.0.0 a width (MetaPruning's supernet layout; its projection is then
+/// features.1.conv.2) — features.18 = conv1x1-BN-ReLU6 to the last width (1280),
 /// adaptive average pooling, classifier = Dropout(0.2) (classifier.0) + Linear (classifier.1).
 /// Initialisation as torchvision: convs Kaiming normal (fan_out), BN 1/0, Linear N(0, 0.01) with
 /// zero bias.

@@ -100,6 +100,15 @@ CostReport count_cost(nn::Module& model, const Shape& input_chw) {
         it != names.end() ? it->second : r.name + "#" + std::to_string(report.layers.size());
     layer.weight_shape = w.shape();
     layer.output_shape.assign(r.output.shape().begin() + 1, r.output.shape().end());
+    LayerGeometry where;
+    const Tensor& x = r.inputs.at(0);
+    where.input_shape.assign(x.shape().begin() + 1, x.shape().end());
+    for (const auto& [attr, value] : r.attrs) {
+      if (attr == "stride_h") where.stride = static_cast<int>(value);
+      if (attr == "pad_h") where.padding = static_cast<int>(value);
+      if (attr == "groups") where.groups = value;
+    }
+    report.geometry.push_back(where);
     const bool has_bias = r.inputs.size() > 2 && r.inputs[2].defined();
     const bool buffer = it != names.end() && it->second.size() > 16 &&
                         it->second.compare(it->second.size() - 16, 16, ".constant_kernel") == 0;

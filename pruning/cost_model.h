@@ -19,12 +19,21 @@ struct LayerCost {
   std::int64_t params = 0;  // weight + bias
 };
 
+/// Where one conv or linear layer of a CostReport runs: what a latency table needs beside the
+/// weight's shape.
+struct LayerGeometry {
+  Shape input_shape;            // per sample (batch dimension dropped)
+  int stride = 1, padding = 0;  // conv only (height's; the networks use square ones)
+  std::int64_t groups = 1;      // conv only
+};
+
 /// FLOPs counted as multiply-accumulates (MACs) of conv and linear layers, as the pruning papers
 /// report them, and the parameter count of the whole model.
 struct CostReport {
   std::vector<LayerCost> layers;
-  std::int64_t macs = 0;    // sum over layers, per sample
-  std::int64_t params = 0;  // every parameter of the model (BN included)
+  std::vector<LayerGeometry> geometry;  // one per entry of `layers`
+  std::int64_t macs = 0;                // sum over layers, per sample
+  std::int64_t params = 0;              // every parameter of the model (BN included)
 };
 
 /// How count_cost treats one op of the vocabulary (engine/autograd/op_table.h).

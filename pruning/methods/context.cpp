@@ -5,6 +5,17 @@
 
 namespace shears::pruning {
 
+std::string LayerShape::key() const {
+  if (op == "linear")
+    return "linear:in=" + std::to_string(in_channels) + ",out=" + std::to_string(out_channels) +
+           ",n=" + std::to_string(batch);
+  return op + ":in=" + std::to_string(in_channels) + ",out=" + std::to_string(out_channels) +
+         ",hw=" + std::to_string(height) + "x" + std::to_string(width) +
+         ",k=" + std::to_string(kernel) + ",s=" + std::to_string(stride) +
+         ",p=" + std::to_string(padding) + ",g=" + std::to_string(groups) +
+         ",n=" + std::to_string(batch);
+}
+
 std::shared_ptr<BatchSource> PruneContext::source(const std::string& split) const {
   SHEARS_CHECK(split == "train" || split == "val" || split == "test", "unknown split '", split,
                "' (known: train, val, test)");

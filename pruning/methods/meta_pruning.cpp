@@ -6,10 +6,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <map>
+#include <mutex>
 #include <numeric>
 
 #include <nlohmann/json.hpp>
 
+#include "engine/dist/communicator.h"
 #include "engine/log.h"
 #include "engine/optim/lr_schedule.h"
 #include "engine/optim/sgd.h"
@@ -124,7 +128,7 @@ MetaPruningMethod::MetaPruningMethod(const Config& s) {
                 "must be multistep, linear, cosine or constant, got '" + pn_.schedule + "'");
     if (!std::is_sorted(pn_.milestones.begin(), pn_.milestones.end()))
       throw bad(p, "milestones", "must be increasing");
-    if (pn_.hidden < 1) throw bad(p, "hidden", "must be >= 1");
+    if (pn_.hidden < 0) throw bad(p, "hidden", "must be >= 1 (0: the network's default)");
     if (pn_.batches < 0) throw bad(p, "batches", "must be >= 0 (0: every batch)");
   }
   if (s.has("search")) {
@@ -158,10 +162,15 @@ MetaPruningMethod::MetaPruningMethod(const Config& s) {
   if (flops_window_ <= 0 || flops_window_ >= 1) throw bad(s, "flops_window", "must be in (0, 1)");
   if (flops_target_ > 0 && (flops_min_ >= 0 || flops_max_ >= 0))
     throw bad(s, "flops_target", "and flops_min/flops_max exclude each other");
-  if (flops_target_ == 0 && flops_max_ < 0)
+  latency_target_ms_ = s.get<double>("latency_target_ms", 0.0);
+  latency_batch_ = s.get<std::int64_t>("latency_batch", latency_batch_);
+  if (latency_target_ms_ < 0)
+    throw bad(s, "latency_target_ms", "must be > 0 (milliseconds on this machine; 0: none)");
+  if (latency_batch_ < 1) throw bad(s, "latency_batch", "must be >= 1");
+  if (flops_target_ == 0 && flops_max_ < 0 && latency_target_ms_ == 0)
     throw bad(s, "flops_target",
               "is missing: MetaPruning searches inside a FLOPs window (give flops_target, a "
-              "reduction, or flops_max in MACs)");
+              "reduction, or flops_max in MACs) or under a latency target (latency_target_ms)");
   if (flops_max_ >= 0 && flops_min_ > flops_max_)
     throw bad(s, "flops_min", "must not exceed flops_max");
   recalibrate_batches_ = s.get<std::int64_t>("recalibrate_batches", recalibrate_batches_);
@@ -183,6 +192,11 @@ MetaPruningMethod::MetaPruningMethod(const Config& s) {
   if (rank_check_ < 0 || rank_check_ == 1)
     throw bad(s, "rank_check", "must be 0 (off) or >= 2 candidates");
   if (rank_check_epochs_ < 0) throw bad(s, "rank_check_epochs", "must be >= 0");
+  parallel_.parallel = s.get<int>("parallel", 1);
+  parallel_.threads_per_candidate = s.get<int>("threads_per_candidate", 0);
+  if (parallel_.parallel < 1) throw bad(s, "parallel", "must be >= 1");
+  if (parallel_.threads_per_candidate < 0)
+    throw bad(s, "threads_per_candidate", "must be >= 0 (0: the threads divided by parallel)");
   stop_after_ = s.get<std::int64_t>("stop_after", 0);
   if (stop_after_ < 0) throw bad(s, "stop_after", "must be >= 0 (0: never stop early)");
 }
@@ -194,36 +208,87 @@ PruneResult MetaPruningMethod::run(PruneContext& ctx) {
   const WidthEncoding enc = width_encoding(base);
   std::vector<std::string> gene_names;
   for (const WidthGene& g : enc.genes) gene_names.push_back(g.name);
-  const EncodingCost costs(dense, ctx.input, enc);
+  // The encoding's full-width network: the dense model itself, or (MobileNetV2) the reference
+  // supernet the encoding is defined on.
+  std::shared_ptr<nn::Module> supernet;
+  nn::Module* full = &dense;
+  if (models::arch_to_json(enc.base) != models::arch_to_json(base)) {
+    Generator g(candidate_seed(ctx.seed, -8, 0));
+    GeneratorScope scope(g);
+    supernet = models::build_model(enc.base);
+    full = supernet.get();
+  }
+  const EncodingCost costs(*full, ctx.input, enc);
   const EncodingCost::Cost dense_cost = costs.full();
-  std::int64_t lo = flops_min_ < 0 ? 0 : flops_min_, hi = flops_max_;
+  const std::int64_t hidden =
+      pn_.hidden > 0 ? pn_.hidden : (enc.base.name == "mobilenetv2" ? 64 : 32);
+  std::int64_t lo = flops_min_ < 0 ? 0 : flops_min_;
+  std::int64_t hi = flops_max_ < 0 ? std::numeric_limits<std::int64_t>::max() : flops_max_;
   if (flops_target_ > 0) {
     const double target = static_cast<double>(dense_cost.macs) * (1.0 - flops_target_);
     lo = static_cast<std::int64_t>(std::ceil(target * (1.0 - flops_window_)));
     hi = static_cast<std::int64_t>(std::floor(target * (1.0 + flops_window_)));
   }
   auto cost_of = [&](const std::vector<int>& code) { return costs.cost(code); };
+
+  // Latency: the sum of the table's per-layer latencies; each layer shape is asked of the table
+  // once in this run (the table itself measures each shape once per machine and caches it).
+  const bool latency = latency_target_ms_ > 0;
+  if (latency && !ctx.layer_latency)
+    throw Error(
+        "metapruning: latency_target_ms needs a latency table, and this runner gives none "
+        "(PruneContext::layer_latency)");
+  std::map<std::string, double> shape_ms;
+  std::mutex shape_mutex;
+  auto latency_of = [&](const std::vector<int>& code) {
+    double total = 0;
+    for (const LayerShape& l : costs.layer_shapes(code, latency_batch_)) {
+      const std::string key = l.key();
+      std::lock_guard<std::mutex> lock(shape_mutex);
+      auto it = shape_ms.find(key);
+      if (it == shape_ms.end()) it = shape_ms.emplace(key, ctx.layer_latency(l)).first;
+      total += it->second;
+    }
+    return total;
+  };
   auto admit = [&](const std::vector<int>& code) {
     const std::int64_t m = cost_of(code).macs;
-    return m >= lo && m <= hi;
+    if (m < lo || m > hi) return false;
+    return !latency || latency_of(code) <= latency_target_ms_;
   };
 
+  dist::Communicator* comm = ctx.comm;
+  const int ranks = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
+  const bool root = rank == 0;
+  ParallelOptions parallel = parallel_;
+  if (parallel.parallel > 1 && !ctx.make_source)
+    throw Error(
+        "metapruning: parallel > 1 needs a batch source per candidate (PruneContext::"
+        "make_source)");
+  if (parallel.parallel > 1 && !ctx.device.is_cpu()) {
+    log_warning("metapruning: parallel " + std::to_string(parallel.parallel) + " on " +
+                ctx.device.str() + ": candidates run one at a time on a GPU");
+    parallel.parallel = 1;
+  }
+
   // ---- PruningNet ------------------------------------------------------------------------
-  std::shared_ptr<PruningNet> net;
-  {
+  auto new_net = [&] {
     Generator init(candidate_seed(ctx.seed, -3, 0));
     GeneratorScope scope(init);
-    net = make_pruning_net(enc, pn_.hidden);
-  }
-  net->to(ctx.device);
-  net->set_code(enc.full());
+    std::shared_ptr<PruningNet> n = make_pruning_net(enc, hidden);
+    n->to(ctx.device);
+    n->set_code(enc.full());
+    return n;
+  };
+  std::shared_ptr<PruningNet> net = new_net();
   log_info("metapruning: " + std::to_string(enc.genes.size()) + " genes, FLOPs window [" +
-           std::to_string(lo) + ", " + std::to_string(hi) + "] MACs (dense " +
-           std::to_string(dense_cost.macs) + "), PruningNet " + std::to_string(pn_.epochs) +
-           " epochs");
+           std::to_string(lo) + ", " + std::to_string(hi) + "] MACs (full " +
+           std::to_string(dense_cost.macs) + ")" +
+           (latency ? ", latency target " + std::to_string(latency_target_ms_) + " ms" : "") +
+           ", PruningNet " + std::to_string(pn_.epochs) + " epochs");
   nlohmann::json pn_report = {{"epochs", pn_.epochs},     {"lr", pn_.lr},
                               {"schedule", pn_.schedule}, {"label_smoothing", pn_.label_smoothing},
-                              {"hidden", pn_.hidden},     {"batches_per_epoch", pn_.batches}};
+                              {"hidden", hidden},         {"batches_per_epoch", pn_.batches}};
   {
     optim::SgdOptions so;
     so.lr = pn_.lr;
@@ -236,7 +301,9 @@ PruneResult MetaPruningMethod::run(PruneContext& ctx) {
     to.epochs = pn_.epochs;
     to.label_smoothing = pn_.label_smoothing;
     to.device = ctx.device;
-    to.checkpoint_dir = ctx.run_dir.empty() ? std::string() : ctx.run_dir + "/pruningnet";
+    // Every rank trains the same PruningNet on the whole data (the same seeds and batches);
+    // only rank 0 checkpoints it.
+    to.checkpoint_dir = ctx.run_dir.empty() || !root ? std::string() : ctx.run_dir + "/pruningnet";
     to.resume = true;
     to.progress = false;
     Trainer trainer(*net, sgd, *schedule, to);
@@ -255,11 +322,32 @@ PruneResult MetaPruningMethod::run(PruneContext& ctx) {
     }
   }
 
-  auto score = [&](const std::vector<int>& code) {
-    net->set_code(code);
+  // A code's score: every BN's statistics reset and recalibrated on training batches (drawn
+  // with the code's own stream), then top-1 on the held-out split. It depends on the code and
+  // the PruningNet's weights only, so any copy of the PruningNet gives the same score.
+  auto score_on = [&](PruningNet& n, const std::vector<int>& code, std::uint64_t seed) {
+    Generator g(seed);
+    GeneratorScope scope(g);
+    n.set_code(code);
     std::shared_ptr<BatchSource> recal = ctx.source("train");
-    recalibrate_bn(*net, *recal, recalibrate_batches_, ctx.device);
-    return ctx.evaluate(*net, fitness_split_, eval_batches_).val_top1;
+    recalibrate_bn(n, *recal, recalibrate_batches_, ctx.device);
+    return ctx.evaluate(n, fitness_split_, eval_batches_).val_top1;
+  };
+  auto score = [&](const std::vector<int>& code) {
+    return score_on(*net, code, candidate_seed(ctx.seed, -9, 0));
+  };
+
+  // Copies of the trained PruningNet, one per concurrent candidate.
+  std::vector<std::shared_ptr<PruningNet>> pool = {net};
+  std::vector<PruningNet*> free_nets = {net.get()};
+  std::mutex pool_mutex;
+  auto grow_pool = [&](int n) {
+    while (static_cast<int>(pool.size()) < n) {
+      std::shared_ptr<PruningNet> copy = new_net();
+      copy->load_state_dict(net->state_dict());
+      pool.push_back(copy);
+      free_nets.push_back(copy.get());
+    }
   };
 
   // ---- evolutionary search ---------------------------------------------------------------
@@ -279,47 +367,86 @@ PruneResult MetaPruningMethod::run(PruneContext& ctx) {
     evo.restore(state.at("evolution"));
     prior_seconds = state.value("seconds", 0.0);
     evaluated = state.value("evaluated", nlohmann::json::array());
-    files.truncate_log(evo.evaluations());
+    if (root) files.truncate_log(evo.evaluations());
     log_info("metapruning: resuming the search after " + std::to_string(evo.evaluations()) +
              " evaluations (generation " + std::to_string(evo.iteration()) + ")");
-  } else {
+  } else if (root) {
     files.truncate_log(0);
   }
+  const int threads = candidate_threads(parallel);
   const auto run_start = Clock::now();
   std::int64_t evaluated_here = 0;
   while (!evo.done()) {
     const std::vector<EvoCandidate> batch = evo.next_batch();
     if (batch.empty() && evo.memory().empty())
       throw Error("metapruning: no candidate found inside the FLOPs window [" + std::to_string(lo) +
-                  ", " + std::to_string(hi) +
-                  "] MACs; widen flops_window or the initial range (search.init_lo/init_hi)");
-    std::vector<double> fitness;
-    std::vector<nlohmann::json> lines;
-    for (const EvoCandidate& c : batch) {
+                  ", " + std::to_string(hi) + "] MACs" +
+                  (latency ? " under " + std::to_string(latency_target_ms_) + " ms" : "") +
+                  "; widen flops_window, the latency target or the initial range "
+                  "(search.init_lo/init_hi)");
+    const auto n = static_cast<std::int64_t>(batch.size());
+    // Candidate i is scored by rank i % ranks, `parallel` at a time; fitness and times are then
+    // gathered in candidate order, so every rank's search takes one process's decisions.
+    std::vector<std::int64_t> mine;
+    for (std::int64_t i = rank; i < n; i += ranks) mine.push_back(i);
+    std::vector<double> fitness(batch.size(), 0.0), secs(batch.size(), 0.0);
+    grow_pool(
+        std::min<int>(parallel.parallel, static_cast<int>(std::max<std::size_t>(mine.size(), 1))));
+    run_parallel(static_cast<std::int64_t>(mine.size()), parallel, [&](std::int64_t k) {
+      const auto i = static_cast<std::size_t>(mine[static_cast<std::size_t>(k)]);
+      PruningNet* n = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(pool_mutex);
+        n = free_nets.back();
+        free_nets.pop_back();
+      }
       const auto t0 = Clock::now();
-      const double f = score(c.code);
+      try {
+        fitness[i] = score_on(*n, batch[i].code,
+                              candidate_seed(ctx.seed, 1000 + batch[i].iteration, batch[i].index));
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(pool_mutex);
+        free_nets.push_back(n);
+        throw;
+      }
+      secs[i] = seconds_since(t0);
+      std::lock_guard<std::mutex> lock(pool_mutex);
+      free_nets.push_back(n);
+    });
+    if (ranks > 1) {
+      Tensor t = Tensor::zeros({n, 2}, DType::F64);
+      for (std::int64_t i : mine) {
+        t.data<double>()[2 * i] = fitness[static_cast<std::size_t>(i)];
+        t.data<double>()[2 * i + 1] = secs[static_cast<std::size_t>(i)];
+      }
+      comm->allreduce_(t);
+      for (std::int64_t i = 0; i < n; ++i) {
+        fitness[static_cast<std::size_t>(i)] = t.data<double>()[2 * i];
+        secs[static_cast<std::size_t>(i)] = t.data<double>()[2 * i + 1];
+      }
+    }
+    std::vector<nlohmann::json> lines;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const EvoCandidate& c = batch[i];
       const EncodingCost::Cost cost = cost_of(c.code);
-      fitness.push_back(f);
-      evaluated.push_back({c.code, f});
-      lines.push_back({{"iteration", c.iteration},
-                       {"candidate", c.index},
-                       {"origin", c.origin},
-                       {"code", c.code},
-                       {"widths", enc.widths(c.code)},
-                       {"flops", cost.macs},
-                       {"params", cost.params},
-                       {"fitness", f},
-                       {"seconds", seconds_since(t0)}});
+      evaluated.push_back({c.code, fitness[i]});
+      nlohmann::json line = {
+          {"iteration", c.iteration}, {"candidate", c.index},         {"origin", c.origin},
+          {"code", c.code},           {"widths", enc.widths(c.code)}, {"flops", cost.macs},
+          {"params", cost.params},    {"fitness", fitness[i]},        {"seconds", secs[i]}};
+      if (latency) line["latency_ms"] = latency_of(c.code);
+      lines.push_back(line);
     }
     const int generation = evo.iteration();
     evo.accept(fitness);
-    files.append_log(lines);
+    if (root) files.append_log(lines);
     evaluated_here += static_cast<std::int64_t>(batch.size());
-    files.save_state({{"method", "metapruning"},
-                      {"genes", gene_names},
-                      {"evolution", evo.to_json()},
-                      {"evaluated", evaluated},
-                      {"seconds", prior_seconds + seconds_since(run_start)}});
+    if (root)
+      files.save_state({{"method", "metapruning"},
+                        {"genes", gene_names},
+                        {"evolution", evo.to_json()},
+                        {"evaluated", evaluated},
+                        {"seconds", prior_seconds + seconds_since(run_start)}});
     char line[256];
     std::snprintf(line, sizeof line,
                   "metapruning: generation %d/%d: %zu candidates, best sub-val top-1 %.2f, "
@@ -333,6 +460,7 @@ PruneResult MetaPruningMethod::run(PruneContext& ctx) {
                           " evaluations as asked (stop_after); run again with the same output "
                           "directory to resume");
   }
+  if (comm) comm->barrier();  // rank 0's search files are complete
   const double search_seconds = prior_seconds + seconds_since(run_start);
   const std::vector<int> best = evo.best_code();
   SHEARS_CHECK(!best.empty(), "metapruning: no candidate was evaluated");
@@ -377,6 +505,20 @@ PruneResult MetaPruningMethod::run(PruneContext& ctx) {
         {"crossovers", options.crossovers},
         {"mutate_prob", options.mutate_prob},
         {"init_range", {options.init_lo, options.init_hi}}}}};
+
+  report["search"]["parallel"] = parallel.parallel;
+  report["search"]["threads_per_candidate"] = threads;
+  report["search"]["ranks"] = ranks;
+  if (flops_max_ < 0 && flops_target_ == 0) report["flops_window"] = {lo, nullptr};
+  if (latency) {
+    const double best_ms = latency_of(best);
+    const double full_ms = latency_of(enc.full());
+    report["latency"] = {{"target_ms", latency_target_ms_},
+                         {"batch", latency_batch_},
+                         {"encoding_ms", best_ms},
+                         {"full_ms", full_ms},
+                         {"layer_shapes", shape_ms.size()}};
+  }
 
   std::shared_ptr<nn::Module> model = build_final(best, 0);
   if (ctx.recipe.epochs > 0) ctx.train_model(*model, ctx.recipe, nullptr, "finetune", nullptr);

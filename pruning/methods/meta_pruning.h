@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "pruning/methods/method.h"
+#include "pruning/search/driver.h"
 #include "pruning/search/evolution.h"
 
 namespace shears::pruning {
@@ -17,8 +18,13 @@ namespace shears::pruning {
 ///                label_smoothing, hidden, batches}
 ///   search: {population, memory, parents, iterations, mutations, crossovers, mutate_prob,
 ///            init_lo, init_hi}
-///   flops_target, flops_window, flops_min, flops_max, recalibrate_batches, eval_batches,
-///   fitness_split, final_init, compare_uniform, rank_check, rank_check_epochs, stop_after.
+///   flops_target, flops_window, flops_min, flops_max, latency_target_ms, latency_batch,
+///   recalibrate_batches, eval_batches, fitness_split, final_init, compare_uniform, rank_check,
+///   rank_check_epochs, parallel, threads_per_candidate, stop_after.
+/// A latency target admits only codes whose summed per-layer latency (PruneContext::
+/// layer_latency, each layer shape measured once) is at most the target; candidates are scored
+/// `parallel` at a time on as many PruningNet copies, and spread over the ranks of a distributed
+/// run (candidate i on rank i % ranks), with the same results in every case.
 class MetaPruningMethod : public Method {
  public:
   explicit MetaPruningMethod(const Config& section);
@@ -34,13 +40,16 @@ class MetaPruningMethod : public Method {
     double lr = 0.1, momentum = 0.9, weight_decay = 1e-4, gamma = 0.1, label_smoothing = 0.1;
     std::string schedule = "multistep";
     std::vector<int> milestones;
-    std::int64_t hidden = 32;
+    std::int64_t hidden = 0;  // 0: the network's (32 for ResNets, 64 for MobileNetV2)
     std::int64_t batches = 0;
   } pn_;
   search::EvolutionOptions evo_;
   double flops_target_ = 0.0;
   double flops_window_ = 0.025;
   std::int64_t flops_min_ = -1, flops_max_ = -1;
+  double latency_target_ms_ = 0.0;
+  std::int64_t latency_batch_ = 1;
+  search::ParallelOptions parallel_;
   std::int64_t recalibrate_batches_ = 100;
   std::int64_t eval_batches_ = 0;
   std::string fitness_split_ = "val";

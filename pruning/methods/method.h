@@ -33,6 +33,18 @@ struct TrainRecipe {
   bool sync_bn = false;
 };
 
+/// One conv or linear layer as a latency table keys it: conv2d (in_channels -> out_channels,
+/// kernel x kernel, stride, padding, groups) on a (batch, in_channels, height, width) input, or
+/// linear (in_channels -> out_channels, on (batch, in_channels); kernel etc. unused).
+struct LayerShape {
+  std::string op = "conv2d";  // "conv2d" or "linear"
+  std::int64_t in_channels = 0, out_channels = 0, height = 1, width = 1, batch = 1;
+  int kernel = 1, stride = 1, padding = 0;
+  std::int64_t groups = 1;
+  /// "conv2d:in=16,out=8,hw=32x32,k=3,s=1,p=1,g=1,n=1" (linear: "linear:in=64,out=10,n=1").
+  std::string key() const;
+};
+
 /// Everything a pruning method sees of the experiment: the dense model, data, recipes and a way
 /// to train (the runner owns loaders, devices, checkpoints and progress output).
 struct PruneContext {
@@ -62,6 +74,10 @@ struct PruneContext {
   /// The ranks of a distributed run (not owned; null: this process alone). Searches spread their
   /// candidates over them; only rank 0 writes the run directory.
   dist::Communicator* comm = nullptr;
+  /// Milliseconds of one forward of a layer of `shape` on this machine's device, from a table
+  /// measured once per layer shape and cached (the runner's: app/width_table.h,
+  /// LayerLatencyTable). Null: no table; a method asked for a latency target then refuses.
+  std::function<double(const LayerShape& shape)> layer_latency;
 
   /// Loss, top-1 and top-5 of `model` (eval mode) over one pass of `split` ("train", "val",
   /// "test"), or over its first `max_batches` batches (0: all). Throws Error naming the split

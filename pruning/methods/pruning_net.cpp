@@ -6,6 +6,7 @@
 #include "engine/ops/linear.h"
 #include "engine/ops/pooling.h"
 #include "engine/ops/shape.h"
+#include "models/mobilenet_v2.h"
 #include "models/resnet_cifar.h"
 
 namespace shears::pruning {
@@ -349,6 +350,169 @@ class ResNet50PruningNet : public PruningNet {
   Tensor stem_code_;
 };
 
+/// A generated inverted residual (MobileNetV2): expansion 1x1 (mid from the input), depthwise
+/// 3x3 (stride) cropped to [:mid], projection 1x1 (output from mid), each generator reading
+/// (mid, input, output scale), BN banks after each, ReLU6 after the first two; the input is added
+/// back when the block's largest input and output widths are equal (then the stage scale is
+/// shared, so the widths in use are equal too).
+class GenInvertedResidual : public nn::Module {
+ public:
+  GenInvertedResidual(std::int64_t in, std::int64_t mid, std::int64_t out, int stride,
+                      bool residual, std::int64_t hidden)
+      : residual_(residual) {
+    using O = nn::GeneratedConv2dOptions;
+    conv1 = register_module(
+        "conv1", std::make_shared<nn::GeneratedConv2d>(O{in, mid, 1, 1, 0, false, 3, hidden}));
+    bn1 = register_module("bn1", std::make_shared<nn::BatchNormBank>(bank_widths(mid)));
+    conv2 = register_module(
+        "conv2", std::make_shared<nn::GeneratedConv2d>(O{mid, mid, 3, stride, 1, true, 3, hidden}));
+    bn2 = register_module("bn2", std::make_shared<nn::BatchNormBank>(bank_widths(mid)));
+    conv3 = register_module(
+        "conv3", std::make_shared<nn::GeneratedConv2d>(O{mid, out, 1, 1, 0, false, 3, hidden}));
+    bn3 = register_module("bn3", std::make_shared<nn::BatchNormBank>(bank_widths(out)));
+  }
+  void set(int mid_index, int in_index, int out_index, const Device& device) {
+    code_ = code_tensor(
+        {static_cast<float>(meta_scale(mid_index)), static_cast<float>(meta_scale(in_index)),
+         static_cast<float>(meta_scale(out_index))},
+        device);
+    const std::int64_t mid = bn1->widths()[static_cast<std::size_t>(mid_index)];
+    conv1->set_code(code_, mid);
+    bn1->select(mid_index);
+    conv2->set_code(code_, mid);
+    bn2->select(mid_index);
+    conv3->set_code(code_, bn3->widths()[static_cast<std::size_t>(out_index)]);
+    bn3->select(out_index);
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = models::relu6(bn1->forward(conv1->forward(x)));
+    h = models::relu6(bn2->forward(conv2->forward(h)));
+    h = bn3->forward(conv3->forward(h));
+    return residual_ ? add(x, h) : h;
+  }
+  std::string type_name() const override { return "GeneratedInvertedResidual"; }
+  std::int64_t out_width() const {
+    return bn3->widths()[static_cast<std::size_t>(bn3->selected())];
+  }
+  /// Into the registry block features.N (`path`): conv.0.0 / conv.0.1, conv.1.0 / conv.1.1,
+  /// conv.2 / conv.3.
+  void export_to(nn::Module& model, const std::string& path, std::int64_t in) {
+    const std::int64_t mid = bn1->widths()[static_cast<std::size_t>(bn1->selected())];
+    const std::int64_t out = out_width();
+    copy_into(model, path + ".conv.0.0.weight", conv1->weight_for(code_, mid, in));
+    copy_bn(model, path + ".conv.0.1", *bn1);
+    copy_into(model, path + ".conv.1.0.weight", conv2->weight_for(code_, mid, mid));
+    copy_bn(model, path + ".conv.1.1", *bn2);
+    copy_into(model, path + ".conv.2.weight", conv3->weight_for(code_, out, mid));
+    copy_bn(model, path + ".conv.3", *bn3);
+  }
+
+  std::shared_ptr<nn::GeneratedConv2d> conv1, conv2, conv3;
+  std::shared_ptr<nn::BatchNormBank> bn1, bn2, bn3;
+
+ private:
+  bool residual_;
+  Tensor code_;
+};
+
+/// MobileNetV2's PruningNet over the 25-gene encoding: the stem generator reads the stem scale,
+/// each block's generators (mid, input, output scale) with `hidden` units, the last 1x1 (to 1280,
+/// fixed) reads its input's scale and keeps one BN per input scale (all of width 1280), as the
+/// reference does; the stem's and the last conv's generators have hidden / 2 units (the
+/// reference: 32 beside the blocks' 64). The classifier is an ordinary Linear.
+class MobileNetV2PruningNet : public PruningNet {
+ public:
+  MobileNetV2PruningNet(const search::WidthEncoding& e, std::int64_t hidden) : PruningNet(e) {
+    const models::Arch& a = e.base;
+    using O = nn::GeneratedConv2dOptions;
+    const std::int64_t small = std::max<std::int64_t>(1, hidden / 2);
+    const std::int64_t stem = a.width("features.0.0");
+    conv1 = register_module("conv1", std::make_shared<nn::GeneratedConv2d>(
+                                         O{a.input[0], stem, 3, 2, 1, false, 1, small}));
+    bn1 = register_module("bn1", std::make_shared<nn::BatchNormBank>(bank_widths(stem)));
+    auto features = std::make_shared<nn::Sequential>();
+    std::int64_t in = stem;
+    int n = 1;
+    for (int s = 0; s < search::kMobileNetV2Stages; ++s)
+      for (int b = 0; b < search::kMobileNetV2Blocks[s]; ++b, ++n) {
+        const std::string p = "features." + std::to_string(n);
+        const std::int64_t mid = a.width(p + ".conv.0.0"), out = a.width(p + ".conv.2");
+        // torchvision's strides: the first block of stages 2, 3, 4 and 6.
+        const int stride = (b == 0 && (s == 1 || s == 2 || s == 3 || s == 5)) ? 2 : 1;
+        auto blk = std::make_shared<GenInvertedResidual>(in, mid, out, stride, b > 0, hidden);
+        features->push_back(blk);
+        blocks.push_back(blk);
+        in = out;
+      }
+    register_module("blocks", features);
+    last_ = a.width("features.18.0");
+    conv_last = register_module(
+        "conv_last", std::make_shared<nn::GeneratedConv2d>(O{in, last_, 1, 1, 0, false, 1, small}));
+    bn_last =
+        register_module("bn_last", std::make_shared<nn::BatchNormBank>(std::vector<std::int64_t>(
+                                       static_cast<std::size_t>(search::kMetaScales), last_)));
+    fc = register_module("fc", std::make_shared<nn::Linear>(last_, a.num_classes));
+    set_code(e.full());
+  }
+
+  void set_code(const std::vector<int>& code) override {
+    check_code(code, encoding_.genes.size());
+    code_ = code;
+    const Device device = fc->weight.device();
+    stem_code_ = code_tensor({static_cast<float>(meta_scale(code[0]))}, device);
+    conv1->set_code(stem_code_, bn1->widths()[static_cast<std::size_t>(code[0])]);
+    bn1->select(code[0]);
+    int in_index = code[0];
+    std::size_t k = 0;
+    for (int s = 0; s < search::kMobileNetV2Stages; ++s) {
+      const int out_index = code[static_cast<std::size_t>(1 + s)];
+      for (int b = 0; b < search::kMobileNetV2Blocks[s]; ++b, ++k) {
+        const int mid_index = code[static_cast<std::size_t>(search::kMobileNetV2Stages + 1) + k];
+        blocks[k]->set(mid_index, in_index, out_index, device);
+        in_index = out_index;
+      }
+    }
+    last_code_ = code_tensor({static_cast<float>(meta_scale(in_index))}, device);
+    conv_last->set_code(last_code_, last_);
+    bn_last->select(in_index);
+  }
+
+  Tensor forward(const Tensor& x) override {
+    Tensor h = models::relu6(bn1->forward(conv1->forward(x)));
+    for (auto& b : blocks) h = b->forward(h);
+    h = models::relu6(bn_last->forward(conv_last->forward(h)));
+    return fc->forward(flatten(global_avg_pool2d(h), 1));
+  }
+
+  void export_weights(nn::Module& model) override {
+    NoGrad no_grad;
+    const std::int64_t stem = bn1->widths()[static_cast<std::size_t>(bn1->selected())];
+    copy_into(model, "features.0.0.weight",
+              conv1->weight_for(stem_code_, stem, encoding_.base.input[0]));
+    copy_bn(model, "features.0.1", *bn1);
+    std::int64_t in = stem;
+    for (std::size_t k = 0; k < blocks.size(); ++k) {
+      blocks[k]->export_to(model, "features." + std::to_string(k + 1), in);
+      in = blocks[k]->out_width();
+    }
+    copy_into(model, "features.18.0.weight", conv_last->weight_for(last_code_, last_, in));
+    copy_bn(model, "features.18.1", *bn_last);
+    copy_into(model, "classifier.1.weight", fc->weight);
+    copy_into(model, "classifier.1.bias", fc->bias);
+  }
+
+  std::string type_name() const override { return "PruningNet"; }
+
+  std::shared_ptr<nn::GeneratedConv2d> conv1, conv_last;
+  std::shared_ptr<nn::BatchNormBank> bn1, bn_last;
+  std::vector<std::shared_ptr<GenInvertedResidual>> blocks;
+  std::shared_ptr<nn::Linear> fc;
+
+ private:
+  std::int64_t last_ = 0;
+  Tensor stem_code_, last_code_;
+};
+
 }  // namespace
 
 std::shared_ptr<PruningNet> make_pruning_net(const search::WidthEncoding& encoding,
@@ -357,8 +521,11 @@ std::shared_ptr<PruningNet> make_pruning_net(const search::WidthEncoding& encodi
     return std::make_shared<CifarPruningNet>(encoding, hidden);
   if (encoding.base.name == "resnet50")
     return std::make_shared<ResNet50PruningNet>(encoding, hidden);
+  if (encoding.base.name == "mobilenetv2")
+    return std::make_shared<MobileNetV2PruningNet>(encoding, hidden);
   throw ConfigError("metapruning: no PruningNet for '" + encoding.base.name +
-                    "' (built: the CIFAR ResNets resnet20 ... resnet110, and resnet50)");
+                    "' (built: the CIFAR ResNets resnet20 ... resnet110, resnet50 and "
+                    "mobilenetv2)");
 }
 
 }  // namespace shears::pruning

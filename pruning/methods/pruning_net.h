@@ -45,6 +45,10 @@ class PruningNet : public nn::Module {
 /// ResNet-50 (20 genes): the stem generator reads the stem scale; every bottleneck's conv1, conv2,
 /// conv3 and projection generators read (mid, input, output scale), stage 4's output at 1.0. At
 /// full size its generators hold about 32x the backbone's weights (as the reference's do).
+/// MobileNetV2 (25 genes, the 1.4x supernet): a block's expansion, depthwise (cropped to [:mid])
+/// and projection generators read (mid, input, output scale) with `hidden` units (the paper: 64);
+/// the stem and the last 1x1 read one scale with hidden / 2 units; export fills a registry
+/// mobilenetv2 whose first block has the expansion conv.
 std::shared_ptr<PruningNet> make_pruning_net(const search::WidthEncoding& encoding,
                                              std::int64_t hidden = 32);
 

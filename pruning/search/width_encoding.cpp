@@ -127,8 +127,67 @@ WidthEncoding width_encoding(const models::Arch& base) {
       }
     return e;
   }
+  if (base.name == "mobilenetv2") {
+    e.base = mobilenetv2_supernet_arch(base.num_classes, base.input);
+    const models::Arch& a = e.base;
+    WidthGene stem{"stem", WidthGene::Kind::Stage, a.width("features.0.0"), {"features.0.0"}};
+    e.genes.push_back(stem);
+    int n = 1;
+    for (int s = 0; s < kMobileNetV2Stages; ++s) {
+      WidthGene g;
+      g.name = "stage" + std::to_string(s + 1);
+      for (int b = 0; b < kMobileNetV2Blocks[s]; ++b, ++n)
+        g.layers.push_back("features." + std::to_string(n) + ".conv.2");
+      g.max = a.width(g.layers.front());
+      e.genes.push_back(g);
+    }
+    for (n = 1; n <= 17; ++n) {
+      const std::string p = "features." + std::to_string(n);
+      WidthGene g{p + ".mid", WidthGene::Kind::Mid, a.width(p + ".conv.0.0"), {p + ".conv.0.0"}};
+      e.genes.push_back(g);
+    }
+    e.layers.push_back({"features.0.0", 0, -1});
+    e.layers.push_back({"features.0.1", 0, -1});
+    int prev = 0;
+    n = 1;
+    for (int s = 0; s < kMobileNetV2Stages; ++s)
+      for (int b = 0; b < kMobileNetV2Blocks[s]; ++b, ++n) {
+        const std::string p = "features." + std::to_string(n) + ".conv.";
+        const int mid = kMobileNetV2Stages + n, out = 1 + s;
+        e.layers.push_back({p + "0.0", mid, prev});
+        e.layers.push_back({p + "0.1", mid, -1});
+        e.layers.push_back({p + "1.0", mid, -1});  // depthwise: (mid, 1, 3, 3)
+        e.layers.push_back({p + "1.1", mid, -1});
+        e.layers.push_back({p + "2", out, mid});
+        e.layers.push_back({p + "3", out, -1});
+        prev = out;
+      }
+    e.layers.push_back({"features.18.0", -1, prev});
+    return e;
+  }
   throw ConfigError("metapruning: no width encoding for '" + base.name +
-                    "' (known: resnet20, resnet32, resnet44, resnet56, resnet110, resnet50)");
+                    "' (known: resnet20, resnet32, resnet44, resnet56, resnet110, resnet50, "
+                    "mobilenetv2)");
+}
+
+models::Arch mobilenetv2_supernet_arch(std::int64_t num_classes, const Shape& input) {
+  models::Arch a;
+  a.name = "mobilenetv2";
+  a.num_classes = num_classes;
+  a.input = input;
+  a.width_mult = 1.4;
+  a.widths.emplace_back("features.0.0", 44);
+  std::int64_t in = 44;
+  int n = 1;
+  for (int s = 0; s < kMobileNetV2Stages; ++s)
+    for (int b = 0; b < kMobileNetV2Blocks[s]; ++b, ++n) {
+      const std::string p = "features." + std::to_string(n);
+      a.widths.emplace_back(p + ".conv.0.0", n == 1 ? in : 6 * in);
+      a.widths.emplace_back(p + ".conv.2", kMobileNetV2StageWidths[s]);
+      in = kMobileNetV2StageWidths[s];
+    }
+  a.widths.emplace_back("features.18.0", 1280);
+  return a;
 }
 
 EncodingCost::EncodingCost(nn::Module& full, const Shape& input_chw, const WidthEncoding& encoding)
@@ -146,7 +205,16 @@ EncodingCost::EncodingCost(nn::Module& full, const Shape& input_chw, const Width
     return s;
   };
   CostReport report = count_cost(full, input_chw);
-  for (const LayerCost& l : report.layers) layers_.push_back(scaled_of(l.name, l.macs, 2));
+  for (std::size_t i = 0; i < report.layers.size(); ++i) {
+    const LayerCost& l = report.layers[i];
+    const LayerGeometry& g = report.geometry[i];
+    layers_.push_back(scaled_of(l.name, l.macs, 2));
+    Traced t{l.op,      l.weight_shape, g.input_shape,      g.stride,
+             g.padding, g.groups,       layers_.back().out, layers_.back().in};
+    // A depthwise conv's weight (C, 1, K, K) has no input dimension to scale.
+    if (g.groups > 1) t.in = -1;
+    traced_.push_back(t);
+  }
   for (const auto& [name, t] : full.named_parameters()) {
     Scaled s = scaled_of(name, t.numel(), t.dim());
     // A bias follows the output channels only.
@@ -175,6 +243,40 @@ EncodingCost::Cost EncodingCost::cost(const std::vector<int>& code) const {
   for (const Scaled& s : layers_) c.macs += scaled(s, widths);
   for (const Scaled& s : params_) c.params += scaled(s, widths);
   return c;
+}
+
+std::vector<LayerShape> EncodingCost::layer_shapes(const std::vector<int>& code,
+                                                   std::int64_t batch) const {
+  const std::vector<std::int64_t> widths = encoding_.widths(code);
+  auto width = [&](int gene, std::int64_t fixed) {
+    return gene >= 0 ? widths[static_cast<std::size_t>(gene)] : fixed;
+  };
+  std::vector<LayerShape> out;
+  for (const Traced& t : traced_) {
+    LayerShape s;
+    s.op = t.op;
+    s.batch = batch;
+    s.out_channels = width(t.out, t.weight[0]);
+    if (t.op == "linear") {
+      s.in_channels = width(t.in, t.weight[1]);
+    } else {
+      s.kernel = static_cast<int>(t.weight[2]);
+      s.stride = t.stride;
+      s.padding = t.padding;
+      s.height = t.input[1];
+      s.width = t.input[2];
+      if (t.groups > 1 && t.weight[1] == 1) {  // depthwise: one group per channel
+        s.groups = s.out_channels;
+        s.in_channels = s.out_channels;
+      } else {
+        SHEARS_CHECK(t.groups == 1, "encoding cost: grouped conv with ", t.groups,
+                     " groups is not depthwise");
+        s.in_channels = width(t.in, t.weight[1]);
+      }
+    }
+    out.push_back(s);
+  }
+  return out;
 }
 
 }  // namespace shears::pruning::search

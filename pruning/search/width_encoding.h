@@ -11,6 +11,7 @@
 
 #include "engine/nn/module.h"
 #include "models/arch.h"
+#include "pruning/methods/method.h"
 
 namespace shears::pruning::search {
 
@@ -62,8 +63,28 @@ struct WidthEncoding {
 ///                        the stage; the projection follows the block output), stage 4 fixed,
 ///                        genes 4-19 the mid width of each of the 16 bottlenecks (conv1 and conv2
 ///                        share it): 20 genes, as docs/methods.md gives them.
+///   MobileNetV2          always the reference's 1.4x supernet (mobilenetv2_supernet_arch; the
+///                        widths of `base` are not used, its classes and input are): gene 0 the
+///                        stem, genes 1-7 the output width of stages 1-7 (16, 24, 32, 64, 96,
+///                        160, 320 at 1.0x; shared by every block of the stage, so a residual
+///                        add always meets equal widths), genes 8-24 the mid (expansion) width of
+///                        blocks features.1..17 (its depthwise conv follows it); the last 1x1
+///                        (1280) and the classifier are fixed: 25 genes. The reference writes
+///                        the same code as 18 per-layer stage ids plus 17 mid ids.
 /// Throws ConfigError naming the model for another network.
 WidthEncoding width_encoding(const models::Arch& base);
+
+/// MobileNetV2's stages (torchvision's t, c, n, s table without the stem): blocks per stage and
+/// the supernet's stage output widths.
+constexpr int kMobileNetV2Stages = 7;
+constexpr int kMobileNetV2Blocks[kMobileNetV2Stages] = {1, 2, 3, 4, 3, 3, 1};
+constexpr std::int64_t kMobileNetV2StageWidths[kMobileNetV2Stages] = {22,  33,  44, 88,
+                                                                      132, 224, 448};
+/// MetaPruning's MobileNetV2 supernet (docs/methods.md §6): stem 44, stage outputs 22, 33, 44,
+/// 88, 132, 224, 448 (about 1.4x the standard network), every block with an expansion 1x1 —
+/// the first one at 1x its input (44), the others at 6x — and the last 1x1 at 1280. A plain
+/// registry mobilenetv2 Arch (the first block's expansion listed as features.1.conv.0.0).
+models::Arch mobilenetv2_supernet_arch(std::int64_t num_classes, const Shape& input);
 
 /// MACs and parameters of any code of an encoding, from one trace of the full-width network: a
 /// layer's MACs and a parameter's size scale with the kept fraction of the dimensions the
@@ -79,8 +100,19 @@ class EncodingCost {
   };
   Cost cost(const std::vector<int>& code) const;
   Cost full() const { return full_; }
+  /// The conv and linear layers of the network of `code`, in trace order, as a latency table
+  /// keys them, at batch `batch` (a depthwise conv keeps one group per channel).
+  std::vector<LayerShape> layer_shapes(const std::vector<int>& code, std::int64_t batch) const;
 
  private:
+  struct Traced {
+    std::string op;
+    Shape weight, input;
+    int stride = 1, padding = 0;
+    std::int64_t groups = 1;
+    int out = -1, in = -1;
+  };
+  std::vector<Traced> traced_;
   struct Scaled {
     std::int64_t base = 0;
     int out = -1, in = -1;  // genes scaling dims 0 and 1

@@ -2,17 +2,27 @@
 // evolutionary search (FLOPs window, only new candidates, improvement, resume) and Spearman.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <set>
 
-#include <cstdio>
 #include "engine/autograd/grad_mode.h"
+#include "engine/config/config.h"
 #include "engine/ops.h"
+#include "engine/optim/lr_schedule.h"
+#include "models/model.h"
 #include "models/registry.h"
 #include "pruning/cost_model.h"
 #include "pruning/methods/meta_pruning.h"
 #include "pruning/methods/pruning_net.h"
+#include "pruning/search/driver.h"
 #include "pruning/search/evolution.h"
 #include "pruning/search/width_encoding.h"
+#include "tests/support/memory_source.h"
+#include "tests/support/run_files.h"
+#include "tests/support/temp_dir.h"
 
 namespace shears::pruning {
 namespace {
@@ -57,7 +67,7 @@ void expect_cost_exact(const std::string& name, const Shape& input, int codes) {
   manual_seed(1);
   models::Arch base = models::default_arch(name, 10, input);
   auto e = search::width_encoding(base);
-  auto full = models::build_model(base);
+  auto full = models::build_model(e.base);  // MobileNetV2: the supernet, not `base`
   search::EncodingCost costs(*full, input, e);
   CostReport dense = count_cost(*full, input);
   EXPECT_EQ(costs.full().macs, dense.macs);
@@ -78,38 +88,136 @@ TEST(WidthEncoding, CostModelEqualsTheBuiltNetwork) {
   expect_cost_exact("resnet20", {3, 32, 32}, 4);
   expect_cost_exact("resnet56", {3, 32, 32}, 1);
   expect_cost_exact("resnet50", {3, 32, 32}, 1);
+  expect_cost_exact("mobilenetv2", {3, 32, 32}, 2);
 }
 
-// docs/methods.md's reference ResNet-50 encodings, priced by the cost model at 224x224.
-TEST(WidthEncoding, ResNet50ReferenceEncodingsGiveThePublishedFlops) {
-  manual_seed(2);
-  models::Arch base = models::default_arch("resnet50", 1000, {3, 224, 224});
+// MobileNetV2's encoding is the reference supernet's: stem 44, stage outputs 22 ... 448, a
+// first block that expands (1x), the others 6x their largest input, the last 1x1 at 1280.
+TEST(WidthEncoding, MobileNetV2SupernetGenes) {
+  auto e = search::width_encoding(models::default_arch("mobilenetv2", 1000, {3, 224, 224}));
+  ASSERT_EQ(e.genes.size(), 25u);
+  EXPECT_EQ(e.genes[0].name, "stem");
+  EXPECT_EQ(e.genes[0].max, 44);
+  const std::int64_t stage_max[7] = {22, 33, 44, 88, 132, 224, 448};
+  for (int s = 0; s < 7; ++s) EXPECT_EQ(e.genes[1 + s].max, stage_max[s]) << s;
+  EXPECT_EQ(e.genes[4].layers.size(), 4u);  // stage 4: features.7 ... features.10
+  EXPECT_EQ(e.genes[8].name, "features.1.mid");
+  EXPECT_EQ(e.genes[8].max, 44);     // the first block expands 1x
+  EXPECT_EQ(e.genes[9].max, 132);    // 6 x 22
+  EXPECT_EQ(e.genes[24].max, 1344);  // 6 x 224
+  EXPECT_EQ(e.base.width("features.18.0"), 1280);
+  // The supernet is a registry MobileNetV2 whose first block has the expansion conv, and its
+  // Arch survives building.
+  manual_seed(1);
+  auto built = models::build_model(e.base);
+  EXPECT_EQ(models::arch_of(*built), e.base);
+  EXPECT_NO_THROW(built->tensor_at("features.1.conv.0.0.weight"));
+  EXPECT_EQ(built->tensor_at("features.1.conv.2.weight").shape(), (Shape{22, 44, 1, 1}));
+  // The standard network keeps its layout (no expansion in the first block).
+  auto standard = models::build_model(models::default_arch("mobilenetv2", 10, {3, 32, 32}));
+  EXPECT_EQ(standard->tensor_at("features.1.conv.1.weight").shape(), (Shape{16, 32, 1, 1}));
+}
+
+// The layer shapes the latency table is asked for are those of the built network of the code.
+void expect_shapes_exact(const models::Arch& base, const Shape& input) {
+  manual_seed(1);
   auto e = search::width_encoding(base);
-  ASSERT_EQ(e.genes.size(), 20u);
-  auto full = models::build_model(base);
+  auto full = models::build_model(e.base);
+  search::EncodingCost costs(*full, input, e);
+  Generator gen(8);
+  std::vector<int> code(e.genes.size());
+  for (int& g : code) g = static_cast<int>(gen.next_u64() % 31);
+  auto built = models::build_model(e.arch(code));
+  CostReport r = count_cost(*built, input);
+  std::vector<LayerShape> shapes = costs.layer_shapes(code, 3);
+  ASSERT_EQ(shapes.size(), r.layers.size());
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    const LayerCost& l = r.layers[i];
+    const LayerGeometry& g = r.geometry[i];
+    const LayerShape& s = shapes[i];
+    EXPECT_EQ(s.op, l.op);
+    EXPECT_EQ(s.out_channels, l.weight_shape[0]) << l.name;
+    EXPECT_EQ(s.batch, 3);
+    if (l.op == "linear") {
+      EXPECT_EQ(s.in_channels, l.weight_shape[1]) << l.name;
+      continue;
+    }
+    EXPECT_EQ(s.in_channels, g.input_shape[0]) << l.name;
+    EXPECT_EQ(s.groups, g.groups) << l.name;
+    EXPECT_EQ(s.kernel, l.weight_shape[2]) << l.name;
+    EXPECT_EQ(s.stride, g.stride) << l.name;
+    EXPECT_EQ(s.padding, g.padding) << l.name;
+    EXPECT_EQ(s.height, g.input_shape[1]) << l.name;
+    EXPECT_EQ(s.width, g.input_shape[2]) << l.name;
+  }
+}
+
+TEST(WidthEncoding, LayerShapesAreThoseOfTheBuiltNetwork) {
+  expect_shapes_exact(models::default_arch("resnet20", 10, {3, 32, 32}), {3, 32, 32});
+  expect_shapes_exact(models::default_arch("mobilenetv2", 10, {3, 32, 32}), {3, 32, 32});
+}
+
+// The reference's MobileNetV2 MACs written out independently (its adapt_channel: 18 per-layer
+// stage ids, 17 mid ids; strides 2 at the first layer of the 33, 44, 88 and 224 stages; the first
+// block's mid from 44, the others 6x their input), conv and linear MACs at 224x224.
+std::int64_t reference_mobilenetv2_macs(const std::vector<int>& ov, const std::vector<int>& mid) {
+  const std::int64_t soc[18] = {44, 22, 33,  33,  44,  44,  44,  88,  88,
+                                88, 88, 132, 132, 132, 224, 224, 224, 448};
+  auto w = [](std::int64_t max, int id) { return max * (10 + 3 * id) / 100; };
+  std::int64_t o[18], m[17];
+  for (int i = 0; i < 18; ++i) o[i] = w(soc[i], ov[static_cast<std::size_t>(i)]);
+  for (int i = 0; i < 17; ++i)
+    m[i] = w(i == 0 ? soc[0] : 6 * soc[i], mid[static_cast<std::size_t>(i)]);
+  std::int64_t hw = 112, total = 3 * 9 * o[0] * hw * hw;
+  for (int i = 1; i < 18; ++i) {
+    const bool s2 = i > 1 && soc[i - 1] != soc[i] && soc[i] != 132 && soc[i] != 448;
+    total += o[i - 1] * m[i - 1] * hw * hw;
+    if (s2) hw /= 2;
+    total += m[i - 1] * 9 * hw * hw + m[i - 1] * o[i] * hw * hw;
+  }
+  return total + o[17] * 1280 * hw * hw + 1280 * 1000;
+}
+
+// The supernet and docs/methods.md's "140 M" MobileNetV2 encoding (18 per-layer stage ids, shared
+// within a stage, and 17 mid ids) priced at 224x224 by the cost model, against the reference's
+// network written out above. The supernet is the paper's 1.4x network (published 585 M counting
+// BN and pooling as the reference does; conv and linear alone about 570 M). The listed ids give
+// about 98 M, not 140 M (the reference's own count, BN included, about 102 M): printed, and
+// reported as a discrepancy of those ids, not of the cost model.
+TEST(WidthEncoding, MobileNetV2ReferenceEncodingFlops) {
+  manual_seed(2);
+  auto e = search::width_encoding(models::default_arch("mobilenetv2", 1000, {3, 224, 224}));
+  auto full = models::build_model(e.base);
   search::EncodingCost costs(*full, {3, 224, 224}, e);
-  EXPECT_NEAR(static_cast<double>(costs.full().macs), 4.1e9, 0.05e9);
-  const std::vector<int> g2 = {23, 17, 16, 17, 16, 16, 18, 20, 18, 25,
-                               11, 29, 22, 18, 13, 27, 17, 23, 23, 20};
-  const std::vector<int> g1 = {19, 9,  15, 13, 10, 9,  10, 6,  9,  13,
-                               11, 12, 7,  18, 7,  13, 12, 10, 19, 18};
-  const double f2 = static_cast<double>(costs.cost(g2).macs);
-  const double f1 = static_cast<double>(costs.cost(g1).macs);
-  std::printf("ResNet-50 reference encodings: %.0f and %.0f MACs\n", f2, f1);
-  // The paper's 2 G search window is 1950-2050 M MACs; 1 G within the same relative width.
-  EXPECT_GE(f2, 1.95e9);
-  EXPECT_LE(f2, 2.05e9);
-  EXPECT_GE(f1, 0.95e9);
-  EXPECT_LE(f1, 1.05e9);
+  const std::vector<int> stage_ids = {2, 3, 4, 4, 7, 7, 7, 10, 10, 10, 10, 5, 5, 5, 12, 12, 12, 7};
+  const std::vector<int> mid_ids = {11, 11, 6,  15, 8,  13, 16, 14, 3,
+                                    14, 10, 17, 13, 17, 17, 17, 16};
+  // Per-layer ids -> genes: stem, then the first layer of each stage.
+  const int first_of_stage[8] = {0, 1, 2, 4, 7, 11, 14, 17};
+  std::vector<int> code;
+  for (int f : first_of_stage) code.push_back(stage_ids[static_cast<std::size_t>(f)]);
+  code.insert(code.end(), mid_ids.begin(), mid_ids.end());
+  ASSERT_EQ(code.size(), 25u);
+  const std::int64_t full_macs = costs.full().macs;
+  const std::int64_t macs = costs.cost(code).macs;
+  std::printf("MobileNetV2 supernet %lld MACs, the listed 140 M encoding %lld MACs\n",
+              static_cast<long long>(full_macs), static_cast<long long>(macs));
+  EXPECT_EQ(full_macs,
+            reference_mobilenetv2_macs(std::vector<int>(18, 30), std::vector<int>(17, 30)));
+  EXPECT_EQ(macs, reference_mobilenetv2_macs(stage_ids, mid_ids));
+  EXPECT_NEAR(static_cast<double>(full_macs), 585e6, 0.03 * 585e6);
+  // The built network agrees (the cost model is exact, tested above at 32x32).
+  auto built = models::build_model(e.arch(code));
+  EXPECT_EQ(count_cost(*built, {3, 224, 224}).macs, macs);
 }
 
 // The registry network that export_weights fills computes what the PruningNet computes at that
 // code (eval mode, with the bank's statistics).
-void expect_export_equal(const models::Arch& base, const std::vector<int>& code,
-                         const Shape& input) {
+void expect_export_equal(const models::Arch& base, const std::vector<int>& code, const Shape& input,
+                         std::int64_t hidden = 8) {
   manual_seed(3);
   auto e = search::width_encoding(base);
-  auto net = make_pruning_net(e, 8);
+  auto net = make_pruning_net(e, hidden);
   net->set_code(code);
   Generator gen(4);
   Shape batch = {4, input[0], input[1], input[2]};
@@ -144,6 +252,15 @@ TEST(PruningNet, ResNet50ExportEqualsThePruningNet) {
       models::default_arch("resnet50", 10, {3, 32, 32}, 0.125),
       {23, 17, 16, 17, 16, 16, 18, 20, 18, 25, 11, 29, 22, 18, 13, 27, 17, 23, 23, 20},
       {3, 32, 32});
+}
+
+TEST(PruningNet, MobileNetV2ExportEqualsThePruningNet) {
+  // The 140 M reference code on the full supernet at 32x32; generators with 2 hidden units keep
+  // the test small (their output layers still span every weight of the supernet).
+  expect_export_equal(
+      models::default_arch("mobilenetv2", 10, {3, 32, 32}),
+      {2, 3, 4, 7, 10, 5, 12, 7, 11, 11, 6, 15, 8, 13, 16, 14, 3, 14, 10, 17, 13, 17, 17, 17, 16},
+      {3, 32, 32}, 2);
 }
 
 // A toy problem: fitness is minus the distance to a target code, and only codes whose gene sum
@@ -242,6 +359,181 @@ TEST(MetaPruning, SpearmanKnownValues) {
   // d = (0, 1, -1, 0): 1 - 6 * 2 / (4 * 15) = 0.8.
   EXPECT_NEAR(MetaPruningMethod::spearman({1, 2, 3, 4}, {1, 3, 2, 4}), 0.8, 1e-12);
   EXPECT_THROW(MetaPruningMethod::spearman({1}, {1}), Error);
+}
+
+// ---- the method end to end on a tiny network -----------------------------------------------
+
+using testing::MemorySource;
+using testing::TempDir;
+
+struct Tiny {
+  std::shared_ptr<nn::Module> model;
+  Tensor x, y;
+  PruneContext ctx;
+  std::unique_ptr<MemorySource> shared;
+};
+
+std::unique_ptr<Tiny> make_tiny(const std::string& run_dir) {
+  auto t = std::make_unique<Tiny>();
+  manual_seed(4);
+  t->model = models::build_model(models::default_arch("resnet20", 4, {3, 8, 8}));
+  Generator gen(2);
+  t->x = rand_uniform({48, 3, 8, 8}, -1, 1, gen);
+  std::vector<float> xv = t->x.to_vector<float>();
+  std::vector<std::int64_t> labels(48);
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    double a = 0, b = 0;
+    for (std::size_t k = 0; k < 64; ++k) {
+      a += xv[i * 192 + k];
+      b += xv[i * 192 + 64 + k];
+    }
+    labels[i] = (a > 0 ? 1 : 0) + (b > 0 ? 2 : 0);
+  }
+  t->y = Tensor::from_vector(labels, {48});
+  t->shared = std::make_unique<MemorySource>(t->x, t->y, 16, 4, true, 3);
+  t->ctx.model = t->model;
+  t->ctx.input = {3, 8, 8};
+  t->ctx.train = t->shared.get();
+  t->ctx.val = t->shared.get();
+  t->ctx.seed = 17;
+  t->ctx.run_dir = run_dir;
+  t->ctx.recipe.epochs = 0;
+  t->ctx.recipe.sgd.lr = 0.05;
+  t->ctx.recipe.schedule = [](double base, std::int64_t) {
+    return std::make_unique<optim::ConstantLr>(base);
+  };
+  Tiny* raw = t.get();
+  t->ctx.make_source = [raw](const std::string& split) -> std::unique_ptr<BatchSource> {
+    return std::make_unique<MemorySource>(raw->x, raw->y, 16, 4, split == "train", 3);
+  };
+  t->ctx.train_model = [raw](nn::Module& m, const TrainRecipe& r, TrainerHooks*, const std::string&,
+                             const std::function<void(optim::Sgd&)>&) {
+    return search::train_ephemeral(m, r, *raw->shared, Device::cpu());
+  };
+  return t;
+}
+
+PruneResult run_meta(Tiny& t, const std::string& extra) {
+  Config c = Config::parse(
+      "method: metapruning\npruningnet: {epochs: 1, lr: 0.05, hidden: 4}\n"
+      "search: {population: 6, memory: 6, parents: 3, iterations: 3, mutations: 2, "
+      "crossovers: 2}\nrecalibrate_batches: 2\n" +
+          extra,
+      "metapruning.yaml");
+  std::unique_ptr<Method> m = make_method(c);
+  c.check_all_read();
+  return m->run(t.ctx);
+}
+
+/// A fake latency table: milliseconds a known function of the shape (MACs plus a per-layer
+/// overhead), each shape's calls counted.
+struct FakeTable {
+  std::map<std::string, int> calls;
+  static double ms(const LayerShape& s) {
+    const double macs = s.op == "linear" ? static_cast<double>(s.in_channels * s.out_channels)
+                                         : static_cast<double>(s.out_channels * s.height * s.width /
+                                                               s.stride / s.stride * s.in_channels /
+                                                               s.groups * s.kernel * s.kernel);
+    return 0.01 + 1e-5 * macs;
+  }
+  double operator()(const LayerShape& s) {
+    ++calls[s.key()];
+    return ms(s);
+  }
+};
+
+// The latency-target search keeps only candidates whose table latency is under the target: every
+// logged candidate's latency, recomputed here from the traced layers of its built network, is at
+// most the target; each layer shape is asked of the table once.
+TEST(MetaPruningMethod, LatencyTargetNeverKeepsACandidateOverTheTarget) {
+  TempDir dir;
+  auto t = make_tiny(dir.path());
+  auto table = std::make_shared<FakeTable>();
+  t->ctx.layer_latency = [table](const LayerShape& s) { return (*table)(s); };
+  // The full network's latency, from its traced layers.
+  auto latency_of_model = [](nn::Module& m) {
+    double total = 0;
+    CostReport r = count_cost(m, {3, 8, 8});
+    for (std::size_t i = 0; i < r.layers.size(); ++i) {
+      const LayerCost& l = r.layers[i];
+      const LayerGeometry& g = r.geometry[i];
+      LayerShape s;
+      s.op = l.op;
+      s.out_channels = l.weight_shape[0];
+      s.in_channels = l.op == "linear" ? l.weight_shape[1] : g.input_shape[0];
+      if (l.op != "linear") {
+        s.height = g.input_shape[1];
+        s.width = g.input_shape[2];
+        s.kernel = static_cast<int>(l.weight_shape[2]);
+        s.stride = g.stride;
+        s.groups = g.groups;
+      }
+      total += FakeTable::ms(s);
+    }
+    return total;
+  };
+  const double full_ms = latency_of_model(*t->model);
+  const double target = 0.6 * full_ms;
+  char extra[128];
+  std::snprintf(extra, sizeof extra, "latency_target_ms: %.6f\n", target);
+  PruneResult r = run_meta(*t, extra);
+  nlohmann::json report = nlohmann::json::parse(r.report_json);
+  const auto lines = testing::search_log(dir.file("search.jsonl"));
+  ASSERT_GE(lines.size(), 10u);
+  auto enc = search::width_encoding(models::arch_of(*t->model));
+  for (const auto& l : lines) {
+    const std::vector<int> code = l.at("code").get<std::vector<int>>();
+    manual_seed(1);
+    auto built = models::build_model(enc.arch(code));
+    const double ms = latency_of_model(*built);
+    EXPECT_NEAR(l.at("latency_ms").get<double>(), ms, 1e-9 * ms);
+    EXPECT_LE(ms, target) << "a candidate over the latency target";
+  }
+  for (const auto& [key, n] : table->calls) EXPECT_EQ(n, 1) << key << " measured more than once";
+  EXPECT_EQ(report["latency"]["layer_shapes"].get<std::size_t>(), table->calls.size());
+  EXPECT_LE(report["latency"]["encoding_ms"].get<double>(), target);
+  EXPECT_NEAR(report["latency"]["full_ms"].get<double>(), full_ms, 1e-9 * full_ms);
+  EXPECT_NEAR(latency_of_model(*r.model), report["latency"]["encoding_ms"].get<double>(),
+              1e-9 * full_ms);
+  // The target is real: the full network and most of the initial range lie above it.
+  EXPECT_GT(full_ms, target);
+
+  // Without a table a latency target is refused.
+  TempDir other;
+  auto u = make_tiny(other.path());
+  EXPECT_THROW(run_meta(*u, extra), Error);
+}
+
+// Candidates scored two at a time on two PruningNet copies give the one-at-a-time search exactly.
+TEST(MetaPruningMethod, ParallelCandidatesGiveTheSameSearch) {
+  const std::string kWindow = "flops_target: 0.6\nflops_window: 0.1\n";
+  TempDir one_dir, two_dir;
+  auto one = make_tiny(one_dir.path());
+  PruneResult a = run_meta(*one, kWindow + "parallel: 1\nthreads_per_candidate: 1\n");
+  auto two = make_tiny(two_dir.path());
+  PruneResult b = run_meta(*two, kWindow + "parallel: 2\nthreads_per_candidate: 1\n");
+  nlohmann::json ra = nlohmann::json::parse(a.report_json);
+  nlohmann::json rb = nlohmann::json::parse(b.report_json);
+  EXPECT_EQ(rb["search"]["parallel"], 2);
+  EXPECT_EQ(ra["encoding"], rb["encoding"]);
+  EXPECT_EQ(ra["pruningnet_sub_val_top1"], rb["pruningnet_sub_val_top1"]);
+  const auto la = testing::search_log(one_dir.file("search.jsonl"));
+  EXPECT_EQ(la, testing::search_log(two_dir.file("search.jsonl")));
+  std::set<double> distinct;
+  for (const auto& l : la) distinct.insert(l.at("fitness").get<double>());
+  EXPECT_GE(distinct.size(), 2u) << "every candidate scored the same: the test would prove nothing";
+}
+
+TEST(MetaPruningMethod, BadKeysAreNamed) {
+  for (const char* text :
+       {"method: metapruning\nflops_target: 0.5\nparallel: 0\n",
+        "method: metapruning\nlatency_target_ms: -1\n",
+        "method: metapruning\nlatency_target_ms: 2\nlatency_batch: 0\n", "method: metapruning\n"}) {
+    Config c = Config::parse(text, "m.yaml");
+    EXPECT_THROW(make_method(c), ConfigError) << text;
+  }
+  Config ok = Config::parse("method: metapruning\nlatency_target_ms: 2.5\n", "m.yaml");
+  EXPECT_NO_THROW(make_method(ok));
 }
 
 }  // namespace
