@@ -280,6 +280,11 @@ PruneResult MetaPruningMethod::run(PruneContext& ctx) {
     n->set_code(enc.full());
     return n;
   };
+  if (latency)
+    log_info("metapruning: the full network's table latency is " +
+             std::to_string(latency_of(enc.full())) + " ms (target " +
+             std::to_string(latency_target_ms_) + " ms, batch " + std::to_string(latency_batch_) +
+             ")");
   std::shared_ptr<PruningNet> net = new_net();
   log_info("metapruning: " + std::to_string(enc.genes.size()) + " genes, FLOPs window [" +
            std::to_string(lo) + ", " + std::to_string(hi) + "] MACs (full " +
