@@ -316,6 +316,46 @@ TEST(WidthTable, MeasuredTableIsCachedPerShape) {
   EXPECT_TRUE(std::filesystem::exists(dir.file("width_latency.json")));
 }
 
+// The per-layer latency table of a latency-targeted search: a shape is measured once, kept in
+// layer_latency.json, and a second table (another run on this machine) reads it back.
+TEST(WidthTable, LayerLatencyTableMeasuresEachShapeOnce) {
+  TempDir dir;
+  setenv("SHEARS_CACHE_DIR", dir.path().c_str(), 1);
+  app::TimingOptions o;
+  o.min_time_s = 0.01;
+  o.min_samples = 3;
+  o.min_sample_s = 0.001;
+  pruning::LayerShape conv;
+  conv.in_channels = 8;
+  conv.out_channels = 8;
+  conv.height = conv.width = 8;
+  conv.kernel = 3;
+  conv.padding = 1;
+  pruning::LayerShape depthwise = conv;
+  depthwise.groups = 8;
+  pruning::LayerShape fc;
+  fc.op = "linear";
+  fc.in_channels = 64;
+  fc.out_channels = 10;
+  app::LayerLatencyTable table(Device::cpu(), o);
+  const double a = table(conv), b = table(depthwise), c = table(fc);
+  EXPECT_GT(a, 0.0);
+  EXPECT_GT(b, 0.0);
+  EXPECT_GT(c, 0.0);
+  EXPECT_EQ(table(conv), a);  // asked again: not remeasured
+  EXPECT_EQ(table.measured(), 3);
+  app::LayerLatencyTable again(Device::cpu(), o);
+  EXPECT_EQ(again(conv), a);
+  EXPECT_EQ(again(depthwise), b);
+  EXPECT_EQ(again(fc), c);
+  EXPECT_EQ(again.measured(), 0);  // all three read from the cache
+  pruning::LayerShape bad = conv;
+  bad.groups = 3;  // 8 input channels do not split into 3 groups
+  EXPECT_THROW(again(bad), ConfigError);
+  unsetenv("SHEARS_CACHE_DIR");
+  EXPECT_TRUE(std::filesystem::exists(dir.file("layer_latency.json")));
+}
+
 TEST(BenchSupport, StorageCountersTrackLiveAndPeakBytes) {
   std::size_t base = storage_bytes_live();
   reset_storage_peak();
