@@ -382,7 +382,7 @@ PruneResult GalMethod::run(PruneContext& ctx) {
     for (float x : v) zero += x == 0.0f;
     total += static_cast<std::int64_t>(v.size());
     if (sites[i].size == 1) {
-      site_values[sites[i].module] = v[0];
+      site_values[sites[i].module] = v[0] + 0.0f;  // -0 (a clipped mask) reads as 0
     } else {
       std::int64_t z = 0;
       for (float x : v) z += x == 0.0f;
