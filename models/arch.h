@@ -71,11 +71,19 @@ struct Arch {
   /// exact contribution of removed input channels that were constant. Empty for every network
   /// as built; pruning export of masked channels (SFP, FPGM) adds entries.
   std::vector<std::string> constant_inputs;
-  /// Structures removed whole, in network order. CIFAR ResNet: block paths "layerS.B" whose
-  /// residual branch is gone; the block keeps only its shortcut (the identity, or for the first
-  /// block of a stage its zero-pad or projection shortcut). The width entries of a removed block
-  /// stay: its .conv2 entry is the block's output width, its .conv1 entry equals it. Empty as
-  /// built; GAL's export of zeroed block masks adds entries.
+  /// Structures removed whole, in network order. Empty as built; GAL's export of zeroed masks
+  /// adds entries.
+  ///   CIFAR ResNet     block paths "layerS.B" whose residual branch is gone; the block keeps only
+  ///                    its shortcut (the identity, or for the first block of a stage its zero-pad
+  ///                    or projection shortcut). Its width entries stay: .conv2 is the block's
+  ///                    output width, .conv1 equals it.
+  ///   ImageNet ResNet  block paths "layerS.B" likewise: the identity, or for a block with a
+  ///                    projection relu(downsample(x)) (its 1x1 conv and BN stay). All its width
+  ///                    entries equal its output width (.conv3 for bottlenecks, .conv2 else).
+  ///   GoogLeNet        branch paths "inception_X.branchY" (branch1x1, branch3x3, branch5x5,
+  ///                    branch_pool): the branch is gone and the Inception's concat, so its
+  ///                    consumers' inputs, are narrower by the branch's width. Its width entries
+  ///                    stay as they were. An Inception keeps at least one branch.
   std::vector<std::string> removed;
 
   /// Width of `layer`; throws ConfigError naming the layer and the architecture when absent.

@@ -1,5 +1,7 @@
 #include "models/googlenet.h"
 
+#include <set>
+
 #include "engine/nn/batch_norm2d.h"
 #include "engine/nn/conv2d.h"
 #include "engine/ops/activation.h"
@@ -22,6 +24,7 @@ constexpr std::int64_t kConfig[9][6] = {
 constexpr const char* kLayers[7] = {"branch1x1.0", "branch3x3.0", "branch3x3.3",  "branch5x5.0",
                                     "branch5x5.3", "branch5x5.6", "branch_pool.1"};
 constexpr std::int64_t kStem = 192;
+constexpr const char* kBranches[4] = {"branch1x1", "branch3x3", "branch5x5", "branch_pool"};
 
 std::shared_ptr<nn::Conv2d> conv_bias(std::int64_t in, std::int64_t out, int kernel) {
   nn::Conv2dOptions o;
@@ -46,25 +49,41 @@ std::int64_t out_of(const nn::Sequential& seq, std::size_t index) {
 
 }  // namespace
 
-Inception::Inception(std::int64_t in, const std::array<std::int64_t, 7>& w) {
-  branch1x1 = register_module("branch1x1", std::make_shared<nn::Sequential>());
-  conv_bn_relu(*branch1x1, in, w[0], 1);
-  branch3x3 = register_module("branch3x3", std::make_shared<nn::Sequential>());
-  conv_bn_relu(*branch3x3, in, w[1], 1);
-  conv_bn_relu(*branch3x3, w[1], w[2], 3);
-  branch5x5 = register_module("branch5x5", std::make_shared<nn::Sequential>());
-  conv_bn_relu(*branch5x5, in, w[3], 1);
-  conv_bn_relu(*branch5x5, w[3], w[4], 3);
-  conv_bn_relu(*branch5x5, w[4], w[5], 3);
-  branch_pool = register_module("branch_pool", std::make_shared<nn::Sequential>());
-  branch_pool->push_back(std::make_shared<nn::MaxPool2d>(3, 1, 1));
-  conv_bn_relu(*branch_pool, in, w[6], 1);
+Inception::Inception(std::int64_t in, const std::array<std::int64_t, 7>& w,
+                     const std::array<bool, 4>& removed) {
+  if (!removed[0]) {
+    branch1x1 = register_module("branch1x1", std::make_shared<nn::Sequential>());
+    conv_bn_relu(*branch1x1, in, w[0], 1);
+    out_ += w[0];
+  }
+  if (!removed[1]) {
+    branch3x3 = register_module("branch3x3", std::make_shared<nn::Sequential>());
+    conv_bn_relu(*branch3x3, in, w[1], 1);
+    conv_bn_relu(*branch3x3, w[1], w[2], 3);
+    out_ += w[2];
+  }
+  if (!removed[2]) {
+    branch5x5 = register_module("branch5x5", std::make_shared<nn::Sequential>());
+    conv_bn_relu(*branch5x5, in, w[3], 1);
+    conv_bn_relu(*branch5x5, w[3], w[4], 3);
+    conv_bn_relu(*branch5x5, w[4], w[5], 3);
+    out_ += w[5];
+  }
+  if (!removed[3]) {
+    branch_pool = register_module("branch_pool", std::make_shared<nn::Sequential>());
+    branch_pool->push_back(std::make_shared<nn::MaxPool2d>(3, 1, 1));
+    conv_bn_relu(*branch_pool, in, w[6], 1);
+    out_ += w[6];
+  }
+  if (out_ == 0) throw ConfigError("Inception: all four branches removed");
 }
 
 Tensor Inception::forward(const Tensor& x) {
-  return concat({branch1x1->forward(x), branch3x3->forward(x), branch5x5->forward(x),
-                 branch_pool->forward(x)},
-                1);
+  std::vector<Tensor> parts;
+  for (const auto* b : {&branch1x1, &branch3x3, &branch5x5, &branch_pool}) {
+    if (*b) parts.push_back((*b)->forward(x));
+  }
+  return parts.size() == 1 ? parts[0] : concat(parts, 1);
 }
 
 Arch googlenet_arch(std::int64_t num_classes, const Shape& input, double width_mult) {
@@ -91,6 +110,17 @@ GoogLeNet::GoogLeNet(const Arch& arch) : base_(arch) {
     throw ConfigError("architecture '" + arch.name + "': input must be {C, H, W}");
   }
   detail::check_width_keys(arch, googlenet_arch(arch.num_classes, arch.input));
+  std::set<std::string> removed(arch.removed.begin(), arch.removed.end());
+  for (const std::string& r : arch.removed) {
+    bool found = false;
+    for (const char* inc : kNames)
+      for (const char* b : kBranches) found = found || r == std::string(inc) + "." + b;
+    if (!found) {
+      throw ConfigError("architecture '" + arch.name + "': removed entry '" + r +
+                        "' names no Inception branch (inception_X.branch1x1 / branch3x3 / "
+                        "branch5x5 / branch_pool)");
+    }
+  }
   pre_layers = register_module("pre_layers", std::make_shared<nn::Sequential>());
   std::int64_t in = arch.width("pre_layers.0");
   conv_bn_relu(*pre_layers, arch.input[0], in, 3);
@@ -98,8 +128,16 @@ GoogLeNet::GoogLeNet(const Arch& arch) : base_(arch) {
     std::array<std::int64_t, 7> w{};
     for (int k = 0; k < 7; ++k)
       w[static_cast<std::size_t>(k)] = arch.width(std::string(kNames[i]) + "." + kLayers[k]);
-    inceptions.push_back(register_module(kNames[i], std::make_shared<Inception>(in, w)));
-    in = w[0] + w[2] + w[5] + w[6];
+    std::array<bool, 4> gone{};
+    for (int k = 0; k < 4; ++k)
+      gone[static_cast<std::size_t>(k)] =
+          removed.count(std::string(kNames[i]) + "." + kBranches[k]) > 0;
+    if (gone[0] && gone[1] && gone[2] && gone[3]) {
+      throw ConfigError("architecture '" + arch.name + "': all four branches of " + kNames[i] +
+                        " are removed (an Inception keeps at least one)");
+    }
+    inceptions.push_back(register_module(kNames[i], std::make_shared<Inception>(in, w, gone)));
+    in = inceptions.back()->out_channels();
   }
   linear = register_module("linear", std::make_shared<nn::Linear>(in, arch.num_classes));
 }
@@ -123,13 +161,18 @@ Arch GoogLeNet::arch() const {
   for (std::size_t i = 0; i < inceptions.size(); ++i) {
     const Inception& inc = *inceptions[i];
     const std::string p = std::string(kNames[i]) + ".";
-    a.widths.emplace_back(p + "branch1x1.0", out_of(*inc.branch1x1, 0));
-    a.widths.emplace_back(p + "branch3x3.0", out_of(*inc.branch3x3, 0));
-    a.widths.emplace_back(p + "branch3x3.3", out_of(*inc.branch3x3, 3));
-    a.widths.emplace_back(p + "branch5x5.0", out_of(*inc.branch5x5, 0));
-    a.widths.emplace_back(p + "branch5x5.3", out_of(*inc.branch5x5, 3));
-    a.widths.emplace_back(p + "branch5x5.6", out_of(*inc.branch5x5, 6));
-    a.widths.emplace_back(p + "branch_pool.1", out_of(*inc.branch_pool, 1));
+    // A removed branch's entries stay as the architecture gave them.
+    auto add = [&](const std::shared_ptr<nn::Sequential>& b, const char* layer, std::size_t k) {
+      const std::string key = p + layer;
+      a.widths.emplace_back(key, b ? out_of(*b, k) : base_.width(key));
+    };
+    add(inc.branch1x1, "branch1x1.0", 0);
+    add(inc.branch3x3, "branch3x3.0", 0);
+    add(inc.branch3x3, "branch3x3.3", 3);
+    add(inc.branch5x5, "branch5x5.0", 0);
+    add(inc.branch5x5, "branch5x5.3", 3);
+    add(inc.branch5x5, "branch5x5.6", 6);
+    add(inc.branch_pool, "branch_pool.1", 1);
   }
   return a;
 }

@@ -22,13 +22,21 @@ namespace shears::models {
 /// biases (PyTorch-default initialisation); BN weight 1, bias 0.
 class Inception : public nn::Module {
  public:
-  /// widths: n1x1, n3x3red, n3x3, n5x5red, n5x5mid, n5x5, pool.
-  Inception(std::int64_t in, const std::array<std::int64_t, 7>& widths);
-  /// x (N,in,H,W) → (N, n1x1 + n3x3 + n5x5 + pool, H, W).
+  /// widths: n1x1, n3x3red, n3x3, n5x5red, n5x5mid, n5x5, pool. `removed[k]`: branch k (in the
+  /// order 1x1, 3x3, 5x5, pool) is not built and leaves the concat (at least one must stay).
+  Inception(std::int64_t in, const std::array<std::int64_t, 7>& widths,
+            const std::array<bool, 4>& removed = {});
+  /// x (N,in,H,W) → (N, n1x1 + n3x3 + n5x5 + pool, H, W), removed branches left out.
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Inception"; }
+  /// Output channels (the kept branches' widths).
+  std::int64_t out_channels() const { return out_; }
 
+  /// Null where removed.
   std::shared_ptr<nn::Sequential> branch1x1, branch3x3, branch5x5, branch_pool;
+
+ private:
+  std::int64_t out_ = 0;
 };
 
 /// GoogLeNet (Inception-v1) for CIFAR as FilterSketch, ABCPruner and GAL use it (the network of
@@ -39,9 +47,12 @@ class Inception : public nn::Module {
 /// Arch widths: pre_layers.0, and per Inception I (inception_a3 ... inception_b5):
 /// I.branch1x1.0, I.branch3x3.0, I.branch3x3.3, I.branch5x5.0, I.branch5x5.3, I.branch5x5.6,
 /// I.branch_pool.1. Parameter names match the reference implementation's state dict.
+/// arch.removed may name branches "I.branchY" (branch1x1, branch3x3, branch5x5, branch_pool):
+/// they are not built, their width entries stay, and the next layer sees fewer channels.
 class GoogLeNet : public Model {
  public:
-  /// Throws ConfigError for another name or widths that do not match the layers.
+  /// Throws ConfigError for another name, widths that do not match the layers, a removed entry
+  /// that names no branch, or an Inception with all four branches removed.
   explicit GoogLeNet(const Arch& arch);
   /// x (N,C,H,W) float, H and W >= 4 → logits (N,num_classes).
   Tensor forward(const Tensor& x) override;

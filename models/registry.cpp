@@ -131,9 +131,10 @@ std::shared_ptr<nn::Module> build_model(const Arch& arch) {
   if (arch.num_classes < 1) {
     throw ConfigError("architecture '" + arch.name + "': num_classes must be >= 1");
   }
-  if (!arch.removed.empty() && resnet_cifar_depth(arch.name) == 0) {
+  if (!arch.removed.empty() && resnet_cifar_depth(arch.name) == 0 && arch.name != "resnet18" &&
+      arch.name != "resnet34" && arch.name != "resnet50" && arch.name != "googlenet") {
     throw ConfigError("architecture '" + arch.name +
-                      "': removed structures are supported by the CIFAR ResNets only");
+                      "': removed structures are supported by the ResNets and GoogLeNet only");
   }
   std::shared_ptr<nn::Module> model = e.build(arch);
   for (const std::string& layer : arch.constant_inputs) {

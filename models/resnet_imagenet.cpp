@@ -1,5 +1,7 @@
 #include "models/resnet_imagenet.h"
 
+#include <set>
+
 #include "engine/ops/activation.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/pooling.h"
@@ -92,6 +94,28 @@ Tensor Bottleneck::forward(const Tensor& x) {
   return join(out, x, downsample, "Bottleneck");
 }
 
+ResNetShortcutBlock::ResNetShortcutBlock(std::int64_t in, std::int64_t out, int stride,
+                                         bool with_projection)
+    : out_(out), stride_(stride) {
+  if (with_projection) downsample = register_module("downsample", projection(in, out, stride));
+}
+
+Tensor ResNetShortcutBlock::forward(const Tensor& x) {
+  // relu(0 + x) == x for the non-negative input every block receives; the projection's BN
+  // output can be negative, so it keeps the ReLU.
+  if (downsample) return relu(downsample->forward(x));
+  if (x.size(1) != out_) {
+    throw ShapeError("ShortcutBlock: identity shortcut joins " + std::to_string(x.size(1)) +
+                     " input channels to " + std::to_string(out_) + " output channels");
+  }
+  return x;
+}
+
+std::string ResNetShortcutBlock::extra_repr() const {
+  return "out=" + std::to_string(out_) + ", stride=" + std::to_string(stride_) +
+         (downsample ? ", projection" : ", identity");
+}
+
 Arch resnet_imagenet_arch(int depth, std::int64_t num_classes, const Shape& input,
                           double width_mult) {
   const Spec spec = spec_of(depth);
@@ -125,6 +149,16 @@ ResNetImageNet::ResNetImageNet(const Arch& arch) : base_(arch) {
     throw ConfigError("architecture '" + arch.name + "': input must be {C, H, W}");
   }
   detail::check_width_keys(arch, resnet_imagenet_arch(depth, arch.num_classes, arch.input));
+  std::set<std::string> removed(arch.removed.begin(), arch.removed.end());
+  for (const std::string& r : arch.removed) {
+    bool found = false;
+    for (int s = 0; s < 4; ++s)
+      for (int b = 0; b < spec.blocks[s]; ++b) found = found || r == block_path(s, b);
+    if (!found) {
+      throw ConfigError("architecture '" + arch.name + "': removed entry '" + r +
+                        "' names no block (layerS.B)");
+    }
+  }
   conv1 = register_module("conv1", detail::conv(arch.input[0], arch.width("conv1"), 7, 2));
   bn1 = register_module("bn1", detail::bn(arch.width("conv1")));
   std::int64_t in = arch.width("conv1");
@@ -136,7 +170,12 @@ ResNetImageNet::ResNetImageNet(const Arch& arch) : base_(arch) {
       // torchvision adds a projection where stride != 1 or the standard input width differs
       // from the block's output width: the first block of every stage but ResNet-18/34's first.
       const bool with_projection = b == 0 && (s > 0 || spec.bottleneck);
-      if (spec.bottleneck) {
+      if (removed.count(path)) {
+        const std::int64_t out = arch.width(path + (spec.bottleneck ? ".conv3" : ".conv2"));
+        if (!with_projection) detail::check_identity(arch.name, path, in, out);
+        stage->push_back(std::make_shared<ResNetShortcutBlock>(in, out, stride, with_projection));
+        in = out;
+      } else if (spec.bottleneck) {
         const std::int64_t out = arch.width(path + ".conv3");
         if (!with_projection) detail::check_identity(arch.name, path, in, out);
         stage->push_back(std::make_shared<Bottleneck>(in, arch.width(path + ".conv1"),
@@ -166,12 +205,21 @@ Tensor ResNetImageNet::forward(const Tensor& x) {
 Arch ResNetImageNet::arch() const {
   Arch a = base_;
   a.widths.clear();
+  a.removed.clear();
   a.input[0] = conv1->in_channels();
   a.num_classes = fc->out_features();
   a.widths.emplace_back("conv1", conv1->out_channels());
   for (std::size_t s = 0; s < layers.size(); ++s) {
     for (std::size_t b = 0; b < layers[s]->size(); ++b) {
       const std::string path = block_path(static_cast<int>(s), static_cast<int>(b));
+      if (const auto* cut = dynamic_cast<const ResNetShortcutBlock*>(&(*layers[s])[b])) {
+        // A removed block's entries all equal its output width (arch.h).
+        a.widths.emplace_back(path + ".conv1", cut->out_channels());
+        a.widths.emplace_back(path + ".conv2", cut->out_channels());
+        if (bottleneck_) a.widths.emplace_back(path + ".conv3", cut->out_channels());
+        a.removed.push_back(path);
+        continue;
+      }
       if (bottleneck_) {
         const auto& block = static_cast<const Bottleneck&>((*layers[s])[b]);
         a.widths.emplace_back(path + ".conv1", block.conv1->out_channels());

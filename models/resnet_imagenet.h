@@ -50,6 +50,28 @@ class Bottleneck : public nn::Module {
   std::shared_ptr<nn::Sequential> downsample;  // null for an identity shortcut
 };
 
+/// What remains of an ImageNet ResNet block whose residual branch was removed (Arch::removed, e.g.
+/// by GAL's export of a zero block mask): it computes what the block computes with a zero branch,
+/// relu(0 + shortcut(x)). Without a projection that is x itself (every block receives the
+/// non-negative output of a ReLU); a block with a projection (the first block of a stage) keeps
+/// its `downsample` conv1x1(stride) + BN, under the block's parameter names, and the ReLU after
+/// it. Parameter-free except for the projection.
+class ResNetShortcutBlock : public nn::Module {
+ public:
+  ResNetShortcutBlock(std::int64_t in, std::int64_t out, int stride, bool projection);
+  /// x (N,in,H,W) → (N,out,H/stride,W/stride).
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "ShortcutBlock"; }
+  std::string extra_repr() const override;
+  std::int64_t out_channels() const { return out_; }
+
+  std::shared_ptr<nn::Sequential> downsample;  // null for an identity shortcut
+
+ private:
+  std::int64_t out_;
+  int stride_;
+};
+
 /// ImageNet ResNet-18/34 (basic blocks 2-2-2-2 / 3-4-6-3) and ResNet-50 (bottlenecks 3-4-6-3)
 /// with torchvision's layout and state-dict names: conv1 (7x7, stride 2) + bn1 + ReLU, 3x3
 /// max-pool stride 2, layer1..layer4 (stride 2 at the start of layers 2-4), adaptive average
@@ -58,9 +80,10 @@ class Bottleneck : public nn::Module {
 /// Initialisation as torchvision: convs Kaiming normal (fan_out), BN 1/0, fc PyTorch default.
 class ResNetImageNet : public Model {
  public:
-  /// Builds from `arch` (resnet18, resnet34 or resnet50; widths as arch.h lists). Throws
-  /// ConfigError for another name, widths that do not match the layers, or an identity block
-  /// whose in and out widths differ.
+  /// Builds from `arch` (resnet18, resnet34 or resnet50; widths as arch.h lists). A block named
+  /// in arch.removed ("layerS.B") is a ResNetShortcutBlock. Throws ConfigError for another name,
+  /// widths that do not match the layers, an identity block whose in and out widths differ, or a
+  /// removed entry that names no block.
   explicit ResNetImageNet(const Arch& arch);
   /// x (N,C,H,W) float → logits (N,num_classes).
   Tensor forward(const Tensor& x) override;
@@ -71,7 +94,8 @@ class ResNetImageNet : public Model {
 
   std::shared_ptr<nn::Conv2d> conv1;
   std::shared_ptr<nn::BatchNorm2d> bn1;
-  /// layer1..layer4; children are BasicBlock or Bottleneck.
+  /// layer1..layer4; children are BasicBlock, Bottleneck or (removed blocks)
+  /// ResNetShortcutBlock.
   std::vector<std::shared_ptr<nn::Sequential>> layers;
   std::shared_ptr<nn::Linear> fc;
 

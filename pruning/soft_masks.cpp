@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/nn/batch_norm2d.h"
@@ -16,9 +17,11 @@
 #include "engine/ops/shape.h"
 #include "engine/rng.h"
 #include "kernels/common/error.h"
+#include "models/googlenet.h"
 #include "models/model.h"
 #include "models/registry.h"
 #include "models/resnet_cifar.h"
+#include "models/resnet_imagenet.h"
 #include "pruning/dependency.h"
 
 namespace shears::pruning {
@@ -135,7 +138,8 @@ std::shared_ptr<nn::Module> clone_model(nn::Module& model) {
 }  // namespace
 
 SoftMasks::SoftMasks(nn::Module& model, std::vector<MaskSite> sites,
-                     const std::function<Tensor(const MaskSite&)>& init, Device device)
+                     const std::function<Tensor(const MaskSite&)>& init, Device device,
+                     bool trainable)
     : model_(&model), sites_(std::move(sites)) {
   for (const MaskSite& s : sites_) {
     nn::Module* m = nullptr;
@@ -151,7 +155,7 @@ SoftMasks::SoftMasks(nn::Module& model, std::vector<MaskSite> sites,
     SHEARS_CHECK(v.numel() == s.size, "soft mask site '", s.module, "': initial values have ",
                  v.numel(), " entries, expected ", s.size);
     v = reshape(v, {s.size}).clone();
-    v.set_requires_grad(true);
+    v.set_requires_grad(trainable);
     masks_.push_back(v);
   }
   attach();
@@ -265,19 +269,175 @@ std::vector<MaskSite> gal_mask_sites(const nn::Module& model, bool channels) {
               "' (CIFAR ResNets, ImageNet ResNets, VGG, GoogLeNet and DenseNet-40 have one)");
 }
 
+namespace {
+
+// The structure a site's all-zero scalar mask removes whole, or "": a CIFAR ResNet block (its
+// branch's bn2), an ImageNet ResNet block (bn3 of a bottleneck, bn2 of a basic block), a
+// GoogLeNet Inception branch.
+std::string removable_structure(nn::Module& model, const MaskSite& site) {
+  const auto [parent, name] = split_path(site.module);
+  if (parent.empty()) return "";
+  nn::Module& p = model.module_at(parent);
+  if (name == "bn2" &&
+      (dynamic_cast<models::CifarBasicBlock*>(&p) || dynamic_cast<models::BasicBlock*>(&p))) {
+    return parent;
+  }
+  if (name == "bn3" && dynamic_cast<models::Bottleneck*>(&p)) return parent;
+  if (dynamic_cast<models::Inception*>(&p)) return site.module;
+  return "";
+}
+
+bool inside(const std::string& path, const std::set<std::string>& structures) {
+  for (const std::string& s : structures) {
+    if (path == s || path.rfind(s + ".", 0) == 0) return true;
+  }
+  return false;
+}
+
+// `folded` rebuilt without the structures `gone` (plus those its architecture already lacks);
+// the weights of everything that stays are copied, and a GoogLeNet consumer of an Inception
+// that lost branches keeps only the input channels of the branches that stay (the removed ones
+// carry exact zeros, so the logits do not change).
+std::shared_ptr<nn::Module> remove_structures(nn::Module& folded,
+                                              const std::set<std::string>& gone) {
+  models::Arch arch = models::arch_of(folded);
+  std::set<std::string> all(gone.begin(), gone.end());
+  all.insert(arch.removed.begin(), arch.removed.end());
+  // Network order: the position of the structure's first width entry.
+  auto position = [&](const std::string& path) {
+    for (std::size_t i = 0; i < arch.widths.size(); ++i) {
+      if (arch.widths[i].first.rfind(path + ".", 0) == 0) return i;
+    }
+    return arch.widths.size();
+  };
+  arch.removed.assign(all.begin(), all.end());
+  std::stable_sort(
+      arch.removed.begin(), arch.removed.end(),
+      [&](const std::string& a, const std::string& b) { return position(a) < position(b); });
+  const bool cifar = models::resnet_cifar_depth(arch.name) != 0;
+  const bool imagenet_resnet =
+      arch.name == "resnet18" || arch.name == "resnet34" || arch.name == "resnet50";
+  if (cifar || imagenet_resnet) {
+    // A removed block's entries equal its output width (arch.h).
+    const std::string out_layer = arch.name == "resnet50" ? ".conv3" : ".conv2";
+    for (const std::string& b : gone) {
+      const std::int64_t out = arch.width(b + out_layer);
+      for (auto& [key, w] : arch.widths) {
+        if (key.rfind(b + ".", 0) == 0) w = out;
+      }
+    }
+  }
+  // GoogLeNet: per consumer tensor, the input channels that stay.
+  std::map<std::string, std::vector<std::int64_t>> consumer_keep;
+  if (dynamic_cast<models::GoogLeNet*>(&folded)) {
+    std::vector<std::pair<std::string, models::Inception*>> incs;
+    for (const auto& [n, child] : folded.children()) {
+      if (auto* inc = dynamic_cast<models::Inception*>(child.get())) incs.emplace_back(n, inc);
+    }
+    for (std::size_t i = 0; i < incs.size(); ++i) {
+      const auto& [path, inc] = incs[i];
+      // Each branch's last conv gives its slot of the concat, in branch order.
+      const std::tuple<const char*, nn::Sequential*, std::size_t> branches[4] = {
+          {"branch1x1", inc->branch1x1.get(), 0},
+          {"branch3x3", inc->branch3x3.get(), 3},
+          {"branch5x5", inc->branch5x5.get(), 6},
+          {"branch_pool", inc->branch_pool.get(), 1}};
+      std::vector<std::int64_t> keep;
+      std::int64_t offset = 0;
+      bool dropped = false;
+      for (const auto& [bname, seq, last] : branches) {
+        if (seq == nullptr) continue;
+        const std::int64_t w = static_cast<nn::Conv2d&>((*seq)[last]).out_channels();
+        if (gone.count(path + "." + bname)) {
+          dropped = true;
+        } else {
+          for (std::int64_t c = 0; c < w; ++c) keep.push_back(offset + c);
+        }
+        offset += w;
+      }
+      if (!dropped) continue;
+      if (i + 1 < incs.size()) {
+        const std::string next = incs[i + 1].first;
+        for (const char* c : {".branch1x1.0.weight", ".branch3x3.0.weight", ".branch5x5.0.weight",
+                              ".branch_pool.1.weight"}) {
+          consumer_keep[next + c] = keep;
+        }
+      } else {
+        consumer_keep["linear.weight"] = keep;
+      }
+    }
+  }
+  const Generator saved = default_generator();
+  std::shared_ptr<nn::Module> net = models::build_model(arch);
+  default_generator() = saved;
+  std::set<std::string> wanted;
+  for (const auto& [name, t] : net->state_dict()) wanted.insert(name);
+  TensorList state;
+  for (const auto& [name, t] : folded.state_dict()) {
+    if (!wanted.count(name)) continue;
+    auto it = consumer_keep.find(name);
+    state.emplace_back(name, it == consumer_keep.end() ? t : channel_gather(t, 1, it->second));
+  }
+  net->load_state_dict(state);
+  return net;
+}
+
+}  // namespace
+
 FoldedExport fold_soft_masks(nn::Module& model, const std::vector<MaskSite>& sites,
-                             const std::vector<Tensor>& masks, const Shape& input_chw) {
+                             const std::vector<Tensor>& masks, const Shape& input_chw,
+                             bool fold_scales) {
   SHEARS_CHECK(sites.size() == masks.size(), "fold_soft_masks: ", sites.size(), " sites but ",
                masks.size(), " masks");
   NoGrad no_grad;
   FoldedExport out;
   std::shared_ptr<nn::Module> folded = clone_model(model);
-  const bool cifar = models::resnet_cifar_depth(models::arch_of(model).name) != 0;
-  std::vector<std::string> blocks;
+  std::vector<std::vector<float>> values;
+  for (const Tensor& m : masks) values.push_back(m.detach().cpu().to_vector<float>());
+
+  // Structures removed whole: all-zero masks on a block's branch or an Inception branch. An
+  // Inception keeps at least one branch: when all its branches are zero, the first stays, and
+  // its channels go the per-channel way (one zero channel kept).
+  std::vector<std::pair<std::size_t, std::string>> candidates;
+  std::map<std::string, std::int64_t> zero_branches;  // Inception path → zero branches
+  for (std::size_t i = 0; i < sites.size(); ++i) {
+    const bool all_zero =
+        std::all_of(values[i].begin(), values[i].end(), [](float v) { return v == 0.0f; });
+    if (!all_zero) continue;
+    const std::string structure = removable_structure(*folded, sites[i]);
+    if (structure.empty()) continue;
+    candidates.emplace_back(i, structure);
+    if (dynamic_cast<models::Inception*>(&parent_of(*folded, sites[i].module))) {
+      ++zero_branches[split_path(sites[i].module).first];
+    }
+  }
+  std::set<std::string> gone;
+  std::set<std::string> full_inceptions;  // Inceptions whose first zero branch stays
+  for (const auto& [i, structure] : candidates) {
+    if (dynamic_cast<models::Inception*>(&parent_of(*folded, sites[i].module))) {
+      const std::string inc = split_path(sites[i].module).first;
+      const auto present = static_cast<std::int64_t>(folded->module_at(inc).children().size());
+      if (zero_branches[inc] == present && !full_inceptions.count(inc)) {
+        full_inceptions.insert(inc);
+        continue;
+      }
+    }
+    gone.insert(structure);
+    out.removed_structures.push_back(structure);
+  }
+
   std::vector<std::pair<std::string, std::vector<std::int64_t>>> zero_channels;
+  // Unfolded sites (fold_scales false): site index and the tensor whose dim 0 its channels are.
+  std::vector<std::pair<std::size_t, std::string>> unfolded;
   for (std::size_t i = 0; i < sites.size(); ++i) {
     const MaskSite& site = sites[i];
-    std::vector<float> m = masks[i].detach().cpu().to_vector<float>();
+    if (inside(site.module, gone)) continue;
+    const std::vector<float>& m = values[i];
+    // The scale folded: the mask, or (fold_scales false) only its zeros.
+    auto scale_of = [&](std::size_t k) {
+      const float v = m[site.size == 1 ? 0 : k];
+      return fold_scales || v == 0.0f ? v : 1.0f;
+    };
     if (auto* conv = dynamic_cast<nn::Conv2d*>(&folded->module_at(site.module))) {
       // A mask on a conv's output scales its filters (and bias).
       const std::int64_t out_ch = conv->out_channels();
@@ -286,7 +446,7 @@ FoldedExport fold_soft_masks(nn::Module& model, const std::vector<MaskSite>& sit
       std::vector<float> scale(static_cast<std::size_t>(out_ch));
       std::vector<std::int64_t> zeros;
       for (std::int64_t c = 0; c < out_ch; ++c) {
-        scale[static_cast<std::size_t>(c)] = m[site.size == 1 ? 0 : static_cast<std::size_t>(c)];
+        scale[static_cast<std::size_t>(c)] = scale_of(static_cast<std::size_t>(c));
         if (scale[static_cast<std::size_t>(c)] == 0.0f) zeros.push_back(c);
       }
       Tensor w = conv->weight.detach();
@@ -297,6 +457,7 @@ FoldedExport fold_soft_masks(nn::Module& model, const std::vector<MaskSite>& sit
             mul(conv->bias.detach(), Tensor::from_vector(scale, {out_ch}, w.device())));
       }
       if (!zeros.empty()) zero_channels.emplace_back(site.module + ".weight", zeros);
+      if (!fold_scales) unfolded.emplace_back(i, site.module + ".weight");
       continue;
     }
     SiteBn sb = site_bn(*folded, site.module);
@@ -312,27 +473,19 @@ FoldedExport fold_soft_masks(nn::Module& model, const std::vector<MaskSite>& sit
                  "': ", site.size, " mask values for ", channels, " channels");
     std::vector<float> scale(static_cast<std::size_t>(channels));
     for (std::int64_t c = 0; c < channels; ++c) {
-      scale[static_cast<std::size_t>(c)] = m[site.size == 1 ? 0 : static_cast<std::size_t>(c)];
+      scale[static_cast<std::size_t>(c)] = scale_of(static_cast<std::size_t>(c));
     }
     Tensor s = Tensor::from_vector(scale, {channels}, sb.bn->weight.device());
     sb.bn->weight.detach().copy_(mul(sb.bn->weight.detach(), s));
     sb.bn->bias.detach().copy_(mul(sb.bn->bias.detach(), s));
+    if (!fold_scales) unfolded.emplace_back(i, sb.bn_path + ".weight");
     std::vector<std::int64_t> zeros;
     for (std::int64_t c = 0; c < channels; ++c) {
       if (scale[static_cast<std::size_t>(c)] == 0.0f) zeros.push_back(c);
     }
     if (zeros.empty()) continue;
-    if (site.size == 1) {
-      const auto [parent, name] = split_path(site.module);
-      if (cifar && name == "bn2" &&
-          dynamic_cast<models::CifarBasicBlock*>(&folded->module_at(parent))) {
-        blocks.push_back(parent);
-        out.removed_structures.push_back(parent);
-        continue;
-      }
-      // Other structures (an Inception branch, an ImageNet block): their channels, where
-      // channel surgery can remove them.
-    }
+    // Channels of a structure that is not removed whole (a per-channel site, an ImageNet block
+    // joint site, an Inception's last zero branch): removed where channel surgery can.
     const std::string producer = producer_of(*folded, sb.bn_path);
     if (producer.empty()) {
       out.kept_zero.push_back(site.module);
@@ -341,43 +494,34 @@ FoldedExport fold_soft_masks(nn::Module& model, const std::vector<MaskSite>& sit
     zero_channels.emplace_back(producer, zeros);
   }
   std::shared_ptr<nn::Module> net = folded;
-  if (!blocks.empty()) {
-    models::Arch arch = models::arch_of(*folded);
-    std::set<std::string> gone(blocks.begin(), blocks.end());
-    for (const std::string& b : arch.removed) gone.insert(b);
-    arch.removed.clear();
-    for (const auto& [key, w] : arch.widths) {
-      const std::string block = key.substr(0, key.rfind('.'));
-      if (key.size() > 6 && key.compare(key.size() - 6, 6, ".conv2") == 0 && gone.count(block)) {
-        arch.removed.push_back(block);
-      }
-    }
-    for (auto& [key, w] : arch.widths) {
-      const std::string block = key.substr(0, key.rfind('.'));
-      if (gone.count(block) && key.compare(key.size() - 6, 6, ".conv1") == 0) {
-        w = arch.width(block + ".conv2");
-      }
-    }
-    const Generator saved = default_generator();
-    net = models::build_model(arch);
-    default_generator() = saved;
-    std::set<std::string> wanted;
-    for (const auto& [name, t] : net->state_dict()) wanted.insert(name);
-    TensorList state;
-    for (const auto& [name, t] : folded->state_dict()) {
-      if (wanted.count(name)) state.emplace_back(name, t);
-    }
-    net->load_state_dict(state);
-  }
+  if (!gone.empty()) net = remove_structures(*folded, gone);
   const Device device = [&] {
     TensorList p = model.named_parameters();
     return p.empty() ? Device::cpu() : p.front().second.device();
   }();
   net->to(device);
   net->eval();
+  // The unfolded masks on what stays of their channels (the surgery's keep map).
+  auto finish = [&]() {
+    for (const auto& [i, tensor] : unfolded) {
+      const MaskSite& site = sites[i];
+      std::vector<float> kept;
+      auto it = out.surgery.keep.find(tensor);
+      if (site.size == 1 || it == out.surgery.keep.end() || !it->second.count(0)) {
+        kept = values[i];
+      } else {
+        for (std::int64_t c : it->second.at(0))
+          kept.push_back(values[i][static_cast<std::size_t>(c)]);
+      }
+      const auto n = static_cast<std::int64_t>(kept.size());
+      out.scale_sites.push_back({site.module, n});
+      out.scales.push_back(Tensor::from_vector(kept, {n}, device));
+    }
+    return out;
+  };
   if (zero_channels.empty()) {
     out.surgery = SurgeryResult{net, models::arch_of(*net), {}};
-    return out;
+    return finish();
   }
   DependencyGraph graph = DependencyGraph::build(*net, input_chw);
   // A group channel is removed when every producer that makes it has it zeroed; a layer keeps at
@@ -433,7 +577,7 @@ FoldedExport fold_soft_masks(nn::Module& model, const std::vector<MaskSite>& sit
   }
   if (plan.empty()) {
     out.surgery = SurgeryResult{net, models::arch_of(*net), {}};
-    return out;
+    return finish();
   }
   // Removed channels are zero where they are made; after a batch norm that follows (a dense
   // block's concat) they carry a constant, folded into the consumers by export_masked.
@@ -447,7 +591,7 @@ FoldedExport fold_soft_masks(nn::Module& model, const std::vector<MaskSite>& sit
   out.removed_channels -= not_constant;
   out.surgery = me.surgery;
   out.surgery.model->eval();
-  return out;
+  return finish();
 }
 
 }  // namespace shears::pruning

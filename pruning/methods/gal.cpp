@@ -269,6 +269,30 @@ GalMethod::GalMethod(const Config& section) {
   positive(weight_decay_ >= 0, "weight_decay", "must be >= 0");
 }
 
+namespace {
+bool same_values(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() &&
+         a.detach().cpu().to_vector<float>() == b.detach().cpu().to_vector<float>();
+}
+}  // namespace
+
+TensorList FrozenMaskHooks::state_dict() const {
+  TensorList out;
+  for (const auto& [site, m] : masks_.named_masks()) out.emplace_back("mask." + site, m.detach());
+  return out;
+}
+
+void FrozenMaskHooks::load_state_dict(const TensorList& state) {
+  const TensorList mine = state_dict();
+  SHEARS_CHECK(state.size() == mine.size(), "GAL fine-tuning checkpoint holds ", state.size(),
+               " frozen masks, this run has ", mine.size());
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    SHEARS_CHECK(state[i].first == mine[i].first && same_values(state[i].second, mine[i].second),
+                 "GAL fine-tuning checkpoint: frozen mask '", state[i].first,
+                 "' differs from this run's (", mine[i].first, ")");
+  }
+}
+
 PruneResult GalMethod::run(PruneContext& ctx) {
   nn::Module& teacher = *ctx.model;
   const models::Arch arch = models::arch_of(teacher);
@@ -314,14 +338,31 @@ PruneResult GalMethod::run(PruneContext& ctx) {
   std::vector<Tensor> values;
   for (std::size_t i = 0; i < sites.size(); ++i) values.push_back(masks.mask(i).detach().clone());
   masks.remove();
-  FoldedExport ex = fold_soft_masks(*student, sites, values, ctx.input);
+  // Zeroed structures and channels removed; the other mask values stay unfolded, as frozen
+  // masks during the fine-tuning, and are folded after it.
+  FoldedExport ex = fold_soft_masks(*student, sites, values, ctx.input, false);
   std::shared_ptr<nn::Module> pruned = ex.surgery.model;
-  const EpochMetrics exported = ctx.evaluate(*pruned, "val");
+  EpochMetrics exported;
   std::vector<EpochMetrics> finetune;
-  if (ctx.recipe.epochs > 0) {
-    pruned->train();
-    finetune = ctx.train_model(*pruned, ctx.recipe, nullptr, "finetune", nullptr);
+  std::int64_t frozen_values = 0;
+  {
+    std::size_t next = 0;
+    SoftMasks frozen(
+        *pruned, ex.scale_sites, [&](const MaskSite&) { return ex.scales[next++]; }, ctx.device,
+        false);
+    frozen_values = frozen.total();
+    exported = ctx.evaluate(*pruned, "val");
+    if (ctx.recipe.epochs > 0) {
+      FrozenMaskHooks frozen_hooks(frozen);
+      pruned->train();
+      finetune = ctx.train_model(*pruned, ctx.recipe, &frozen_hooks, "finetune", nullptr);
+    }
+    for (std::size_t i = 0; i < ex.scales.size(); ++i) {
+      SHEARS_CHECK(same_values(frozen.mask(i), ex.scales[i]), "GAL: the frozen mask of '",
+                   ex.scale_sites[i].module, "' changed during the fine-tuning");
+    }
   }
+  pruned = fold_soft_masks(*pruned, ex.scale_sites, ex.scales, ctx.input).surgery.model;
   CostReport dense_cost = count_cost(teacher, ctx.input);
   CostReport pruned_cost = count_cost(*pruned, ctx.input);
   nlohmann::json log = nlohmann::json::array();
@@ -341,7 +382,7 @@ PruneResult GalMethod::run(PruneContext& ctx) {
     for (float x : v) zero += x == 0.0f;
     total += static_cast<std::int64_t>(v.size());
     if (sites[i].size == 1) {
-      site_values[sites[i].module] = v[0];
+      site_values[sites[i].module] = v[0] + 0.0f;  // -0 (a clipped mask) reads as 0
     } else {
       std::int64_t z = 0;
       for (float x : v) z += x == 0.0f;
@@ -361,6 +402,7 @@ PruneResult GalMethod::run(PruneContext& ctx) {
                            {"masked_student_val_top1", masked.val_top1},
                            {"export_val_top1_before_finetune", exported.val_top1},
                            {"finetune_epochs", ctx.recipe.epochs},
+                           {"finetune_frozen_mask_values", frozen_values},
                            {"sites", site_values},
                            {"log", log},
                            {"flops",

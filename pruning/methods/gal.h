@@ -83,10 +83,26 @@ class GalHooks : public TrainerHooks {
   std::vector<GalEpochLog> log_;
 };
 
+/// GAL's fine-tuning: the surviving mask values stay on the pruned network as frozen multipliers
+/// (SoftMasks made with trainable false: no gradient, not parameters, so no optimiser moves
+/// them), as the paper fine-tunes with its masks fixed; they are folded after the fine-tuning.
+/// state_dict holds them ("mask.<site>"), so every fine-tuning checkpoint says which masks its
+/// weights go with; load_state_dict throws Error when a checkpoint's masks are not these.
+class FrozenMaskHooks : public TrainerHooks {
+ public:
+  explicit FrozenMaskHooks(const SoftMasks& masks) : masks_(masks) {}
+  TensorList state_dict() const override;
+  void load_state_dict(const TensorList& state) override;
+
+ private:
+  const SoftMasks& masks_;
+};
+
 /// GAL (Lin et al., CVPR 2019): soft masks on the network's structures learned against the
 /// frozen dense network with an adversarial and an MSE term and an L1 term by FISTA; structures
-/// whose mask reaches 0 are removed, the surviving mask values folded into the batch norms
-/// before them, and the result fine-tuned with the experiment's recipe (prune.finetune).
+/// whose mask reaches 0 are removed, the result fine-tuned with the experiment's recipe
+/// (prune.finetune) with the surviving mask values as frozen masks (FrozenMaskHooks), and those
+/// then folded into the batch norms before them.
 /// Keys: lambda (required), mu (1), mask_step (200), mode (corrected | faithful), channels
 /// (false), epochs (100), lr (0.01), lr_step (30), lr_gamma (0.1), momentum (0.9),
 /// weight_decay (2e-4).

@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/io/safetensors.h"
 #include "engine/nn/batch_norm2d.h"
+#include "engine/nn/conv2d.h"
+#include "engine/nn/linear.h"
 #include "engine/ops.h"
 #include "engine/optim/lr_schedule.h"
 #include "engine/rng.h"
@@ -77,6 +81,19 @@ TensorList snapshot_state(const nn::Module& model) {
   TensorList out;
   for (const auto& [name, t] : model.state_dict()) out.emplace_back(name, t.detach().clone());
   return out;
+}
+
+std::vector<Tensor> snapshot(const TensorList& list) {
+  std::vector<Tensor> out;
+  for (const auto& [name, t] : list) out.push_back(t.detach().clone());
+  return out;
+}
+
+bool same(const std::vector<Tensor>& a, const TensorList& b) {
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!equal(a[i], b[i].second.detach())) return false;
+  }
+  return true;
 }
 
 TEST(SoftMasks, PlaceOnNamedLayersAndScaleTheirOutput) {
@@ -178,31 +195,113 @@ TEST(GalExport, ZeroChannelMasksRemoveVggChannels) {
             pruning::count_cost(*model, {3, 32, 32}).params);
 }
 
-TEST(GalExport, BranchMasksFoldIntoGoogLeNetBranches) {
+TEST(GalExport, ZeroBranchMasksRemoveGoogLeNetBranches) {
   auto model = make("googlenet", {3, 32, 32}, 0.125);
   Generator gen(8);
   Tensor x = randn({2, 3, 32, 32}, gen);
   auto sites = pruning::gal_mask_sites(*model);
   ASSERT_EQ(sites.size(), 36u);  // 4 branches x 9 Inceptions
+  EXPECT_EQ(sites[0].module, "inception_a3.branch1x1");
+  // Zero branches: inside an Inception (a3's 3x3), two of one Inception (b3, before the first
+  // stride-2 pool), e4's 5x5 (before the second pool), b5's pool branch (the linear layer is its
+  // consumer), and all four of c4 (the first of them stays, with one zero channel).
+  const std::set<std::string> zero = {
+      "inception_a3.branch3x3",   "inception_b3.branch1x1", "inception_b3.branch_pool",
+      "inception_c4.branch1x1",   "inception_c4.branch3x3", "inception_c4.branch5x5",
+      "inception_c4.branch_pool", "inception_e4.branch5x5", "inception_b5.branch_pool"};
   Generator mask_gen(9);
   SoftMasks masks(
       *model, sites,
-      [&](const MaskSite&) {
-        float v = static_cast<float>(rand_uniform({1}, 0.0, 1.5, mask_gen).item());
-        return Tensor::from_vector(std::vector<float>{v < 0.3f ? 0.0f : v}, {1});
+      [&](const MaskSite& s) {
+        const float v = static_cast<float>(rand_uniform({1}, 0.3, 1.5, mask_gen).item());
+        return Tensor::from_vector(std::vector<float>{zero.count(s.module) ? 0.0f : v}, {1});
       },
       Device::cpu());
   Tensor masked = logits_of(*model, x);
   auto ex = pruning::fold_soft_masks(*model, sites, values_of(masks), {3, 32, 32});
+  const std::vector<std::string> removed = {"inception_a3.branch3x3",   "inception_b3.branch1x1",
+                                            "inception_b3.branch_pool", "inception_c4.branch3x3",
+                                            "inception_c4.branch5x5",   "inception_c4.branch_pool",
+                                            "inception_e4.branch5x5",   "inception_b5.branch_pool"};
+  EXPECT_EQ(ex.removed_structures, removed);
+  EXPECT_EQ(ex.surgery.arch.removed, removed);
+  // The removed branches' modules are gone; c4's first branch stays with one zero channel.
+  EXPECT_THROW(ex.surgery.model->module_at("inception_a3.branch3x3"), Error);
+  ASSERT_EQ(ex.kept_zero.size(), 1u);
+  EXPECT_NE(ex.kept_zero[0].find("inception_c4.branch1x1.0"), std::string::npos) << ex.kept_zero[0];
+  EXPECT_EQ(ex.surgery.arch.width("inception_c4.branch1x1.0"), 1);
+  // The consumers' inputs follow: a4's branches see b3's output without its two removed
+  // branches, the linear layer sees b5's output without its pool branch.
+  const auto& lin = static_cast<const nn::Linear&>(ex.surgery.model->module_at("linear"));
+  const models::Arch dense_arch = models::arch_of(*model);
+  EXPECT_EQ(lin.in_features(), dense_arch.width("inception_b5.branch1x1.0") +
+                                   dense_arch.width("inception_b5.branch3x3.3") +
+                                   dense_arch.width("inception_b5.branch5x5.6"));
+  const auto& a4_in =
+      static_cast<const nn::Conv2d&>(ex.surgery.model->module_at("inception_a4.branch1x1.0"));
+  EXPECT_EQ(a4_in.in_channels(), dense_arch.width("inception_b3.branch3x3.3") +
+                                     dense_arch.width("inception_b3.branch5x5.6"));
   EXPECT_TRUE(allclose(logits_of(*ex.surgery.model, x), masked, 1e-5, 1e-5));
-  // A zero branch leaves the concat but for one zero channel of its last conv (a branch keeps
-  // a width of at least 1).
-  ASSERT_GT(masks.zeros(), 0);
-  EXPECT_EQ(static_cast<std::int64_t>(ex.kept_zero.size()), masks.zeros());
-  EXPECT_GT(ex.removed_channels, 0);
   EXPECT_LT(pruning::count_cost(*ex.surgery.model, {3, 32, 32}).macs,
             pruning::count_cost(*model, {3, 32, 32}).macs);
+  // The exported architecture rebuilds the network, and survives JSON.
+  auto rebuilt = models::build_model(models::arch_from_json(models::arch_to_json(ex.surgery.arch)));
+  rebuilt->load_state_dict(ex.surgery.model->state_dict());
+  rebuilt->eval();
+  EXPECT_TRUE(allclose(logits_of(*rebuilt, x), masked, 1e-5, 1e-5));
 }
+
+// Zero block masks remove ImageNet ResNet blocks: an identity block becomes the identity, a block
+// with a projection relu(downsample(x)); with the joint variant's channel masks too, those of a
+// removed block go with it and the others remove channels.
+void check_imagenet_blocks(const std::string& name, bool joint) {
+  SCOPED_TRACE(name + (joint ? " joint" : ""));
+  auto model = make(name, {3, 64, 64}, 0.25);
+  Generator gen(14);
+  Tensor x = randn({2, 3, 64, 64}, gen);
+  auto sites = pruning::gal_mask_sites(*model, joint);
+  const std::string last = name == "resnet50" ? ".bn3" : ".bn2";
+  const std::string final_block = name == "resnet50" ? "layer4.2" : "layer4.1";
+  const std::set<std::string> zero = {"layer1.1" + last, "layer2.0" + last, final_block + last};
+  Generator mask_gen(15);
+  SoftMasks masks(
+      *model, sites,
+      [&](const MaskSite& s) {
+        if (zero.count(s.module)) return Tensor::zeros({s.size});
+        std::vector<float> v = rand_uniform({s.size}, -0.5, 1.5, mask_gen).to_vector<float>();
+        for (float& e : v) e = s.size == 1 ? std::fabs(e) + 0.2f : (e < 0.2f ? 0.0f : e);
+        return Tensor::from_vector(v, {s.size});
+      },
+      Device::cpu());
+  Tensor masked = logits_of(*model, x);
+  auto ex = pruning::fold_soft_masks(*model, sites, values_of(masks), {3, 64, 64});
+  const std::vector<std::string> removed = {"layer1.1", "layer2.0", final_block};
+  EXPECT_EQ(ex.removed_structures, removed);
+  EXPECT_EQ(ex.surgery.arch.removed, removed);
+  EXPECT_TRUE(ex.kept_zero.empty());
+  if (joint) {
+    EXPECT_GT(ex.removed_channels, 0);
+  }
+  // The removed first block of stage 2 keeps its projection; the others are parameter-free.
+  EXPECT_EQ(ex.surgery.model->module_at("layer2.0").type_name(), "ShortcutBlock");
+  EXPECT_NO_THROW(ex.surgery.model->module_at("layer2.0.downsample.0"));
+  EXPECT_TRUE(ex.surgery.model->module_at("layer1.1").named_parameters().empty());
+  EXPECT_TRUE(allclose(logits_of(*ex.surgery.model, x), masked, 1e-5, 1e-4));
+  const auto dense_cost = pruning::count_cost(*model, {3, 64, 64});
+  const auto pruned_cost = pruning::count_cost(*ex.surgery.model, {3, 64, 64});
+  EXPECT_LT(pruned_cost.params, dense_cost.params);
+  EXPECT_LT(pruned_cost.macs, dense_cost.macs);
+  auto rebuilt = models::build_model(models::arch_from_json(models::arch_to_json(ex.surgery.arch)));
+  rebuilt->load_state_dict(ex.surgery.model->state_dict());
+  rebuilt->eval();
+  EXPECT_TRUE(allclose(logits_of(*rebuilt, x), masked, 1e-5, 1e-4));
+}
+
+TEST(GalExport, ZeroBlockMasksRemoveResNet50Blocks) { check_imagenet_blocks("resnet50", false); }
+TEST(GalExport, ZeroBlockMasksRemoveResNet50BlocksJoint) {
+  check_imagenet_blocks("resnet50", true);
+}
+TEST(GalExport, ZeroBlockMasksRemoveResNet18Blocks) { check_imagenet_blocks("resnet18", false); }
 
 TEST(GalExport, ZeroChannelMasksRemoveDenseNetChannelsThroughTheConcats) {
   auto model = make("densenet40", {3, 16, 16}, 0.5);
@@ -232,8 +331,8 @@ TEST(GalExport, ZeroChannelMasksRemoveDenseNetChannelsThroughTheConcats) {
 }
 
 TEST(GalExport, JointResNet50MasksFoldAndRemoveChannels) {
-  // GAL-joint: block scalars on bn3 (kept as scales; ImageNet blocks are not removed) and
-  // channel masks on bn1 / bn2 (zeros removed by channel surgery).
+  // GAL-joint: block scalars on bn3 (all non-zero here: folded as scales) and channel masks on
+  // bn1 / bn2 (zeros removed by channel surgery).
   auto model = make("resnet50", {3, 64, 64}, 0.25);
   Generator gen(14);
   Tensor x = randn({2, 3, 64, 64}, gen);
@@ -303,7 +402,108 @@ TEST(ArchRemoved, BadEntriesAreNamed) {
   EXPECT_THROW_MSG(models::build_model(arch), ConfigError, "layer4.0");
   models::Arch vgg = models::default_arch("vgg16", 10, {3, 32, 32});
   vgg.removed = {"features.0"};
-  EXPECT_THROW_MSG(models::build_model(vgg), ConfigError, "CIFAR ResNets only");
+  EXPECT_THROW_MSG(models::build_model(vgg), ConfigError, "ResNets and GoogLeNet only");
+  models::Arch r50 = models::default_arch("resnet50", 10, {3, 64, 64}, 0.25);
+  r50.removed = {"layer5.0"};
+  EXPECT_THROW_MSG(models::build_model(r50), ConfigError, "layer5.0");
+  models::Arch g = models::default_arch("googlenet", 10, {3, 32, 32}, 0.125);
+  g.removed = {"inception_a3.branch7x7"};
+  EXPECT_THROW_MSG(models::build_model(g), ConfigError, "inception_a3.branch7x7");
+  g.removed = {"inception_a4.branch1x1", "inception_a4.branch3x3", "inception_a4.branch5x5",
+               "inception_a4.branch_pool"};
+  EXPECT_THROW_MSG(models::build_model(g), ConfigError, "all four branches of inception_a4");
+}
+
+// GAL's fine-tuning: the export without folded scales plus the frozen masks computes what the
+// masked network computed; training moves the weights but not the masks (not parameters, no
+// gradient), the checkpoints hold them, and folding them afterwards is exact.
+TEST(GalFinetune, FrozenMasksDoNotChangeAndFoldExactly) {
+  auto model = make("vgg16", {3, 32, 32}, 0.125);
+  Generator gen(31);
+  Tensor x = randn({2, 3, 32, 32}, gen);
+  auto sites = pruning::gal_mask_sites(*model);
+  Generator mask_gen(32);
+  SoftMasks masks(
+      *model, sites,
+      [&](const MaskSite& s) {
+        std::vector<float> v = rand_uniform({s.size}, -0.5, 1.5, mask_gen).to_vector<float>();
+        for (float& e : v) e = e < 0.2f ? 0.0f : e;
+        return Tensor::from_vector(v, {s.size});
+      },
+      Device::cpu());
+  ASSERT_GT(masks.zeros(), 10);
+  Tensor masked = logits_of(*model, x);
+  std::vector<Tensor> values = values_of(masks);
+  masks.remove();
+  auto ex = pruning::fold_soft_masks(*model, sites, values, {3, 32, 32}, false);
+  ASSERT_EQ(ex.scale_sites.size(), sites.size());
+  EXPECT_GT(ex.removed_channels, 10);
+  std::shared_ptr<nn::Module> pruned = ex.surgery.model;
+  // The scales that stay are the non-zero mask values, on the kept channels.
+  for (std::size_t i = 0; i < sites.size(); ++i) {
+    std::vector<float> nonzero;
+    for (float v : values[i].to_vector<float>())
+      if (v != 0.0f) nonzero.push_back(v);
+    EXPECT_EQ(ex.scales[i].to_vector<float>(), nonzero) << sites[i].module;
+  }
+  std::size_t next = 0;
+  SoftMasks frozen(
+      *pruned, ex.scale_sites, [&](const MaskSite&) { return ex.scales[next++]; }, Device::cpu(),
+      false);
+  EXPECT_TRUE(allclose(logits_of(*pruned, x), masked, 1e-5, 1e-5));
+  const std::vector<Tensor> before = snapshot(frozen.named_masks());
+  const std::vector<Tensor> weights = snapshot(pruned->named_parameters());
+  // Two epochs of SGD with the frozen masks, checkpointed.
+  TempDir dir;
+  pruning::FrozenMaskHooks hooks(frozen);
+  optim::SgdOptions so;
+  so.lr = 0.05;
+  so.momentum = 0.9;
+  so.weight_decay = 5e-4;
+  optim::Sgd sgd(pruned->named_parameters(), so);
+  optim::ConstantLr lr(0.05);
+  TrainerOptions to;
+  to.progress = false;
+  to.epochs = 2;
+  to.checkpoint_dir = dir.path();
+  Generator dg(33);
+  MemorySource data(
+      randn({16, 3, 32, 32}, dg),
+      Tensor::from_vector(std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5},
+                          {16}),
+      8, 10, true, 3);
+  pruned->train();
+  {
+    Trainer trainer(*pruned, sgd, lr, to);
+    trainer.add_hooks(&hooks);
+    trainer.fit(data, nullptr);
+  }
+  EXPECT_FALSE(same(weights, pruned->named_parameters()));
+  EXPECT_TRUE(same(before, frozen.named_masks()));
+  for (const auto& [site, m] : frozen.named_masks()) {
+    EXPECT_FALSE(m.requires_grad()) << site;
+    EXPECT_FALSE(m.grad().defined()) << site;
+  }
+  // The checkpoint holds the frozen masks; other values are refused on load.
+  bool saved = false;
+  for (const auto& [name, t] : load_safetensors(dir.path() + "/last.safetensors").tensors) {
+    if (name == "hook.0.mask." + sites[0].module) {
+      saved = true;
+      EXPECT_TRUE(equal(t, ex.scales[0]));
+    }
+  }
+  EXPECT_TRUE(saved);
+  TensorList other = hooks.state_dict();
+  other[1].second = add_scalar(other[1].second, 1.0);
+  EXPECT_THROW_MSG(hooks.load_state_dict(other), Error, other[1].first);
+  // Folding the frozen masks after the fine-tuning: exact, and nothing left to remove.
+  pruned->eval();
+  Tensor tuned = logits_of(*pruned, x);
+  frozen.remove();
+  auto fin = pruning::fold_soft_masks(*pruned, ex.scale_sites, ex.scales, {3, 32, 32});
+  EXPECT_EQ(fin.removed_channels, 0);
+  EXPECT_TRUE(fin.surgery.arch == ex.surgery.arch);
+  EXPECT_TRUE(allclose(logits_of(*fin.surgery.model, x), tuned, 1e-5, 1e-5));
 }
 
 // A tiny GAL set-up: a random teacher, its copy as the student with block masks, the hooks.
@@ -350,19 +550,6 @@ struct GalRig {
         std::make_unique<MemorySource>(images, Tensor::from_vector(labels, {24}), 8, 10, true, 3);
   }
 };
-
-std::vector<Tensor> snapshot(const TensorList& list) {
-  std::vector<Tensor> out;
-  for (const auto& [name, t] : list) out.push_back(t.detach().clone());
-  return out;
-}
-
-bool same(const std::vector<Tensor>& a, const TensorList& b) {
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (!equal(a[i], b[i].second.detach())) return false;
-  }
-  return true;
-}
 
 TEST(GalHooks, DiscriminatorAndStudentUpdateInTheirOwnSteps) {
   for (auto mode : {pruning::GalMode::Corrected, pruning::GalMode::Faithful}) {
