@@ -346,6 +346,14 @@ std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
       if (t.step_graph_) {
         t.graph_replays_ = t.step_graph_->replays();
         t.eager_steps_ = t.step_graph_->eager_steps();
+        if (t.is_root() && t.options_.progress) {
+          log_info("cuda graphs: " + std::to_string(t.step_graph_->graphs()) + " recorded, " +
+                   std::to_string(t.graph_replays_) + " steps replayed, " +
+                   std::to_string(t.eager_steps_) + " eager" +
+                   (t.step_graph_->fallback_reason().empty()
+                        ? std::string()
+                        : " (last fallback: " + t.step_graph_->fallback_reason() + ")"));
+        }
       }
       t.step_graph_.reset();
     }

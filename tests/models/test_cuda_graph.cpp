@@ -52,7 +52,7 @@ std::vector<std::uint8_t> bytes_of(const Tensor& t) {
   return out;
 }
 
-struct Run {
+struct StepRun {
   std::vector<std::vector<std::uint8_t>> losses;
   std::map<std::string, std::vector<std::uint8_t>> state;  // parameters, buffers, momentum
   std::int64_t sgd_steps = 0, replays = 0, graphs = 0;
@@ -62,8 +62,9 @@ struct Run {
 // `batches` SGD steps of ResNet-20 (a-subsample shortcut: the cached device index is read by
 // the recorded step) on device, through a StepGraph (enabled or not); batch b has batch_sizes[b]
 // images, and the LR changes every step.
-Run train(bool graphs, const std::vector<std::int64_t>& batch_sizes,
-          const std::function<void(const Tensor& loss)>& in_step = nullptr, bool dropout = false) {
+StepRun train(bool graphs, const std::vector<std::int64_t>& batch_sizes,
+              const std::function<void(const Tensor& loss)>& in_step = nullptr,
+              bool dropout = false) {
   const Device dev = Device::cuda(0);
   manual_seed(5);
   models::Arch arch = models::default_arch("resnet20");
@@ -91,7 +92,7 @@ Run train(bool graphs, const std::vector<std::int64_t>& batch_sizes,
         return {logits.detach(), loss.detach()};
       },
       graphs);
-  Run r;
+  StepRun r;
   Generator gen(7);
   for (std::size_t b = 0; b < batch_sizes.size(); ++b) {
     const std::int64_t n = batch_sizes[b];
@@ -112,7 +113,7 @@ Run train(bool graphs, const std::vector<std::int64_t>& batch_sizes,
   return r;
 }
 
-void expect_same(const Run& got, const Run& want) {
+void expect_same(const StepRun& got, const StepRun& want) {
   ASSERT_EQ(got.losses.size(), want.losses.size());
   for (std::size_t i = 0; i < want.losses.size(); ++i) {
     EXPECT_EQ(got.losses[i], want.losses[i]) << "loss of step " << i;
@@ -126,52 +127,54 @@ void expect_same(const Run& got, const Run& want) {
 
 TEST_F(CudaGraphStep, ReplayedStepEqualsTheEagerStep) {
   const std::vector<std::int64_t> sizes(6, 8);
-  const Run eager = train(false, sizes);
-  const Run graph = train(true, sizes);
+  const StepRun eager = train(false, sizes);
+  const StepRun recorded = train(true, sizes);
   EXPECT_EQ(eager.replays, 0);
   // Step 1 eager, step 2 recorded (and run), steps 3..6 replays.
-  EXPECT_EQ(graph.graphs, 1) << graph.fallback;
-  EXPECT_EQ(graph.replays, 4) << graph.fallback;
-  EXPECT_EQ(graph.fallback, "");
-  expect_same(graph, eager);
+  EXPECT_EQ(recorded.graphs, 1) << recorded.fallback;
+  EXPECT_EQ(recorded.replays, 4) << recorded.fallback;
+  EXPECT_EQ(recorded.fallback, "");
+  expect_same(recorded, eager);
   // The BN counters advanced once per step, replays included.
   std::vector<std::uint8_t> six(sizeof(std::int64_t));
   const std::int64_t v = 6;
   std::memcpy(six.data(), &v, sizeof v);
-  for (const auto& [name, bytes] : graph.state) {
-    if (name.find("num_batches_tracked") != std::string::npos) EXPECT_EQ(bytes, six) << name;
+  for (const auto& [name, bytes] : recorded.state) {
+    if (name.find("num_batches_tracked") != std::string::npos) {
+      EXPECT_EQ(bytes, six) << name;
+    }
   }
 }
 
 TEST_F(CudaGraphStep, EachBatchShapeGetsItsGraph) {
   const std::vector<std::int64_t> sizes{8, 8, 8, 4, 8, 4, 4, 8};
-  const Run eager = train(false, sizes);
-  const Run graph = train(true, sizes);
-  // 8: eager, recorded, replays at steps 5 and 8; 4: eager, recorded, replay at step 7.
-  EXPECT_EQ(graph.graphs, 2) << graph.fallback;
-  EXPECT_EQ(graph.replays, 3) << graph.fallback;
-  expect_same(graph, eager);
+  const StepRun eager = train(false, sizes);
+  const StepRun recorded = train(true, sizes);
+  // 8: eager, recorded, replays at steps 3, 5 and 8; 4: eager, recorded, replay at step 7.
+  EXPECT_EQ(recorded.graphs, 2) << recorded.fallback;
+  EXPECT_EQ(recorded.replays, 4) << recorded.fallback;
+  expect_same(recorded, eager);
 }
 
 TEST_F(CudaGraphStep, AHostReadInTheStepFallsBackToEagerSteps) {
   const std::vector<std::int64_t> sizes(4, 8);
   auto read = [](const Tensor& loss) { (void)loss.item(); };
-  const Run eager = train(false, sizes, read);
-  const Run graph = train(true, sizes, read);
-  EXPECT_EQ(graph.replays, 0);
-  EXPECT_EQ(graph.graphs, 0);
-  EXPECT_NE(graph.fallback.find("copy_to_host"), std::string::npos) << graph.fallback;
-  expect_same(graph, eager);
+  const StepRun eager = train(false, sizes, read);
+  const StepRun recorded = train(true, sizes, read);
+  EXPECT_EQ(recorded.replays, 0);
+  EXPECT_EQ(recorded.graphs, 0);
+  EXPECT_NE(recorded.fallback.find("copy_to_host"), std::string::npos) << recorded.fallback;
+  expect_same(recorded, eager);
 }
 
 TEST_F(CudaGraphStep, DropoutFallsBackToEagerSteps) {
   const std::vector<std::int64_t> sizes(4, 8);
-  const Run graph = train(true, sizes, nullptr, true);
-  EXPECT_EQ(graph.replays, 0);
-  EXPECT_NE(graph.fallback.find("dropout"), std::string::npos) << graph.fallback;
+  const StepRun recorded = train(true, sizes, nullptr, true);
+  EXPECT_EQ(recorded.replays, 0);
+  EXPECT_NE(recorded.fallback.find("dropout"), std::string::npos) << recorded.fallback;
   // The failed recording drew no mask seed: the run equals an eager one from the same seed.
-  const Run eager = train(false, sizes, nullptr, true);
-  expect_same(graph, eager);
+  const StepRun eager = train(false, sizes, nullptr, true);
+  expect_same(recorded, eager);
 }
 
 TEST_F(CudaGraphStep, TrainerWithGraphsEqualsTrainerWithout) {
@@ -207,12 +210,12 @@ TEST_F(CudaGraphStep, TrainerWithGraphsEqualsTrainerWithout) {
   };
   std::int64_t eager_replays = -1, graph_replays = -1;
   const auto eager = fit(false, &eager_replays);
-  const auto graph = fit(true, &graph_replays);
+  const auto recorded = fit(true, &graph_replays);
   EXPECT_EQ(eager_replays, 0);
   // Epoch 1: 16 eager, 16 recorded, 8 eager; epoch 2: 16 replayed twice, 8 recorded.
   EXPECT_EQ(graph_replays, 2);
-  ASSERT_EQ(graph.size(), eager.size());
-  for (const auto& [name, bytes] : eager) EXPECT_EQ(graph.at(name), bytes) << name;
+  ASSERT_EQ(recorded.size(), eager.size());
+  for (const auto& [name, bytes] : eager) EXPECT_EQ(recorded.at(name), bytes) << name;
 }
 
 }  // namespace
