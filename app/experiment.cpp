@@ -331,6 +331,7 @@ std::vector<EpochMetrics> Experiment::train(nn::Module& model, const pruning::Tr
   to.checkpoint_metadata = {{"arch", models::arch_to_json(models::arch_of(model))},
                             {"stage", stage}};
   to.progress = options_.progress;
+  to.step_graphs = spec_.device_options.cuda_graphs;
   dist::Communicator& comm = dist::world();
   if (comm.size() > 1) {
     to.comm = &comm;
@@ -447,7 +448,8 @@ std::string Experiment::run() {
                              {{"tf32_matmul", spec_.device_options.tf32_matmul},
                               {"tf32_conv", spec_.device_options.tf32_conv},
                               {"deterministic", spec_.device_options.deterministic},
-                              {"conv_algo", spec_.device_options.conv_algo}}},
+                              {"conv_algo", spec_.device_options.conv_algo},
+                              {"cuda_graphs", spec_.device_options.cuda_graphs}}},
                             {"seed", spec_.seed},
                             {"bench_batch_size", spec_.bench.batch_size},
                             {"splits", splits_json()},

@@ -155,6 +155,7 @@ DeviceOptionsSpec parse_device_options(const Config& d) {
   spec.tf32_matmul = d.get<bool>("tf32_matmul", spec.tf32_matmul);
   spec.tf32_conv = d.get<bool>("tf32_conv", spec.tf32_conv);
   spec.deterministic = d.get<bool>("deterministic", spec.deterministic);
+  spec.cuda_graphs = d.get<bool>("cuda_graphs", spec.cuda_graphs);
   const bool explicit_algo = d.has("conv_algo");
   spec.conv_algo = pick(d, "conv_algo", spec.conv_algo, {"find", "heuristic"});
   if (spec.deterministic) {

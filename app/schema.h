@@ -98,6 +98,10 @@ struct DeviceOptionsSpec {
   bool deterministic = false;
   /// "find": time the cuDNN algorithms once per shape; "heuristic": cuDNN's ranking.
   std::string conv_algo = "find";
+  /// Record the training step into a CUDA graph per batch shape and replay it (StepGraph):
+  /// on by default, since a CIFAR step on a large GPU is bound by kernel launches, and results
+  /// equal the eager step's; runs that cannot be recorded fall back to eager steps by themselves.
+  bool cuda_graphs = true;
 };
 
 /// One experiment, as read from YAML (schema documented in configs/README.md).

@@ -7,7 +7,10 @@
 // with a stream synchronisation). `--step MODEL:VARIANT:BATCH:STEPS` runs STEPS training steps
 // the way bench/reference/torch_network.py does (the first untimed, one synchronisation after
 // the rest) and prints one JSON line: step time, images/s, peak resident memory and, on CUDA,
-// the allocator's peak reserved device memory.
+// the allocator's peak reserved device memory. With `--graph` the steps of --step are recorded
+// into a device graph and replayed (StepGraph: the first step eager, the second recorded, the
+// timed ones replays); the JSON line then says "mode": "graph", how many steps were replays and,
+// if the step could not be recorded, why. scripts/device-check runs both modes.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -25,6 +28,7 @@
 #include "engine/ops/loss.h"
 #include "engine/optim/sgd.h"
 #include "engine/rng.h"
+#include "engine/train/step_graph.h"
 #include "kernels/common/error.h"
 #include "kernels/common/registry.h"
 #include "kernels/cpu/conv_library.h"
@@ -39,6 +43,7 @@ namespace {
 using namespace shears;
 
 Device g_device = Device::cpu();
+bool g_graph = false;
 
 void sync_device() {
   if (!g_device.is_cpu()) backend_for(g_device).synchronize();
@@ -154,13 +159,22 @@ int step_json(const std::string& spec) {
   Tensor x = Tensor::ones({batch, net.input[0], net.input[1], net.input[2]}).to(g_device);
   std::vector<std::int64_t> labels(static_cast<std::size_t>(batch), 1);
   Tensor y = Tensor::from_vector(labels, {batch}).to(g_device);
-  auto step = [&] {
-    sgd.zero_grad();
-    Tensor loss = cross_entropy(net.model->forward(x), y);
-    loss.backward();
-    sgd.step();
-  };
+  std::vector<Tensor> params;
+  for (auto& [name, p] : net.model->named_parameters()) params.push_back(p);
+  StepGraph graph(
+      params,
+      [&](const Tensor& images, const Tensor& labels) -> std::vector<Tensor> {
+        sgd.zero_grad();
+        Tensor logits = net.model->forward(images);
+        Tensor loss = cross_entropy(logits, labels);
+        loss.backward();
+        sgd.step();
+        return {logits.detach(), loss.detach()};
+      },
+      g_graph, 1);
+  auto step = [&] { graph.run(x, y); };
   step();
+  if (g_graph) step();  // recorded (and run once) here, replayed below
   sync_device();
   const auto start = std::chrono::steady_clock::now();
   const int timed = std::max(steps - 1, 1);
@@ -172,12 +186,21 @@ int step_json(const std::string& spec) {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const DeviceMemoryStats mem = device_memory_stats(g_device);
+  std::string fallback;
+  for (char c : graph.fallback_reason()) {
+    if (c == '"' || c == '\\') fallback += '\\';
+    fallback += c;
+  }
   std::printf(
       "{\"engine\": \"shears\", \"device\": \"%s\", \"model\": \"%s\", \"variant\": \"%s\", "
-      "\"batch\": %d, \"step_ms\": %.2f, \"images_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
-      "\"peak_device_mb\": %.1f}\n",
-      g_device.str().c_str(), model, variant, batch, ms, batch / ms * 1e3, usage.ru_maxrss / 1024.0,
-      static_cast<double>(mem.peak_reserved_bytes) / (1 << 20));
+      "\"batch\": %d, \"mode\": \"%s\", \"step_ms\": %.2f, \"images_per_s\": %.1f, "
+      "\"peak_rss_mb\": %.1f, \"peak_device_mb\": %.1f, \"graph_device_mb\": %.1f, "
+      "\"replays\": %lld, \"graph_fallback\": \"%s\"}\n",
+      g_device.str().c_str(), model, variant, batch, g_graph ? "graph" : "eager", ms,
+      batch / ms * 1e3, usage.ru_maxrss / 1024.0,
+      static_cast<double>(mem.peak_reserved_bytes + mem.graph_peak_reserved_bytes) / (1 << 20),
+      static_cast<double>(mem.graph_peak_reserved_bytes) / (1 << 20),
+      static_cast<long long>(graph.replays()), fallback.c_str());
   return 0;
 }
 
@@ -195,6 +218,11 @@ int main(int argc, char** argv) {
       }
       for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];
       argc -= 2;
+      --i;
+    } else if (std::strcmp(argv[i], "--graph") == 0) {
+      g_graph = true;
+      for (int j = i; j + 1 <= argc; ++j) argv[j] = argv[j + 1];
+      argc -= 1;
       --i;
     }
   }

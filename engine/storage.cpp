@@ -19,6 +19,15 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
   }
 }
 
+Storage::Storage(std::size_t bytes, Device device, const void* host_src)
+    : bytes_(bytes), device_(device) {
+  data_ = backend_for(device_).allocate_from_host(host_src, bytes_);
+  std::size_t now = g_live.fetch_add(bytes_) + bytes_;
+  std::size_t peak = g_peak.load();
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
+  }
+}
+
 Storage::~Storage() {
   backend_for(device_).deallocate(data_, bytes_);
   g_live.fetch_sub(bytes_);

@@ -12,6 +12,9 @@ namespace shears {
 class Storage {
  public:
   Storage(std::size_t bytes, Device device);
+  /// A block on `device` holding a copy of `bytes` host bytes at `host_src` (an upload: on CUDA
+  /// queued on the copy stream, so it overlaps the compute stream's work).
+  Storage(std::size_t bytes, Device device, const void* host_src);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

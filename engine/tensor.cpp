@@ -104,6 +104,9 @@ TensorView Tensor::view() const { return TensorView{raw_data(), shape(), dtype()
 
 Tensor Tensor::to(Device device) const {
   if (device == this->device()) return *this;
+  if (this->device().is_cpu() && nbytes() > 0) {
+    return from_storage(std::make_shared<Storage>(nbytes(), device, raw_data()), shape(), dtype());
+  }
   Tensor out = empty(shape(), dtype(), device);
   out.copy_(*this);
   return out;

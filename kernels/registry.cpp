@@ -44,6 +44,8 @@ DeviceMemoryStats device_memory_stats(const Device& device) {
     out.peak_reserved_bytes = s.reserved_high_bytes;
     out.used_bytes = s.used_bytes;
     out.peak_used_bytes = s.used_high_bytes;
+    out.graph_reserved_bytes = s.graph_reserved_bytes;
+    out.graph_peak_reserved_bytes = s.graph_reserved_high_bytes;
   }
 #else
   (void)device;

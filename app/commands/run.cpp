@@ -11,8 +11,8 @@ namespace shears::app {
 namespace {
 const char* kRunHelp =
     "usage: shears run CONFIG.yaml [--set key=value ...] [--out DIR] [--device cpu|cuda]\n"
-    "                              [--tf32 off|conv|all] [--deterministic] [--no-resume] "
-    "[--quiet]\n"
+    "                              [--tf32 off|conv|all] [--deterministic] [--cuda-graphs on|off]\n"
+    "                              [--no-resume] [--quiet]\n"
     "\n"
     "Runs the experiment CONFIG describes (schema: configs/README.md): builds the data and the\n"
     "model, trains (train.epochs > 0), evaluates on the test split, counts FLOPs and parameters,\n"
@@ -26,11 +26,13 @@ const char* kRunHelp =
     "  --tf32 MODE       CUDA TF32 tensor-core maths: off, conv (convolutions only; the\n"
     "                    default, as PyTorch's) or all (convolutions and matrix products)\n"
     "  --deterministic   CUDA: deterministic algorithms only (bit-reproducible on one GPU)\n"
+    "  --cuda-graphs M   CUDA: on (default) records the training step into a graph per batch\n"
+    "                    shape and replays it; off runs every step eagerly\n"
     "  --no-resume       start from scratch even if DIR holds a checkpoint\n"
     "  --quiet           no progress output while training\n";
 const char* kTrainHelp =
     "usage: shears train CONFIG.yaml [--set key=value ...] [--out DIR] [--device D] [--tf32 MODE]\n"
-    "                                [--deterministic] [--no-resume]\n"
+    "                                [--deterministic] [--cuda-graphs on|off] [--no-resume]\n"
     "\n"
     "Trains the experiment's model (train section) and keeps checkpoints in DIR/train; no\n"
     "evaluation report or benchmark.\n";
@@ -59,12 +61,19 @@ Config load_experiment_config(const Args& a, const char* command) {
     config.set_override("device_options.tf32_matmul", mode == "all" ? "true" : "false");
   }
   if (a.has("--deterministic")) config.set_override("device_options.deterministic", "true");
+  if (a.has("--cuda-graphs")) {
+    const std::string mode = a.value("--cuda-graphs");
+    if (mode != "on" && mode != "off") {
+      throw ConfigError("--cuda-graphs '" + mode + "': expected on or off");
+    }
+    config.set_override("device_options.cuda_graphs", mode == "on" ? "true" : "false");
+  }
   return config;
 }
 
 int command_run(const std::vector<std::string>& args, RunMode mode) {
   const bool train_only = mode == RunMode::TrainOnly;
-  Args a(args, {"--set", "--out", "--device", "--tf32"},
+  Args a(args, {"--set", "--out", "--device", "--tf32", "--cuda-graphs"},
          {"--help", "--no-resume", "--quiet", "--deterministic"}, train_only ? "train" : "run");
   if (a.has("--help")) {
     std::fputs(train_only ? kTrainHelp : kRunHelp, stdout);

@@ -1,6 +1,7 @@
 #include "engine/nn/batch_norm2d.h"
 
 #include "engine/dist/sync_batch_norm.h"
+#include "engine/graph/recording.h"
 #include "engine/ops/batch_norm.h"
 
 namespace shears::nn {
@@ -25,12 +26,18 @@ BatchNorm2d::BatchNorm2d(std::int64_t channels, double eps, double momentum, boo
 Tensor BatchNorm2d::forward(const Tensor& x) {
   if (is_training()) {
     // A host buffer (it stays on the CPU when the module moves to a GPU): counting here costs
-    // no device round trip. A tensor assigned from elsewhere may still live on a device.
-    if (num_batches_tracked.device().is_cpu()) {
+    // no device round trip. A tensor assigned from elsewhere may still live on a device. In a
+    // recorded step graph the count advances at every replay (graph::host_effect).
+    graph::host_effect([this] {
+      if (!num_batches_tracked.device().is_cpu()) {
+        num_batches_tracked = num_batches_tracked.to(Device::cpu());
+      }
       num_batches_tracked.data<std::int64_t>()[0] += 1;
-    } else {
-      num_batches_tracked = num_batches_tracked.to(Device::cpu());
-      num_batches_tracked.data<std::int64_t>()[0] += 1;
+    });
+    if (cumulative_) {
+      graph::require_eager(
+          "BatchNorm2d with a cumulative average (momentum None) changes its momentum every "
+          "step");
     }
   }
   double momentum = momentum_;

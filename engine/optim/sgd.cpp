@@ -1,6 +1,7 @@
 #include "engine/optim/sgd.h"
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/graph/recording.h"
 #include "kernels/common/registry.h"
 
 namespace shears::optim {
@@ -136,6 +137,25 @@ void Sgd::step() {
     p.momentum = o.momentum;
     p.dampening = o.dampening;
     p.nesterov = o.nesterov;
+    if (!device.is_cpu()) {
+      // A recorded step graph keeps its kernel arguments: the LR, which the schedule changes
+      // every step, comes from device memory written before every launch.
+      if (lr_device_.size() < groups_.size()) lr_device_.resize(groups_.size());
+      Tensor& lr_dev = lr_device_[static_cast<std::size_t>(group)];
+      if (!lr_dev.defined() || lr_dev.device() != device) {
+        graph::require_eager("the SGD step's device learning rate is created by an eager step");
+        lr_dev = Tensor::empty({1}, DType::F32, device);
+      }
+      if (graph::recording()) {
+        p.lr_device = static_cast<const float*>(lr_dev.raw_data());
+        const int g = group;
+        graph::before_launch([this, g] {
+          const double lr = groups_[static_cast<std::size_t>(g)].options.lr;
+          lr_device_[static_cast<std::size_t>(g)].copy_(
+              Tensor::from_vector(std::vector<float>{static_cast<float>(lr)}, {1}));
+        });
+      }
+    }
     backend_for(device).sgd_update_many(items, p);
     items.clear();
     grads.clear();
@@ -156,6 +176,7 @@ void Sgd::step() {
     item.weight_decay = s.weight_decay;
     if (o.momentum != 0.0) {
       if (!s.buffer.defined()) {
+        graph::require_eager("momentum buffers are created by an eager step");
         s.buffer = Tensor::empty(s.param.shape(), s.param.dtype(), s.param.device());
         item.first_step = true;
       }
@@ -169,7 +190,7 @@ void Sgd::step() {
     grads.push_back(grad);
   }
   flush();
-  ++steps_;
+  graph::host_effect([this] { ++steps_; });
 }
 
 void Sgd::zero_grad() {

@@ -99,6 +99,9 @@ class Sgd {
   const Slot* find(const std::string& name) const;
 
   std::vector<Group> groups_;
+  /// Per group, on the parameters' device (CUDA): the LR as one f32, which a graph-recorded step
+  /// reads when it runs (written before every launch). Allocated by the first eager step.
+  std::vector<Tensor> lr_device_;
   std::vector<Slot> slots_;
   /// Excluded parameter names: rebind leaves them out.
   std::vector<std::string> excluded_;

@@ -162,25 +162,32 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
     lr = schedule_.lr_at(static_cast<double>(epoch_) + static_cast<double>(step) / batches);
     optimizer_.set_lr(lr);
     optimizer_.set_epoch(static_cast<double>(epoch_) + static_cast<double>(step) / batches);
-    for (TrainerHooks* h : hooks_) h->before_forward(*this, b);
-    Tensor logits = model_.forward(b.images);
-    Tensor loss = loss_of(b, logits);
-    if (!on_device) {
-      const double loss_value = loss.item();
-      if (!std::isfinite(loss_value)) throw non_finite(loss_value, step, step);
-    }
-    optimizer_.zero_grad();
-    if (distributed()) {
-      // The sum of this share's losses; reduce_gradients divides by the global batch size.
-      const auto local = static_cast<double>(b.images.size(0));
-      loss.backward(Tensor::scalar(local, loss.dtype(), loss.device()));
-      stop = reduce_gradients(local, g_interrupted.load());
+    Tensor logits, loss;
+    if (step_graph_) {
+      std::vector<Tensor> out = step_graph_->run(b.images, b.labels);
+      logits = out[0];
+      loss = out[1];
     } else {
-      loss.backward();
+      for (TrainerHooks* h : hooks_) h->before_forward(*this, b);
+      logits = model_.forward(b.images);
+      loss = loss_of(b, logits);
+      if (!on_device) {
+        const double loss_value = loss.item();
+        if (!std::isfinite(loss_value)) throw non_finite(loss_value, step, step);
+      }
+      optimizer_.zero_grad();
+      if (distributed()) {
+        // The sum of this share's losses; reduce_gradients divides by the global batch size.
+        const auto local = static_cast<double>(b.images.size(0));
+        loss.backward(Tensor::scalar(local, loss.dtype(), loss.device()));
+        stop = reduce_gradients(local, g_interrupted.load());
+      } else {
+        loss.backward();
+      }
+      for (TrainerHooks* h : hooks_) h->after_backward(*this);
+      optimizer_.step();
+      for (TrainerHooks* h : hooks_) h->after_step(*this);
     }
-    for (TrainerHooks* h : hooks_) h->after_backward(*this);
-    optimizer_.step();
-    for (TrainerHooks* h : hooks_) h->after_step(*this);
     {
       NoGrad no_grad;
       // On a GPU the loss and the correct counts stay on the device (no host wait per step); the
@@ -331,6 +338,43 @@ std::vector<EpochMetrics> Trainer::fit(BatchSource& train, BatchSource* val) {
   }
   SigintGuard sigint;
   for (TrainerHooks* h : hooks_) h->on_train_begin(*this);
+  // The recorded steps live for this call: whatever changes the network between fits (surgery,
+  // a loaded checkpoint) is seen by new recordings.
+  struct GraphScope {
+    Trainer& t;
+    ~GraphScope() {
+      if (t.step_graph_) {
+        t.graph_replays_ = t.step_graph_->replays();
+        t.eager_steps_ = t.step_graph_->eager_steps();
+        if (t.is_root() && t.options_.progress) {
+          log_info("cuda graphs: " + std::to_string(t.step_graph_->graphs()) + " recorded, " +
+                   std::to_string(t.graph_replays_) + " steps replayed, " +
+                   std::to_string(t.eager_steps_) + " eager" +
+                   (t.step_graph_->fallback_reason().empty()
+                        ? std::string()
+                        : " (last fallback: " + t.step_graph_->fallback_reason() + ")"));
+        }
+      }
+      t.step_graph_.reset();
+    }
+  } graph_scope{*this};
+  graph_replays_ = eager_steps_ = 0;
+  if (options_.step_graphs && !options_.device.is_cpu() && hooks_.empty() && !distributed()) {
+    std::vector<Tensor> params;
+    for (auto& [name, p] : model_.named_parameters()) params.push_back(p);
+    step_graph_ = std::make_unique<StepGraph>(
+        std::move(params),
+        [this](const Tensor& images, const Tensor& labels) -> std::vector<Tensor> {
+          const Batch b{images, labels};
+          Tensor logits = model_.forward(images);
+          Tensor loss = loss_of(b, logits);
+          optimizer_.zero_grad();
+          loss.backward();
+          optimizer_.step();
+          return {logits.detach(), loss.detach()};
+        },
+        true);
+  }
   std::vector<EpochMetrics> history;
   while (epoch_ < options_.epochs) {
     for (TrainerHooks* h : hooks_) h->on_epoch_begin(*this, epoch_);

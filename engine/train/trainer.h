@@ -11,6 +11,7 @@
 #include "engine/optim/sgd.h"
 #include "engine/train/batch_source.h"
 #include "engine/train/metrics.h"
+#include "engine/train/step_graph.h"
 
 namespace shears {
 
@@ -87,6 +88,10 @@ struct TrainerOptions {
   dist::Communicator* comm = nullptr;
   /// Largest bucket of the per-step gradient allreduce.
   std::size_t bucket_bytes = std::size_t{25} << 20;
+  /// On a GPU: record the training step (forward, loss, backward, SGD) into a device graph per
+  /// batch shape and replay it (StepGraph; falls back to eager steps where it cannot). Only
+  /// without hooks and without a communicator of several ranks; ignored on the CPU.
+  bool step_graphs = false;
 };
 
 /// Thrown when SIGINT stopped training; a checkpoint has been written.
@@ -134,6 +139,9 @@ class Trainer {
   /// Ranks of the training (1 without a communicator).
   int world_size() const;
   double best_top1() const { return best_top1_; }
+  /// Training steps of the last fit() replayed from a device graph, and those run eagerly.
+  std::int64_t graph_replays() const { return graph_replays_; }
+  std::int64_t eager_steps() const { return eager_steps_; }
 
   /// Writes model + optimiser + progress to `path` atomically.
   void save_checkpoint(const std::string& path) const;
@@ -155,9 +163,12 @@ class Trainer {
   const optim::LrSchedule& schedule_;
   TrainerOptions options_;
   std::vector<TrainerHooks*> hooks_;
+  /// The recorded training steps of the current fit() (null: eager steps).
+  std::unique_ptr<StepGraph> step_graph_;
   std::int64_t epoch_ = 0;  // epochs completed
   std::int64_t global_step_ = 0;
   double best_top1_ = -1.0;
+  std::int64_t graph_replays_ = 0, eager_steps_ = 0;
 };
 
 /// Moves a batch to `device` (no copy when already there).

@@ -4,9 +4,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "kernels/common/error.h"
 #include "kernels/common/params.h"
 #include "kernels/common/view.h"
 
@@ -24,6 +26,22 @@ struct SgdItem {
 struct MemoryInfo {
   std::size_t free_bytes = 0;
   std::size_t total_bytes = 0;
+};
+
+/// Work recorded once by Backend::end_capture and replayed by launch(): a CUDA graph. Replays
+/// read and write the same device addresses as the captured calls did.
+class DeviceGraph {
+ public:
+  virtual ~DeviceGraph() = default;
+  /// Queues one replay of the captured work on the backend's stream (returns without waiting).
+  virtual void launch() = 0;
+  /// Base pointers of the device memory allocated during the capture and not freed in it (the
+  /// step's outputs and gradients, say): a replay writes them again at the same addresses. Every
+  /// one of them is still owned by whatever tensor held it at the end of the capture.
+  const std::vector<void*>& escaped() const { return escaped_; }
+
+ protected:
+  std::vector<void*> escaped_;
 };
 
 /// The contract between the engine and a device: memory plus every primitive op. All tensors are
@@ -206,6 +224,38 @@ class Backend {
       sgd_update(item.param, item.grad, item.has_momentum_buf ? &item.momentum_buf : nullptr, q);
     }
   }
+
+  /// A new device allocation holding a copy of `bytes` host bytes (Tensor::to from the CPU). The
+  /// default allocates and calls copy_from_host; CUDA copies on its copy stream, so an input
+  /// batch moves while the compute stream still runs the previous step.
+  virtual void* allocate_from_host(const void* src, std::size_t bytes) {
+    void* ptr = allocate(bytes);
+    try {
+      copy_from_host(ptr, src, bytes);
+    } catch (...) {
+      deallocate(ptr, bytes);
+      throw;
+    }
+    return ptr;
+  }
+
+  // ---- step graphs --------------------------------------------------------------------------
+  /// Why this backend cannot capture a graph now; empty when it can (CUDA with stream-ordered
+  /// memory pools). The default: never.
+  virtual std::string graph_unsupported_reason() { return name() + " has no graphs"; }
+  /// Starts recording, instead of running, the work the calling thread queues on this backend.
+  /// While recording, a host read (copy_to_host, synchronize, time_ms) throws GraphCaptureError.
+  /// Throws GraphCaptureError when graph_unsupported_reason() is not empty.
+  virtual void begin_capture() { throw GraphCaptureError(graph_unsupported_reason()); }
+  /// Ends the recording and returns the graph (nothing has run yet: launch it). Throws
+  /// GraphCaptureError, having discarded the recording, when the work could not be recorded.
+  virtual std::unique_ptr<DeviceGraph> end_capture() {
+    throw GraphCaptureError(graph_unsupported_reason());
+  }
+  /// Discards a recording (after an exception in the recorded code); nothing recorded runs, and
+  /// memory allocated while recording must no longer be used. No-op when not recording.
+  virtual void abort_capture() noexcept {}
+  virtual bool capturing() const { return false; }
 
   // ---- timing -------------------------------------------------------------------------------
   /// Milliseconds the device spends on the work `work` queues on this backend (benchmarks). The

@@ -44,6 +44,14 @@ class CudaError : public Error {
   using Error::Error;
 };
 
+/// Work that cannot be recorded into a device graph was queued while recording one (a read of
+/// device memory on the host, a host-side random draw), or the device cannot record graphs; the
+/// message names the op. The trainer runs such steps eagerly instead.
+class GraphCaptureError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// An allocation failed; the message says how many bytes were asked and how many are free.
 class OutOfMemoryError : public Error {
  public:

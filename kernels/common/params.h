@@ -43,6 +43,10 @@ struct SgdParams {
   double weight_decay = 0.0;
   bool nesterov = false;
   bool first_step = false;
+  /// When set: the learning rate, one f32 in the device memory of the parameters, read by the
+  /// update when it runs (a graph-captured step, whose arguments are fixed at capture, takes its
+  /// per-step LR from here); `lr` is then ignored. Only device backends accept it.
+  const float* lr_device = nullptr;
 };
 
 }  // namespace shears

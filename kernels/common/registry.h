@@ -19,6 +19,9 @@ int cuda_device_count();
 struct DeviceMemoryStats {
   std::uint64_t reserved_bytes = 0, peak_reserved_bytes = 0;
   std::uint64_t used_bytes = 0, peak_used_bytes = 0;
+  /// Memory the device's graphs reserved for their own allocations (recorded steps), now and
+  /// at the peak; not part of the pool's figures above.
+  std::uint64_t graph_reserved_bytes = 0, graph_peak_reserved_bytes = 0;
 };
 DeviceMemoryStats device_memory_stats(const Device& device);
 void reset_peak_device_memory(const Device& device);

@@ -47,6 +47,9 @@ void CpuBackend::sgd_update(const TensorView& param, const TensorView& grad,
   SHEARS_CHECK_AS(Error, !p.nesterov || (p.momentum > 0.0 && p.dampening == 0.0), op,
                   ": Nesterov momentum needs momentum > 0 and zero dampening, got momentum ",
                   p.momentum, ", dampening ", p.dampening);
+  SHEARS_CHECK_AS(Error, p.lr_device == nullptr, op,
+                  ": a device-resident learning rate (SgdParams::lr_device) is for device "
+                  "backends; the CPU takes lr");
   const bool use_momentum = p.momentum != 0.0;
   SHEARS_CHECK_AS(Error, !use_momentum || momentum_buf, op, ": momentum ", p.momentum,
                   " needs a momentum buffer for param ", view_str(param));

@@ -12,8 +12,13 @@
 //     flight per thread before the first store; consecutive threads take consecutive units, so
 //     every warp reads and writes whole 128-byte lines (except at row ends);
 //   * index decomposition uses FastDivmod (multiply-high and shift) below 2^31 units.
-// The keep list is validated on the host first (it is small): sorted, unique, in range, with the
-// same messages as the CPU backend. A keep-all list is a plain device copy.
+// The keep list is validated on the device by one small kernel (sorted, unique, in range), which
+// records the first bad entry in the deferred-error record: thrown at the host's next
+// synchronisation with the CPU backend's message, so no call waits for the device. The check
+// runs on the side stream, forked from the compute stream before the copy and joined after it,
+// so it overlaps the copy instead of adding its launch to it. The copy
+// kernels skip entries out of range. A keep list as long as the dimension is keep-all (sorted,
+// unique and in range leaves no other choice): a plain device copy.
 
 #include <algorithm>
 #include <cstdint>
@@ -22,6 +27,7 @@
 #include "kernels/common/error.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/deferred.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/launchers.h"
 #include "kernels/cuda/state.h"
@@ -64,7 +70,10 @@ __global__ void __launch_bounds__(kBlock)
         const Index outer = count.div(row);
         const Index entry =
             static_cast<Index>(keep[row - outer * static_cast<Index>(count.divisor)]);
-        const Index indexed = (outer * size + entry) * static_cast<Index>(row_units.divisor) + col;
+        // A bad entry (reported by the keep check) is clamped: nothing outside the tensors is
+        // touched.
+        const Index safe = entry < size ? entry : size - 1;
+        const Index indexed = (outer * size + safe) * static_cast<Index>(row_units.divisor) + col;
         values[u] = __ldg(src + (Gather ? indexed : v));
         targets[u] = Gather ? v : indexed;
       }
@@ -105,6 +114,7 @@ template <bool Gather>
 void launch_channel_copy(CudaBackend::State& s, const void* src, void* dst,
                          const std::int64_t* keep, std::int64_t outer, std::int64_t count,
                          std::int64_t size, std::int64_t row_bytes) {
+  if (size == 0) return;  // every keep entry is out of range: reported by the keep check
   switch (copy_unit_bytes(row_bytes, src, dst)) {
     case 16:
       launch_copy_unit<16, Gather>(s, src, dst, keep, outer, count, size, row_bytes);
@@ -123,17 +133,60 @@ void launch_channel_copy(CudaBackend::State& s, const void* src, void* dst,
   }
 }
 
-// Validates keep (on the host) like the CPU backend: 1-D I64 on this device, values in
-// [0, size), strictly increasing. Returns true when keep lists every entry (0, 1, ..., size-1).
+// One block: records the lowest bad position of keep (count entries, values in [0, size),
+// strictly increasing) under code + 0 (out of range), + 1 (a duplicate), + 2 (not sorted), the
+// CPU backend's order of checks.
+__global__ void check_keep_kernel(const std::int64_t* __restrict__ keep, std::int64_t count,
+                                  std::int64_t size, int dim, int code, DeferredError* err) {
+  __shared__ unsigned long long first;
+  if (threadIdx.x == 0) first = ~0ull;
+  __syncthreads();
+  for (std::int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    const std::int64_t k = keep[i];
+    const bool bad = k < 0 || k >= size || (i > 0 && k <= keep[i - 1]);
+    if (bad) atomicMin(&first, static_cast<unsigned long long>(i));
+  }
+  __syncthreads();
+  if (threadIdx.x != 0 || first == ~0ull) return;
+  const auto i = static_cast<std::int64_t>(first);
+  const std::int64_t k = keep[i];
+  const std::int64_t previous = i > 0 ? keep[i - 1] : 0;
+  const int kind = (k < 0 || k >= size) ? 0 : (k == previous ? 1 : 2);
+  if (atomicCAS(&err->code, 0, -1) == 0) {
+    err->dim = dim;
+    err->position = i;
+    err->value = k;
+    err->size = size;
+    err->previous = previous;
+    __threadfence();
+    atomicExch(&err->code, code + kind);
+  }
+}
+
+// Checks keep like the CPU backend: 1-D I64 on this device here, its values (in [0, size),
+// strictly increasing) on the device, reported at the next synchronisation. Returns true when
+// keep is as long as the dimension: keep-all, if the values pass.
+// The check is queued on s.copy_stream after everything the compute stream queued so far (keep
+// may just have been written); join_keep_check makes the compute stream wait for it.
 bool check_keep(CudaBackend::State& s, const char* op, const TensorView& keep, int dim,
-                std::int64_t size) {
+                std::int64_t size, int code) {
   check_device(op, "keep", keep, s.device);
   check_keep_tensor(op, keep);
-  const std::vector<std::int64_t> k =
-      copy_to_host_vector(s, keep.as<const std::int64_t>(), keep.shape[0]);
-  check_keep_values(op, k.data(), keep.shape[0], dim, size);
-  // Sorted, unique and in range: keep-all exactly when the count is the size.
-  return static_cast<std::int64_t>(k.size()) == size;
+  const std::int64_t count = keep.shape[0];
+  if (count > 0) {
+    SHEARS_CUDA_CHECK(cudaEventRecord(s.keep_fork, s.stream));
+    SHEARS_CUDA_CHECK(cudaStreamWaitEvent(s.copy_stream, s.keep_fork, 0));
+    check_keep_kernel<<<1, kBlock, 0, s.copy_stream>>>(keep.as<const std::int64_t>(), count, size,
+                                                       dim, code, s.deferred);
+    SHEARS_CUDA_CHECK_LAUNCH();
+    SHEARS_CUDA_CHECK(cudaEventRecord(s.keep_join, s.copy_stream));
+  }
+  return count == size;
+}
+
+// The compute stream waits for the keep check queued by check_keep (after its own copy).
+void join_keep_check(CudaBackend::State& s, const TensorView& keep) {
+  if (keep.shape[0] > 0) SHEARS_CUDA_CHECK(cudaStreamWaitEvent(s.stream, s.keep_join, 0));
 }
 
 // soft mask layout: x, y, grad_y, grad_x are (N, C, spatial...) F32; mask and grad_mask are (C).
@@ -163,17 +216,17 @@ void CudaBackend::channel_gather(const TensorView& x, int dim, const TensorView&
   check_device(op, "out", out, s.device);
   dim = normalise_dim(op, x, dim);
   const DimSplit split = split_at(x.shape, dim);
-  const bool keep_all = check_keep(s, op, keep, dim, split.size);
+  const bool keep_all = check_keep(s, op, keep, dim, split.size, kBadKeepGather);
   const std::int64_t count = keep.shape[0];
   check_kept_shape(op, "x", x, "out", out, dim, count);
   const std::int64_t row_bytes = split.inner * static_cast<std::int64_t>(dtype_size(x.dtype));
-  if (out.numel() == 0) return;
-  if (keep_all) {
+  if (out.numel() > 0 && keep_all) {
     copy(out.data, x.data, static_cast<std::size_t>(x.numel()) * dtype_size(x.dtype));
-    return;
+  } else if (out.numel() > 0) {
+    launch_channel_copy<true>(s, x.data, out.data, keep.as<const std::int64_t>(), split.outer,
+                              count, split.size, row_bytes);
   }
-  launch_channel_copy<true>(s, x.data, out.data, keep.as<const std::int64_t>(), split.outer, count,
-                            split.size, row_bytes);
+  join_keep_check(s, keep);
 }
 
 void CudaBackend::channel_scatter(const TensorView& src, int dim, const TensorView& keep,
@@ -185,17 +238,17 @@ void CudaBackend::channel_scatter(const TensorView& src, int dim, const TensorVi
   check_device(op, "out", out, s.device);
   dim = normalise_dim(op, out, dim);
   const DimSplit split = split_at(out.shape, dim);
-  const bool keep_all = check_keep(s, op, keep, dim, split.size);
+  const bool keep_all = check_keep(s, op, keep, dim, split.size, kBadKeepScatter);
   const std::int64_t count = keep.shape[0];
   check_kept_shape(op, "out", out, "src", src, dim, count);
   const std::int64_t row_bytes = split.inner * static_cast<std::int64_t>(dtype_size(out.dtype));
-  if (src.numel() == 0) return;
-  if (keep_all) {
+  if (src.numel() > 0 && keep_all) {
     copy(out.data, src.data, static_cast<std::size_t>(src.numel()) * dtype_size(src.dtype));
-    return;
+  } else if (src.numel() > 0) {
+    launch_channel_copy<false>(s, src.data, out.data, keep.as<const std::int64_t>(), split.outer,
+                               count, split.size, row_bytes);
   }
-  launch_channel_copy<false>(s, src.data, out.data, keep.as<const std::int64_t>(), split.outer,
-                             count, split.size, row_bytes);
+  join_keep_check(s, keep);
 }
 
 void CudaBackend::channel_mask(const TensorView& x, int dim, const TensorView& mask) {

@@ -67,14 +67,23 @@ CudaBackend::State::~State() {
   tensor_descs.clear();
   bn_param_descs.clear();
   for (const auto& [size, ptr] : blocks.free_blocks) cudaFree(ptr);
-  for (int i = 0; i < 2; ++i) {
-    if (staging.done[i] != nullptr) cudaEventDestroy(staging.done[i]);
-    if (staging.buffer[i] != nullptr) cudaFreeHost(staging.buffer[i]);
+  if (copy_stream != nullptr) cudaStreamSynchronize(copy_stream);
+  for (HostStaging* st : {&staging, &copy_staging}) {
+    for (int i = 0; i < 2; ++i) {
+      if (st->done[i] != nullptr) cudaEventDestroy(st->done[i]);
+      if (st->buffer[i] != nullptr) cudaFreeHost(st->buffer[i]);
+    }
   }
+  for (void* block : capture.host_blocks) cudaFreeHost(block);
+  if (copy_done != nullptr) cudaEventDestroy(copy_done);
+  if (keep_fork != nullptr) cudaEventDestroy(keep_fork);
+  if (keep_join != nullptr) cudaEventDestroy(keep_join);
+  if (copy_stream != nullptr) cudaStreamDestroy(copy_stream);
   if (deferred != nullptr) cudaFree(deferred);
   if (deferred_host != nullptr) cudaFreeHost(deferred_host);
   if (cusolver != nullptr) cusolverDnDestroy(cusolver);
   if (cublas != nullptr) cublasDestroy(cublas);
+  if (cublas_workspace != nullptr) cudaFree(cublas_workspace);
   if (cudnn != nullptr) cudnnDestroy(cudnn);
   if (stream != nullptr) cudaStreamDestroy(stream);
   cudaGetLastError();
@@ -107,6 +116,26 @@ void sync_and_check(CudaBackend::State& s) {
       throw ShapeError(detail::cat(
           e.code == kBadIndexSelect ? "index_select" : "index_add", ": index[", e.position,
           "] = ", e.value, " is out of range for dimension ", e.dim, " of size ", e.size, when));
+    default:
+      break;
+  }
+  if (e.code >= kBadKeepGather && e.code < kBadKeepScatter + 3) {
+    const char* op = e.code < kBadKeepScatter ? "channel_gather" : "channel_scatter";
+    switch ((e.code - kBadKeepGather) % 3) {
+      case 0:
+        throw ShapeError(detail::cat(op, ": keep[", e.position, "] = ", e.value,
+                                     " is out of range for dimension ", e.dim, " of size ", e.size,
+                                     when));
+      case 1:
+        throw ShapeError(detail::cat(op, ": keep has a duplicate: keep[", e.position,
+                                     "] = ", e.value, " repeats keep[", e.position - 1, "]", when));
+      default:
+        throw ShapeError(detail::cat(op, ": keep is not sorted: keep[", e.position, "] = ", e.value,
+                                     " comes after keep[", e.position - 1, "] = ", e.previous,
+                                     when));
+    }
+  }
+  switch (e.code) {
     default:
       throw CudaError(detail::cat("cuda:", s.device, ": a kernel recorded error code ", e.code));
   }
@@ -179,6 +208,18 @@ MemoryInfo device_memory_info(CudaBackend::State& s) noexcept {
 
 PoolStats pool_stats(CudaBackend::State& s) noexcept {
   PoolStats stats;
+  {
+    std::uint64_t v = 0;
+    if (cudaDeviceGetGraphMemAttribute(s.device, cudaGraphMemAttrReservedMemCurrent, &v) ==
+        cudaSuccess) {
+      stats.graph_reserved_bytes = v;
+    }
+    if (cudaDeviceGetGraphMemAttribute(s.device, cudaGraphMemAttrReservedMemHigh, &v) ==
+        cudaSuccess) {
+      stats.graph_reserved_high_bytes = v;
+    }
+    cudaGetLastError();
+  }
   if (!s.use_pool) {
     std::lock_guard<std::mutex> lock(s.blocks.mutex);
     stats.reserved_bytes = s.blocks.reserved;
@@ -206,6 +247,11 @@ PoolStats pool_stats(CudaBackend::State& s) noexcept {
 }
 
 void reset_pool_peaks(CudaBackend::State& s) noexcept {
+  {
+    std::uint64_t zero = 0;
+    cudaDeviceSetGraphMemAttribute(s.device, cudaGraphMemAttrReservedMemHigh, &zero);
+    cudaGetLastError();
+  }
   if (!s.use_pool) {
     std::lock_guard<std::mutex> lock(s.blocks.mutex);
     s.blocks.reserved_high = s.blocks.reserved;
@@ -217,6 +263,14 @@ void reset_pool_peaks(CudaBackend::State& s) noexcept {
   cudaMemPoolSetAttribute(s.pool, cudaMemPoolAttrReservedMemHigh, &zero);
   cudaMemPoolSetAttribute(s.pool, cudaMemPoolAttrUsedMemHigh, &zero);
   cudaGetLastError();
+}
+
+void refuse_while_capturing(CudaBackend::State& s, const char* what) {
+  if (s.capture.active.load()) {
+    throw GraphCaptureError(detail::cat("cuda:", s.device, ": ", what,
+                                        " makes the host wait for the device, which a captured "
+                                        "graph cannot do"));
+  }
 }
 
 void* pool_allocate(CudaBackend::State& s, std::size_t bytes, const char* what) {
@@ -266,6 +320,22 @@ void* pool_allocate(CudaBackend::State& s, std::size_t bytes, const char* what) 
     if (cache.used > cache.used_high) cache.used_high = cache.used;
     return ptr;
   }
+  if (s.capture.active.load()) {
+    // Recorded as an allocation node: the memory comes from the graph's pool, at an address
+    // fixed for the graph's life. No retry (it would wait for the stream).
+    const cudaError_t captured = cudaMallocAsync(&ptr, size, s.stream);
+    if (captured == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      throw out_of_memory();
+    }
+    if (captured != cudaSuccess) {
+      check_detail::throw_cuda_error(captured, "cudaMallocAsync(&ptr, size, s.stream)", __FILE__,
+                                     __LINE__);
+    }
+    std::lock_guard<std::mutex> lock(s.capture.mutex);
+    s.capture.live.insert(ptr);
+    return ptr;
+  }
   cudaError_t status = cudaMallocFromPoolAsync(&ptr, size, s.pool, s.stream);
   if (status == cudaErrorMemoryAllocation) {
     // Free blocks held by the pool may be too fragmented for this request: wait until every
@@ -295,6 +365,15 @@ void pool_free(CudaBackend::State& s, void* ptr) noexcept {
     s.blocks.used -= found->second;
     s.blocks.free_blocks.emplace(found->second, ptr);
     return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(s.capture.mutex);
+    if (!s.capture.dead.empty() && s.capture.dead.erase(ptr) != 0) return;
+    if (s.capture.active.load() && s.capture.live.erase(ptr) == 0) {
+      // Allocated before the capture: a free node would free it at every replay.
+      s.capture.held.push_back(ptr);
+      return;
+    }
   }
   if (cudaFreeAsync(ptr, s.stream) != cudaSuccess) cudaGetLastError();
 }
@@ -338,6 +417,12 @@ CudaBackend::CudaBackend(int device) : state_(std::make_unique<State>()) {
   SHEARS_CUDNN_CHECK(cudnnSetStream(s.cudnn, s.stream));
   SHEARS_CUBLAS_CHECK(cublasCreate(&s.cublas));
   SHEARS_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream));
+  SHEARS_CUDA_CHECK(cudaMalloc(&s.cublas_workspace, State::kCublasWorkspace));
+  SHEARS_CUBLAS_CHECK(cublasSetWorkspace(s.cublas, s.cublas_workspace, State::kCublasWorkspace));
+  SHEARS_CUDA_CHECK(cudaStreamCreateWithFlags(&s.copy_stream, cudaStreamNonBlocking));
+  SHEARS_CUDA_CHECK(cudaEventCreateWithFlags(&s.copy_done, cudaEventDisableTiming));
+  SHEARS_CUDA_CHECK(cudaEventCreateWithFlags(&s.keep_fork, cudaEventDisableTiming));
+  SHEARS_CUDA_CHECK(cudaEventCreateWithFlags(&s.keep_join, cudaEventDisableTiming));
 }
 
 CudaBackend::~CudaBackend() {
@@ -390,11 +475,12 @@ void CudaBackend::deallocate(void* ptr, std::size_t /*bytes*/) noexcept {
 // and the host waits only for the copy queued two chunks earlier, not for the stream. The copies
 // are queued on the compute stream: the destination is stream-ordered memory allocated there, so
 // a copy stream would have to wait for that point of the compute stream anyway.
-void CudaBackend::copy_from_host(void* dst, const void* src, std::size_t bytes) {
-  if (bytes == 0) return;
-  State& s = *state_;
-  DeviceGuard guard(s.device);
-  HostStaging& st = s.staging;
+namespace {
+
+// Queues the copy of `bytes` host bytes to `dst` on `stream` through the two pinned buffers of
+// `st` in turn, waiting only for the copy that used the same buffer two chunks earlier.
+void staged_copy(HostStaging& st, cudaStream_t stream, void* dst, const void* src,
+                 std::size_t bytes) {
   std::lock_guard<std::mutex> lock(st.mutex);
   if (st.buffer[0] == nullptr) {
     for (int i = 0; i < 2; ++i) {
@@ -411,13 +497,86 @@ void CudaBackend::copy_from_host(void* dst, const void* src, std::size_t bytes) 
     SHEARS_CUDA_CHECK(cudaEventSynchronize(st.done[b]));
     std::memcpy(st.buffer[b], from + offset, n);
     SHEARS_CUDA_CHECK(
-        cudaMemcpyAsync(to + offset, st.buffer[b], n, cudaMemcpyHostToDevice, s.stream));
-    SHEARS_CUDA_CHECK(cudaEventRecord(st.done[b], s.stream));
+        cudaMemcpyAsync(to + offset, st.buffer[b], n, cudaMemcpyHostToDevice, stream));
+    SHEARS_CUDA_CHECK(cudaEventRecord(st.done[b], stream));
   }
+}
+
+// While capturing: the bytes go to pinned memory the graph keeps, and the recorded copy reads
+// them there at every replay (constant data: a chunk table, an index list).
+void captured_copy(CudaBackend::State& s, void* dst, const void* src, std::size_t bytes) {
+  CaptureState& c = s.capture;
+  void* host = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    const std::size_t need = (bytes + 255) / 256 * 256;
+    if (c.host_blocks.empty() || c.host_used + need > c.host_capacity) {
+      const std::size_t size = std::max(CaptureState::kHostBlock, need);
+      void* block = nullptr;
+      SHEARS_CUDA_CHECK(cudaHostAlloc(&block, size, cudaHostAllocDefault));
+      c.host_blocks.push_back(block);
+      c.host_used = 0;
+      c.host_capacity = size;
+    }
+    host = static_cast<std::uint8_t*>(c.host_blocks.back()) + c.host_used;
+    c.host_used += need;
+  }
+  std::memcpy(host, src, bytes);
+  SHEARS_CUDA_CHECK(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, s.stream));
+}
+
+}  // namespace
+
+// Host-to-device copies go through the two pinned staging buffers, chunk by chunk: the caller's
+// buffer may be freed or refilled when the call returns (its bytes are in pinned memory by then),
+// and the host waits only for the copy queued two chunks earlier, not for the stream. They are
+// queued on the compute stream: `dst` is memory the compute stream may still be using.
+void CudaBackend::copy_from_host(void* dst, const void* src, std::size_t bytes) {
+  if (bytes == 0) return;
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  if (s.capture.active.load()) {
+    captured_copy(s, dst, src, bytes);
+    return;
+  }
+  staged_copy(s.staging, s.stream, dst, src, bytes);
+}
+
+// New memory needs no ordering with the compute stream's earlier work, so the copy runs on the
+// copy stream and overlaps the step in flight: allocated there (stream-ordered), copied through
+// the copy stream's own staging buffers, and the compute stream waits for an event recorded after
+// the copy. With the caching allocator a block may still be in use by queued compute work, so the
+// copy stream first waits for the compute stream.
+void* CudaBackend::allocate_from_host(const void* src, std::size_t bytes) {
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  if (bytes == 0 || s.capture.active.load()) return Backend::allocate_from_host(src, bytes);
+  void* ptr = nullptr;
+  if (s.use_pool) {
+    const cudaError_t status = cudaMallocFromPoolAsync(&ptr, bytes, s.pool, s.copy_stream);
+    if (status != cudaSuccess) {
+      cudaGetLastError();
+      return Backend::allocate_from_host(src, bytes);  // the compute stream's path, with retry
+    }
+  } else {
+    ptr = pool_allocate(s, bytes, "a tensor copied from the host");
+    SHEARS_CUDA_CHECK(cudaEventRecord(s.copy_done, s.stream));
+    SHEARS_CUDA_CHECK(cudaStreamWaitEvent(s.copy_stream, s.copy_done, 0));
+  }
+  try {
+    staged_copy(s.copy_staging, s.copy_stream, ptr, src, bytes);
+    SHEARS_CUDA_CHECK(cudaEventRecord(s.copy_done, s.copy_stream));
+    SHEARS_CUDA_CHECK(cudaStreamWaitEvent(s.stream, s.copy_done, 0));
+  } catch (...) {
+    pool_free(s, ptr);
+    throw;
+  }
+  return ptr;
 }
 
 void CudaBackend::copy_to_host(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
+  refuse_while_capturing(*state_, "copy_to_host (a read of device memory: item(), to_vector)");
   DeviceGuard guard(state_->device);
   SHEARS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state_->stream));
   sync_and_check(*state_);
@@ -430,6 +589,7 @@ void CudaBackend::copy(void* dst, const void* src, std::size_t bytes) {
 }
 
 void CudaBackend::synchronize() {
+  refuse_while_capturing(*state_, "synchronize");
   DeviceGuard guard(state_->device);
   sync_and_check(*state_);
 }
@@ -459,6 +619,7 @@ struct EventPair {
 }  // namespace
 
 double CudaBackend::time_ms(const std::function<void()>& work) {
+  refuse_while_capturing(*state_, "time_ms");
   DeviceGuard guard(state_->device);
   EventPair events;
   SHEARS_CUDA_CHECK(cudaEventRecord(events.start, state_->stream));

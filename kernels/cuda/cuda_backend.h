@@ -26,17 +26,21 @@ Backend& backend(int index);
 struct PoolStats {
   std::uint64_t reserved_bytes = 0, reserved_high_bytes = 0;
   std::uint64_t used_bytes = 0, used_high_bytes = 0;
+  /// The device's graph memory (allocations recorded in graphs), reserved now and at the peak.
+  std::uint64_t graph_reserved_bytes = 0, graph_reserved_high_bytes = 0;
 };
 
 /// The CUDA backend of one device. Every primitive is queued on the backend's own stream, in
 /// order, and returns without waiting, except copy_from_host / copy_to_host (which return when the
-/// host buffer may be reused or read), synchronize, and the few primitives that must inspect data
-/// on the host (index and keep validation, the label check of nll_loss_forward), which wait for the
-/// stream. Memory comes from the device's default stream-ordered pool (cudaMallocAsync), which
-/// keeps freed blocks for reuse instead of returning them to the driver; on a device without
-/// such pools (or with SHEARS_CUDA_ALLOCATOR=caching) from a caching cudaMalloc allocator, with a
-/// warning on stderr. With SHEARS_CUDA_SYNC=1 every kernel and library call is followed by a
-/// device synchronisation and fault check, so a fault is reported by the op that caused it.
+/// host buffer may be reused or read), synchronize and svd (which reads its solver's status).
+/// Labels, indices and keep lists are checked on the device; a bad entry is thrown at the next
+/// synchronisation. Uploads of new tensors (allocate_from_host) run on a second, copy stream
+/// that the compute stream waits for by an event. Memory comes from the device's default
+/// stream-ordered pool (cudaMallocAsync), which keeps freed blocks for reuse instead of returning
+/// them to the driver; on a device without such pools (or with SHEARS_CUDA_ALLOCATOR=caching) from
+/// a caching cudaMalloc allocator, with a warning on stderr. With SHEARS_CUDA_SYNC=1 every kernel
+/// and library call is followed by a device synchronisation and fault check, so a fault is reported
+/// by the op that caused it.
 ///
 /// Floating primitives take F32 only (F64 exists for gradient checks on the CPU); fill, convert and
 /// the data-movement primitives (index_select, slice_copy, channel_gather, channel_scatter) take
@@ -71,6 +75,10 @@ class CudaBackend final : public Backend {
   void copy_from_host(void* dst, const void* src, std::size_t bytes) override;
   void copy_to_host(void* dst, const void* src, std::size_t bytes) override;
   void copy(void* dst, const void* src, std::size_t bytes) override;
+  /// Allocated on the copy stream and copied there through its own pinned staging buffers; the
+  /// compute stream waits for the copy (an event), not the host. While capturing: as
+  /// allocate + copy_from_host on the compute stream.
+  void* allocate_from_host(const void* src, std::size_t bytes) override;
   void synchronize() override;
   MemoryInfo memory_info() override;
   void fill(const TensorView& x, double value) override;
@@ -145,9 +153,20 @@ class CudaBackend final : public Backend {
   /// Every item in one kernel launch (a table of per-tensor chunks), unless an item is empty.
   void sgd_update_many(const std::vector<SgdItem>& items, const SgdParams& p) override;
   /// GPU time between two events recorded on the stream before and after `work`, waiting for the
-  /// second. Host-side pauses inside `work` (the keep validation of channel_gather, say) count,
-  /// since the stream idles through them.
+  /// second (no host wait inside: the channel ops check their keep lists on the device). Host-side
+  /// pauses inside `work` would count, since the stream idles through them.
   double time_ms(const std::function<void()>& work) override;
+
+  /// Graphs (kernels/cuda/graph.cpp): the compute stream is captured in relaxed mode; memory
+  /// allocated while capturing comes from the graph's own pool (graph memory nodes) and the graph
+  /// is instantiated to free what a launch left allocated when it is launched again, so a replay
+  /// writes its outputs at the captured addresses. Unsupported with the caching cudaMalloc
+  /// fallback (no stream-ordered allocation to record).
+  std::string graph_unsupported_reason() override;
+  void begin_capture() override;
+  std::unique_ptr<DeviceGraph> end_capture() override;
+  void abort_capture() noexcept override;
+  bool capturing() const override;
 
   /// The stream, pool, handles and caches (kernels/cuda/state.h). Only files in kernels/cuda see
   /// its definition, so this header names no CUDA type.

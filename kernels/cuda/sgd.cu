@@ -9,7 +9,9 @@
 //
 // sgd_update_many runs the same arithmetic for every parameter of a network in one launch: the
 // host cuts each tensor into chunks of kChunk elements and uploads the chunk table (through the
-// pinned staging buffers, without waiting); block b updates chunk b.
+// pinned staging buffers, without waiting; while a graph is captured, from a pinned buffer the
+// graph keeps); block b updates chunk b. With SgdParams::lr_device the kernel reads the LR from
+// device memory when it runs, so a replayed graph follows the schedule.
 
 #include <algorithm>
 #include <cstdint>
@@ -63,9 +65,12 @@ struct SgdChunk {
   int first;
 };
 
-__global__ void sgd_many_kernel(const SgdChunk* __restrict__ chunks, float lr, float momentum,
-                                float damp, bool nesterov) {
+// lr_device, when not null, holds the learning rate (graph replays change it between launches).
+__global__ void sgd_many_kernel(const SgdChunk* __restrict__ chunks, float lr,
+                                const float* __restrict__ lr_device, float momentum, float damp,
+                                bool nesterov) {
   const SgdChunk c = chunks[blockIdx.x];
+  if (lr_device != nullptr) lr = *lr_device;
   float* param = c.param + c.start;
   const float* grad = c.grad + c.start;
   if (c.buf == nullptr) {
@@ -124,8 +129,8 @@ void CudaBackend::sgd_update_many(const std::vector<SgdItem>& items, const SgdPa
   DeviceBuffer table(s, bytes, "the SGD chunk table");
   copy_from_host(table.get(), chunks.data(), bytes);
   sgd_many_kernel<<<static_cast<unsigned>(chunks.size()), kBlock, 0, s.stream>>>(
-      table.as<const SgdChunk>(), static_cast<float>(p.lr), static_cast<float>(p.momentum),
-      static_cast<float>(1.0 - p.dampening), p.nesterov);
+      table.as<const SgdChunk>(), static_cast<float>(p.lr), p.lr_device,
+      static_cast<float>(p.momentum), static_cast<float>(1.0 - p.dampening), p.nesterov);
   SHEARS_CUDA_CHECK_LAUNCH();
 }
 
@@ -150,6 +155,17 @@ void CudaBackend::sgd_update(const TensorView& param, const TensorView& grad,
   }
   const std::int64_t n = param.numel();
   if (n == 0) return;
+  if (p.lr_device != nullptr) {
+    SgdItem item;
+    item.param = param;
+    item.grad = grad;
+    if (use_momentum) item.momentum_buf = *momentum_buf;
+    item.has_momentum_buf = use_momentum;
+    item.weight_decay = p.weight_decay;
+    item.first_step = p.first_step;
+    sgd_update_many({item}, p);
+    return;
+  }
   const unsigned grid = grid_for(n, s.sm_count);
   const auto lr = static_cast<float>(p.lr), wd = static_cast<float>(p.weight_decay);
   if (!use_momentum) {

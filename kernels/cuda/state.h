@@ -5,6 +5,7 @@
 // primitive uses to select the device and to borrow scratch memory from the pool.
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -78,12 +80,17 @@ struct DeferredError {
   int code = 0;
   int dim = 0;
   long long position = 0, value = 0, size = 0;
+  long long previous = 0;  // keep checks: the entry before `position`
 };
 enum DeferredCode : int {
   kNoDeferredError = 0,
   kBadLabel = 1,
   kBadIndexSelect = 2,
-  kBadIndexAdd = 3
+  kBadIndexAdd = 3,
+  // Keep lists of channel_gather (4..6) and channel_scatter (7..9): out of range, a duplicate,
+  // not sorted.
+  kBadKeepGather = 4,
+  kBadKeepScatter = 7
 };
 
 /// Pinned host buffers that host-to-device copies go through, two in turn: the caller's buffer is
@@ -97,6 +104,24 @@ struct HostStaging {
   int next = 0;
 };
 
+/// What a graph capture in progress (Backend::begin_capture .. end_capture) keeps track of. The
+/// allocator consults it: memory allocated while capturing becomes the graph's (`live` until freed
+/// in the capture), memory allocated before and freed while capturing is not freed inside the
+/// graph (a replay would free it again) but held until the graph is destroyed (`held`), and the
+/// memory of a discarded capture is never passed to the driver again (`dead`). Host bytes copied
+/// to the device while capturing are kept in pinned buffers the graph reads at every replay
+/// (`host_blocks`; `host_used` bytes of the last one are taken). Guarded by `mutex`; `active` is
+/// read without it on the allocator's fast path.
+struct CaptureState {
+  static constexpr std::size_t kHostBlock = std::size_t{1} << 20;
+  std::mutex mutex;
+  std::atomic<bool> active{false};
+  std::unordered_set<void*> live, dead;
+  std::vector<void*> held;
+  std::vector<void*> host_blocks;
+  std::size_t host_used = 0, host_capacity = 0;
+};
+
 struct CudaBackend::State {
   int device = 0;
   int sm_count = 1;
@@ -104,12 +129,25 @@ struct CudaBackend::State {
   cudaMemPool_t pool = nullptr;
   cudnnHandle_t cudnn = nullptr;
   cublasHandle_t cublas = nullptr;
+  /// cuBLAS's workspace, ours (cublasSetWorkspace), so that a GEMM recorded into a graph never
+  /// makes cuBLAS allocate while capturing; kCublasWorkspace bytes, PyTorch's size for Hopper.
+  static constexpr std::size_t kCublasWorkspace = std::size_t{32} << 20;
+  void* cublas_workspace = nullptr;
   /// Created on the first svd (most runs never decompose anything); guarded by library_mutex.
   cusolverDnHandle_t cusolver = nullptr;
   /// The deferred-error record (device memory) and its pinned host mirror.
   DeferredError* deferred = nullptr;
   DeferredError* deferred_host = nullptr;
   HostStaging staging;
+  /// Host-to-device copies into new memory (allocate_from_host: input batches) run on this stream,
+  /// beside the compute stream, from their own staging buffers; the compute stream waits for
+  /// `copy_done` before it uses the memory.
+  cudaStream_t copy_stream = nullptr;
+  HostStaging copy_staging;
+  cudaEvent_t copy_done = nullptr;
+  /// Fork and join of the channel ops' keep check, which runs on copy_stream beside the copy.
+  cudaEvent_t keep_fork = nullptr, keep_join = nullptr;
+  CaptureState capture;
   /// False when the device lacks stream-ordered pools: memory then comes from `blocks`.
   bool use_pool = true;
   BlockCache blocks;
@@ -214,10 +252,15 @@ class DeviceBuffer {
   std::size_t bytes_ = 0;
 };
 
+/// Throws GraphCaptureError naming `what` when a graph capture is in progress on `s`: work that
+/// makes the host wait for the device cannot be recorded.
+void refuse_while_capturing(CudaBackend::State& s, const char* what);
+
 /// Copies `count` values of T from device memory to a host vector and waits for them (after all
 /// work queued before). Used where a primitive must look at a few device values on the host.
 template <typename T>
 std::vector<T> copy_to_host_vector(CudaBackend::State& s, const T* src, std::int64_t count) {
+  refuse_while_capturing(s, "a primitive that reads device values on the host");
   std::vector<T> out(static_cast<std::size_t>(count));
   if (count > 0) {
     SHEARS_CUDA_CHECK(

@@ -98,6 +98,10 @@ TEST(Experiment, DeviceOptionsAreParsedCheckedAndApplied) {
   EXPECT_TRUE(spec.device_options.tf32_conv);
   EXPECT_TRUE(spec.device_options.deterministic);
   EXPECT_EQ(spec.device_options.conv_algo, "heuristic");  // timing-based choice is not repeatable
+  EXPECT_TRUE(spec.device_options.cuda_graphs);           // the default
+  const std::string eager = std::string(kTiny) + "device_options: {cuda_graphs: false}\n";
+  EXPECT_FALSE(
+      app::parse_experiment(Config::parse(eager, "eager.yaml")).device_options.cuda_graphs);
   {
     app::Experiment e(spec, Config::parse(text, "opts.yaml"), app::RunOptions{});
     const CudaPolicy policy = cuda_policy();
@@ -121,6 +125,8 @@ TEST(Experiment, DeviceOptionsAreParsedCheckedAndApplied) {
   const std::string cfg = write(dir, "tiny.yaml", kTiny);
   const std::string msg = error_of({"run", cfg, "--tf32", "sometimes", "--quiet"});
   EXPECT_NE(msg.find("--tf32 'sometimes': expected off, conv or all"), std::string::npos) << msg;
+  const std::string graphs = error_of({"run", cfg, "--cuda-graphs", "maybe", "--quiet"});
+  EXPECT_NE(graphs.find("--cuda-graphs 'maybe': expected on or off"), std::string::npos) << graphs;
 }
 
 TEST(Experiment, RunWritesSummaryConfigAndCheckpoints) {
@@ -137,6 +143,7 @@ TEST(Experiment, RunWritesSummaryConfigAndCheckpoints) {
   EXPECT_EQ(s["device_options"]["tf32_conv"], true);
   EXPECT_EQ(s["device_options"]["deterministic"], false);
   EXPECT_EQ(s["device_options"]["conv_algo"], "find");
+  EXPECT_EQ(s["device_options"]["cuda_graphs"], true);
   for (const char* key : {"test", "validation", "params", "flops", "latency_ms"}) {
     EXPECT_TRUE(s["dense"].contains(key)) << key;
   }

@@ -142,13 +142,15 @@ INSTANTIATE_TEST_SUITE_P(
 
 class ChannelKeepErrors : public CudaParity {
  protected:
-  // The message of the ShapeError channel_gather throws for `keep` on a (2, 13, 3) tensor.
+  // The message of the ShapeError channel_gather throws for `keep` on a (2, 13, 3) tensor: the
+  // keep check runs on the device and is reported at the next synchronisation.
   std::string gather_error(const std::vector<std::int64_t>& keep) {
     Twin x = random_twin({2, 13, 3}, 5);
     Twin k = index_twin(keep);
     Twin out = output_twin({2, static_cast<std::int64_t>(keep.size()), 3});
     try {
       gpu_->channel_gather(x.g(), 1, k.g(), out.g());
+      gpu_->synchronize();
     } catch (const ShapeError& e) {
       return e.what();
     }
@@ -174,6 +176,25 @@ TEST_F(ChannelKeepErrors, OutOfRangeKeepIsRejected) {
       << msg;
   const std::string negative = gather_error({-1});
   EXPECT_NE(negative.find("keep[0] = -1 is out of range"), std::string::npos) << negative;
+}
+
+TEST_F(ChannelKeepErrors, ScatterKeepIsCheckedOnTheDeviceAndReportedAtTheNextSync) {
+  Twin src = random_twin({2, 3, 3}, 6);
+  Twin k = index_twin({0, 9, 4});
+  Twin out = random_twin({2, 13, 3}, 7);
+  // The call itself does not wait for the device.
+  gpu_->channel_scatter(src.g(), 1, k.g(), out.g());
+  try {
+    gpu_->synchronize();
+    FAIL() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "channel_scatter: keep is not sorted: keep[2] = 4 comes after keep[1] = 9"),
+              std::string::npos)
+        << e.what();
+  }
+  // Reported once; the backend goes on.
+  EXPECT_NO_THROW(gpu_->synchronize());
 }
 
 TEST_F(ChannelKeepErrors, ScatterChecksTheSourceShape) {
