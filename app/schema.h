@@ -99,9 +99,9 @@ struct DeviceOptionsSpec {
   /// "find": time the cuDNN algorithms once per shape; "heuristic": cuDNN's ranking.
   std::string conv_algo = "find";
   /// Record the training step into a CUDA graph per batch shape and replay it (StepGraph):
-  /// on by default, since a CIFAR step on a large GPU is bound by kernel launches, and results
-  /// equal the eager step's; runs that cannot be recorded fall back to eager steps by themselves.
-  bool cuda_graphs = true;
+  /// off by default (eager steps, as PyTorch runs them) until a GPU run has measured it; results
+  /// equal the eager step's, and runs that cannot be recorded fall back to eager steps by themselves.
+  bool cuda_graphs = false;
 };
 
 /// One experiment, as read from YAML (schema documented in configs/README.md).

@@ -98,10 +98,10 @@ TEST(Experiment, DeviceOptionsAreParsedCheckedAndApplied) {
   EXPECT_TRUE(spec.device_options.tf32_conv);
   EXPECT_TRUE(spec.device_options.deterministic);
   EXPECT_EQ(spec.device_options.conv_algo, "heuristic");  // timing-based choice is not repeatable
-  EXPECT_TRUE(spec.device_options.cuda_graphs);           // the default
-  const std::string eager = std::string(kTiny) + "device_options: {cuda_graphs: false}\n";
-  EXPECT_FALSE(
-      app::parse_experiment(Config::parse(eager, "eager.yaml")).device_options.cuda_graphs);
+  EXPECT_FALSE(spec.device_options.cuda_graphs);          // the default: eager steps
+  const std::string graphs = std::string(kTiny) + "device_options: {cuda_graphs: true}\n";
+  EXPECT_TRUE(
+      app::parse_experiment(Config::parse(graphs, "graphs.yaml")).device_options.cuda_graphs);
   {
     app::Experiment e(spec, Config::parse(text, "opts.yaml"), app::RunOptions{});
     const CudaPolicy policy = cuda_policy();
@@ -143,7 +143,7 @@ TEST(Experiment, RunWritesSummaryConfigAndCheckpoints) {
   EXPECT_EQ(s["device_options"]["tf32_conv"], true);
   EXPECT_EQ(s["device_options"]["deterministic"], false);
   EXPECT_EQ(s["device_options"]["conv_algo"], "find");
-  EXPECT_EQ(s["device_options"]["cuda_graphs"], true);
+  EXPECT_EQ(s["device_options"]["cuda_graphs"], false);
   for (const char* key : {"test", "validation", "params", "flops", "latency_ms"}) {
     EXPECT_TRUE(s["dense"].contains(key)) << key;
   }
