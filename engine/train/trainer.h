@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,8 @@ namespace shears {
 
 namespace dist {
 class Communicator;
-}
+class GradientReducer;
+}  // namespace dist
 class Trainer;
 
 /// Results of one epoch (or of an evaluation, with only the val_* fields set).
@@ -43,6 +45,9 @@ class TrainerHooks {
   /// The training loss of a batch; the default is cross-entropy with the trainer's label
   /// smoothing. Only the first hooks object that returns a defined tensor is used.
   virtual Tensor compute_loss(Trainer&, const Batch&, const Tensor& /*logits*/) { return {}; }
+  /// Leaves outside the model whose gradients data-parallel training sums over ranks and
+  /// averages with the model's, in the same per-step allreduce (GAL's masks); none by default.
+  virtual std::vector<Tensor> reduced_parameters() const { return {}; }
   /// After backward, before the optimiser step (gradient masking).
   virtual void after_backward(Trainer&) {}
   /// After the optimiser step (mask re-application, auxiliary optimisers).
@@ -87,6 +92,9 @@ struct TrainerOptions {
   dist::Communicator* comm = nullptr;
   /// Largest bucket of the per-step gradient allreduce.
   std::size_t bucket_bytes = std::size_t{25} << 20;
+  /// Start each bucket's allreduce during backward, as soon as its gradients are final
+  /// (dist::GradientReducer); false: every bucket after backward. Same result either way.
+  bool overlap_allreduce = true;
 };
 
 /// Thrown when SIGINT stopped training; a checkpoint has been written.
@@ -105,13 +113,14 @@ class Interrupted : public Error {
 /// and throws Interrupted.
 ///
 /// With options.comm of several ranks (docs/distributed.md), every rank backpropagates the sum
-/// of its share's losses, and one bucketed allreduce per step sums the gradients and the share
-/// sizes, so every rank applies the gradient of the global batch's mean loss: the same step one
-/// process takes on the whole batch (up to float summation order; BN statistics are per rank
-/// unless dist::set_sync_batch_norm). Ranks start from rank 0's weights; after each epoch's
-/// training, hooks' state, weights and buffers (BN running statistics) are rank 0's again, and
-/// metrics are summed over ranks. Only rank 0 writes checkpoints and metrics.jsonl; every rank
-/// reads last.safetensors to resume (a run directory all ranks see), with any number of ranks.
+/// of its share's losses, and one bucketed allreduce per step (its buckets started during
+/// backward unless options.overlap_allreduce is false) sums the gradients and the share sizes, so
+/// every rank applies the gradient of the global batch's mean loss: the same step one process takes
+/// on the whole batch (up to float summation order; BN statistics are per rank unless
+/// dist::set_sync_batch_norm). Ranks start from rank 0's weights; after each epoch's training,
+/// hooks' state, weights and buffers (BN running statistics) are rank 0's again, and metrics are
+/// summed over ranks. Only rank 0 writes checkpoints and metrics.jsonl; every rank reads
+/// last.safetensors to resume (a run directory all ranks see), with any number of ranks.
 class Trainer {
  public:
   Trainer(nn::Module& model, optim::Sgd& optimizer, const optim::LrSchedule& schedule,
@@ -155,7 +164,8 @@ class Trainer {
   const optim::LrSchedule& schedule_;
   TrainerOptions options_;
   std::vector<TrainerHooks*> hooks_;
-  std::int64_t epoch_ = 0;  // epochs completed
+  std::shared_ptr<dist::GradientReducer> reducer_;  // distributed: the per-step allreduce
+  std::int64_t epoch_ = 0;                          // epochs completed
   std::int64_t global_step_ = 0;
   double best_top1_ = -1.0;
 };
