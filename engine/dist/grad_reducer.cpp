@@ -1,5 +1,6 @@
 #include "engine/dist/grad_reducer.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -23,7 +24,10 @@ GradientReducer::GradientReducer(Communicator& comm, const std::vector<Tensor>& 
     const Tensor& p = params_[k];
     const std::string k_key = p.device().str() + "/" + std::to_string(static_cast<int>(p.dtype()));
     const std::size_t b = p.nbytes();
-    if (buckets_.empty() || k_key != key || bytes + b > bucket_bytes) {
+    // The first bucket (the last layers) is small, so that communication starts early.
+    const std::size_t cap =
+        buckets_.size() == 1 ? std::min(bucket_bytes, kFirstBucketBytes) : bucket_bytes;
+    if (buckets_.empty() || k_key != key || bytes + b > cap) {
       buckets_.emplace_back();
       key = k_key;
       bytes = 0;

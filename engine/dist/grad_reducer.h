@@ -10,7 +10,8 @@
 namespace shears::dist {
 
 /// The per-step gradient allreduce of data-parallel training, in buckets. The parameters are
-/// cut into buckets of at most `bucket_bytes` in reverse order (the order in which backward
+/// cut into buckets of at most `bucket_bytes` (the first at most kFirstBucketBytes) in reverse
+/// order (the order in which backward
 /// finishes their gradients: last layers first), a bucket holding one device and dtype. With
 /// `overlap`, a bucket's allreduce starts (non-blocking) during backward as soon as every
 /// gradient in it is final (gradient_ready, from a GradReadyScope) and every earlier bucket has
@@ -21,6 +22,8 @@ namespace shears::dist {
 /// undefined when their bucket starts are left out of it (every rank has the same graph).
 class GradientReducer {
  public:
+  /// The first bucket holds at most this much (or bucket_bytes when smaller), as PyTorch's DDP.
+  static constexpr std::size_t kFirstBucketBytes = std::size_t{1} << 20;
   GradientReducer(Communicator& comm, const std::vector<Tensor>& params, std::size_t bucket_bytes,
                   bool overlap);
 
