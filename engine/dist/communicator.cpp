@@ -324,6 +324,12 @@ LaunchInfo launch_info(const std::function<const char*(const char*)>& getenv_fn)
   return info;
 }
 
+int local_gpu(int rank) {
+  const LaunchInfo launch = launch_info();
+  const int local = launch.launcher.empty() ? rank : launch.local_rank;
+  return local % std::max(1, cuda_device_count());
+}
+
 // ---- the job's communicator --------------------------------------------------------------------
 
 namespace {
@@ -382,17 +388,23 @@ std::unique_ptr<CommBackend> make_mpi_backend(int expected) {
   return std::unique_ptr<CommBackend>(b);
 }
 
-std::unique_ptr<CommBackend> make_nccl_backend(CommBackend& host, int local_rank) {
+std::unique_ptr<CommBackend> make_nccl_backend(CommBackend& host, int local_rank, int gpu) {
   std::string tried;
   void* h = open_plugin("libshears_dist_nccl.so", tried);
-  // Decided on rank 0 and broadcast, so that every rank takes the same path.
-  Tensor ok = Tensor::from_vector(std::vector<std::int32_t>{h != nullptr ? 1 : 0}, {1});
-  guarded([&] { host.allreduce(ok.raw_data(), 1, DType::I32, ReduceOp::Min); });
-  if (ok.data<std::int32_t>()[0] == 0) {
+  // NCCL needs the plugin and a GPU of its own on every rank (it refuses two ranks on one GPU);
+  // decided over all ranks, so that every rank takes the same path.
+  const int devices = std::max(1, cuda_device_count());
+  Tensor ok = Tensor::from_vector(
+      std::vector<std::int32_t>{h != nullptr ? 1 : 0, local_rank < devices ? 1 : 0}, {2});
+  guarded([&] { host.allreduce(ok.raw_data(), 2, DType::I32, ReduceOp::Min); });
+  if (ok.data<std::int32_t>()[0] == 0 || ok.data<std::int32_t>()[1] == 0) {
     if (host.rank() == 0) {
-      log_warning(
-          "no NCCL communicator (libshears_dist_nccl.so not found on every rank): "
-          "gradients of CUDA tensors go through host copies over MPI");
+      log_warning(ok.data<std::int32_t>()[0] == 0
+                      ? "no NCCL communicator (libshears_dist_nccl.so not found on every rank): "
+                        "collectives of CUDA tensors go through host copies over MPI"
+                      : "no NCCL communicator: more ranks than GPUs on a node (NCCL needs one "
+                        "GPU per rank); collectives of CUDA tensors go through host copies over "
+                        "MPI");
     }
     return nullptr;
   }
@@ -407,8 +419,7 @@ std::unique_ptr<CommBackend> make_nccl_backend(CommBackend& host, int local_rank
   std::string error;
   if (host.rank() == 0 && !unique_id(id, &error)) throw Error("cannot start NCCL: " + error);
   guarded([&] { host.broadcast(id, sizeof id, 0); });
-  const int device = local_rank % std::max(1, cuda_device_count());
-  CommBackend* b = create(id, host.rank(), host.size(), device, &error);
+  CommBackend* b = create(id, host.rank(), host.size(), gpu, &error);
   if (b == nullptr)
     throw Error("cannot start NCCL on rank " + std::to_string(host.rank()) + ": " + error);
   return std::unique_ptr<CommBackend>(b);
@@ -448,7 +459,8 @@ Communicator& init_world(bool cuda) {
   }
   std::unique_ptr<CommBackend> device;
   if (cuda && cuda_device_count() > 0 && host->size() > 1) {
-    device = make_nccl_backend(*host, launch.launcher.empty() ? host->rank() : launch.local_rank);
+    device = make_nccl_backend(*host, launch.launcher.empty() ? host->rank() : launch.local_rank,
+                               local_gpu(host->rank()));
   }
   slot = std::make_unique<Communicator>(std::move(host), std::move(device));
   return *slot;

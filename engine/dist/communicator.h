@@ -89,6 +89,10 @@ struct LaunchInfo {
 /// when a value is not an integer or is out of range.
 LaunchInfo launch_info(const std::function<const char*(const char*)>& getenv = nullptr);
 
+/// The GPU of this process in a job of `rank`: its local rank (its rank without a launcher)
+/// modulo the GPUs present, so that the ranks on a node take different GPUs; 0 without GPUs.
+int local_gpu(int rank);
+
 /// The job's communicator: the single-process one until init_world() finds a launcher.
 Communicator& world();
 /// Sets up world() from the environment once: under mpirun (OMPI_COMM_WORLD_SIZE), srun

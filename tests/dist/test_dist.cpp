@@ -29,6 +29,7 @@
 #include "engine/optim/sgd.h"
 #include "engine/rng.h"
 #include "engine/train/trainer.h"
+#include "kernels/common/registry.h"
 #include "models/registry.h"
 #include "pruning/methods/gal.h"
 #include "pruning/soft_masks.h"
@@ -52,23 +53,29 @@ dist::Communicator& comm() { return dist::world(); }
 // ---- known answers for every dtype ------------------------------------------------------------
 
 template <typename T>
-void check_collectives_for() {
+void check_collectives_for(Device device = Device::cpu()) {
   const int rank = comm().rank(), size = comm().size();
   const std::int64_t n = 37;
   auto value = [](int r, std::int64_t i) { return static_cast<T>((r + 1) * 3 + i % 5); };
   std::vector<T> mine(n);
   for (std::int64_t i = 0; i < n; ++i) mine[static_cast<std::size_t>(i)] = value(rank, i);
 
-  Tensor sum = Tensor::from_vector(mine, {n});
+  Tensor sum = Tensor::from_vector(mine, {n}).to(device);
   comm().allreduce_(sum, ReduceOp::Sum);
-  Tensor mx = Tensor::from_vector(mine, {n});
+  Tensor mx = Tensor::from_vector(mine, {n}).to(device);
   comm().allreduce_(mx, ReduceOp::Max);
-  Tensor mn = Tensor::from_vector(mine, {n});
+  Tensor mn = Tensor::from_vector(mine, {n}).to(device);
   comm().allreduce_(mn, ReduceOp::Min);
   const int root = size - 1;
-  Tensor bc = Tensor::from_vector(mine, {n});
+  Tensor bc = Tensor::from_vector(mine, {n}).to(device);
   comm().broadcast_(bc, root);
-  Tensor all = comm().allgather(Tensor::from_vector(mine, {n}));
+  Tensor all = comm().allgather(Tensor::from_vector(mine, {n}).to(device));
+  EXPECT_TRUE(all.device() == device);
+  sum = sum.cpu();
+  mx = mx.cpu();
+  mn = mn.cpu();
+  bc = bc.cpu();
+  all = all.cpu();
   ASSERT_EQ(all.shape(), (Shape{size, n}));
   for (std::int64_t i = 0; i < n; ++i) {
     const auto k = static_cast<std::size_t>(i);
@@ -89,6 +96,28 @@ TEST(Communicator, KnownAnswersEveryDtype) {
   check_collectives_for<std::int64_t>();
   check_collectives_for<std::uint8_t>();
   comm().barrier();
+}
+
+// CUDA tensors: through NCCL when every rank has a GPU of its own (libshears_dist_nccl.so),
+// else through host copies over MPI.
+TEST(Communicator, KnownAnswersEveryDtypeOnTheGpu) {
+  if (cuda_device_count() == 0) {
+    GTEST_SKIP() << "no GPU: CUDA tensors' collectives (NCCL, or host copies over MPI) need one";
+  }
+  const Device gpu = Device::cuda(dist::launch_info().local_rank % cuda_device_count());
+  if (comm().is_root()) {
+    std::printf("CUDA collectives through %s\n", comm().describe().c_str());
+  }
+  check_collectives_for<float>(gpu);
+  check_collectives_for<double>(gpu);
+  check_collectives_for<std::int32_t>(gpu);
+  check_collectives_for<std::int64_t>(gpu);
+  check_collectives_for<std::uint8_t>(gpu);
+  Tensor t = Tensor::full({1000}, comm().rank() + 1.0).to(gpu);
+  dist::Communicator::Request r = comm().allreduce_start_(t);
+  comm().wait(r);
+  const double n = comm().size();
+  EXPECT_TRUE(equal(t.cpu(), Tensor::full({1000}, n * (n + 1) / 2)));
 }
 
 TEST(Communicator, BucketedAllreduceSumsEveryTensorAcrossBuckets) {
@@ -709,7 +738,7 @@ TEST(Bench, DISABLED_AllreduceBandwidth) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  shears::dist::Communicator& c = shears::dist::init_world(false);
+  shears::dist::Communicator& c = shears::dist::init_world(shears::cuda_device_count() > 0);
   if (c.rank() > 0) {
     // Rank 0 reports; the others only their failures (the exit status counts them).
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
