@@ -283,6 +283,8 @@ pruning::TrainRecipe Experiment::recipe_of(const TrainSpec& t) {
   r.sgd.no_decay_bn_and_bias = t.no_decay_bn_bias;
   r.label_smoothing = t.label_smoothing;
   r.sync_bn = t.sync_bn;
+  r.overlap_allreduce = t.overlap_allreduce;
+  r.bucket_bytes = static_cast<std::size_t>(t.bucket_mb * (1 << 20));
   r.schedule = [t](double base, std::int64_t epochs) -> std::unique_ptr<optim::LrSchedule> {
     std::unique_ptr<optim::LrSchedule> s;
     // Another length than the recipe's (Scratch-B): milestones at the same fractions, floored.
@@ -335,6 +337,8 @@ std::vector<EpochMetrics> Experiment::train(nn::Module& model, const pruning::Tr
   dist::Communicator& comm = dist::world();
   if (comm.size() > 1) {
     to.comm = &comm;
+    to.overlap_allreduce = recipe.overlap_allreduce;
+    to.bucket_bytes = std::max<std::size_t>(recipe.bucket_bytes, 1);
     dist::set_sync_batch_norm(model, recipe.sync_bn ? &comm : nullptr);
   }
   Trainer trainer(model, sgd, *schedule, to);

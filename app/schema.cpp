@@ -134,6 +134,8 @@ TrainSpec parse_train(const Config& t, const TrainSpec& d) {
   spec.label_smoothing = non_negative<double>(t, "label_smoothing", d.label_smoothing);
   if (spec.label_smoothing > 1) bad_value(t, "label_smoothing", "must be in [0, 1]");
   spec.sync_bn = t.get<bool>("sync_bn", d.sync_bn);
+  spec.overlap_allreduce = t.get<bool>("overlap_allreduce", d.overlap_allreduce);
+  spec.bucket_mb = positive<double>(t, "bucket_mb", d.bucket_mb);
   spec.schedule =
       pick(t, "schedule", d.schedule, {"constant", "step", "multistep", "cosine", "linear"});
   spec.milestones = t.get<std::vector<int>>("milestones", d.milestones);

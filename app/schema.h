@@ -80,6 +80,9 @@ struct TrainSpec {
   double warmup_factor = 0.0;
   double label_smoothing = 0.0;
   bool sync_bn = false;  // data-parallel runs: BN statistics over all ranks (docs/distributed.md)
+  /// Data-parallel runs: gradient buckets' allreduce started during backward, and their size.
+  bool overlap_allreduce = true;
+  double bucket_mb = 25.0;
 };
 
 /// The `bench:` section: inference latency of the result.

@@ -88,6 +88,10 @@ int command_run(const std::vector<std::string>& args, RunMode mode) {
     comm.check_same(config.dump() + "\n--out " + a.value("--out") +
                         (a.has("--no-resume") ? " --no-resume" : ""),
                     "the experiment (resolved configuration, --out, --no-resume)");
+    // Device cuda (index 0) means each rank's own GPU: the one its NCCL communicator uses.
+    if (spec.device.is_cuda() && spec.device.index == 0) {
+      spec.device = Device::cuda(dist::local_gpu(comm.rank()));
+    }
     log_info("data parallel over " + std::to_string(comm.size()) + " ranks (" + comm.describe() +
              ")");
   }

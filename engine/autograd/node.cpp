@@ -25,6 +25,7 @@ namespace {
 thread_local bool t_grad_enabled = true;
 thread_local TraceScope* t_trace = nullptr;
 thread_local OpObserverScope* t_observer = nullptr;
+thread_local GradReadyScope* t_grad_ready = nullptr;
 
 /// The node that accumulates into a leaf's `grad`, created once per leaf and shared by every op
 /// that reads the leaf, so that gradients from several uses add up before reaching it.
@@ -47,6 +48,7 @@ std::shared_ptr<Node> grad_accumulator(const std::shared_ptr<TensorImpl>& leaf) 
         }
         return {};
       });
+  node->set_leaf(leaf);
   leaf->grad_accumulator = node;
   return node;
 }
@@ -67,6 +69,12 @@ OpObserverScope::OpObserverScope(Observer observer) : observer_(std::move(observ
   t_observer = this;
 }
 OpObserverScope::~OpObserverScope() { t_observer = nullptr; }
+
+GradReadyScope::GradReadyScope(Callback fn) : fn_(std::move(fn)) {
+  SHEARS_CHECK(t_grad_ready == nullptr, "a GradReadyScope is already open on this thread");
+  t_grad_ready = this;
+}
+GradReadyScope::~GradReadyScope() { t_grad_ready = nullptr; }
 
 std::vector<Tensor> Node::apply(const Tensor& grad_output) {
   SHEARS_CHECK(fn_ != nullptr, "backward through op '", name_,
@@ -155,7 +163,12 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
       }
     }
     std::vector<Tensor> input_grads;
-    if (grad.defined()) input_grads = node->apply(grad);
+    if (grad.defined()) {
+      input_grads = node->apply(grad);
+      if (t_grad_ready != nullptr) {
+        if (auto leaf = node->leaf()) (*t_grad_ready)(Tensor(leaf));
+      }
+    }
     if (!retain_graph) node->release();
     const auto& edges = node->next_edges();
     for (std::size_t i = 0; i < edges.size(); ++i) {

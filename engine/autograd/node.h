@@ -50,12 +50,33 @@ class Node {
   /// The tensor this node produced, if it is still alive (for retain_grad).
   std::shared_ptr<TensorImpl> output() const { return output_.lock(); }
   void set_output(const std::shared_ptr<TensorImpl>& out) { output_ = out; }
+  /// The leaf whose gradient this node accumulates (AccumulateGrad nodes only).
+  std::shared_ptr<TensorImpl> leaf() const { return leaf_.lock(); }
+  void set_leaf(const std::shared_ptr<TensorImpl>& leaf) { leaf_ = leaf; }
 
  private:
   std::string name_;
   std::vector<Edge> next_;
   BackwardFn fn_;
   std::weak_ptr<TensorImpl> output_;
+  std::weak_ptr<TensorImpl> leaf_;
+};
+
+/// While alive, every backward pass on this thread calls `fn` with each leaf as soon as the
+/// leaf's gradient for that pass is final (its accumulator has run: once per leaf and pass, after
+/// every use of the leaf has contributed). Data-parallel training starts a gradient bucket's
+/// allreduce from here while the rest of the backward pass goes on. One scope per thread.
+class GradReadyScope {
+ public:
+  using Callback = std::function<void(const Tensor& leaf)>;
+  explicit GradReadyScope(Callback fn);
+  ~GradReadyScope();
+  GradReadyScope(const GradReadyScope&) = delete;
+  GradReadyScope& operator=(const GradReadyScope&) = delete;
+  void operator()(const Tensor& leaf) const { fn_(leaf); }
+
+ private:
+  Callback fn_;
 };
 
 /// True when grad mode is on and some input requires a gradient.

@@ -101,6 +101,37 @@ void Communicator::allreduce_(const Tensor& t, ReduceOp op) {
   if (via_host) t.copy_(buf);
 }
 
+Communicator::Request Communicator::allreduce_start_(const Tensor& t, ReduceOp op) {
+  Request r;
+  r.tensor = t;
+  if (size_ == 1 || t.numel() == 0) return r;
+  bool via_host = false;
+  CommBackend& b = backend_for(t, via_host);
+  if (via_host) {
+    allreduce_(t, op);  // through a host copy: completes now
+    return r;
+  }
+  guarded([&] {
+    r.id = b.allreduce_start(t.raw_data(), static_cast<std::size_t>(t.numel()), t.dtype(), op);
+  });
+  r.backend = &b;
+  return r;
+}
+
+bool Communicator::test(Request& r) {
+  if (r.backend == nullptr) return true;
+  bool done = false;
+  guarded([&] { done = r.backend->test_request(r.id); });
+  if (done) r.backend = nullptr;
+  return done;
+}
+
+void Communicator::wait(Request& r) {
+  if (r.backend == nullptr) return;
+  guarded([&] { r.backend->wait_request(r.id); });
+  r.backend = nullptr;
+}
+
 void Communicator::allreduce_bucketed_(const std::vector<Tensor>& tensors,
                                        std::size_t bucket_bytes) {
   if (size_ == 1) return;
@@ -243,6 +274,62 @@ std::string fingerprint(const std::string& bytes) {
   return buf;
 }
 
+// ---- the launcher's environment ----------------------------------------------------------------
+
+LaunchInfo launch_info(const std::function<const char*(const char*)>& getenv_fn) {
+  auto get = [&](const char* name) -> const char* {
+    const char* v = getenv_fn ? getenv_fn(name) : std::getenv(name);
+    return (v != nullptr && *v != '\0') ? v : nullptr;
+  };
+  auto number = [&](const char* name, int fallback) {
+    const char* v = get(name);
+    if (v == nullptr) return fallback;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (end == v || *end != '\0' || n < 0 || n > (1 << 24)) {
+      throw ConfigError(std::string("environment variable ") + name + " is '" + v +
+                        "', not a rank or task count");
+    }
+    return static_cast<int>(n);
+  };
+  LaunchInfo info;
+  if (get("OMPI_COMM_WORLD_SIZE")) {
+    info.launcher = "mpirun";
+    info.size = number("OMPI_COMM_WORLD_SIZE", 1);
+    info.rank = number("OMPI_COMM_WORLD_RANK", 0);
+    info.local_rank = number("OMPI_COMM_WORLD_LOCAL_RANK", 0);
+  } else if (get("SLURM_PROCID") &&
+             (get("SLURM_STEP_NUM_TASKS") || get("SLURM_STEP_ID") || get("SLURM_STEPID"))) {
+    info.launcher = "srun";
+    info.size =
+        get("SLURM_STEP_NUM_TASKS") ? number("SLURM_STEP_NUM_TASKS", 1) : number("SLURM_NTASKS", 1);
+    info.rank = number("SLURM_PROCID", 0);
+    info.local_rank = number("SLURM_LOCALID", 0);
+  } else if (get("PMIX_RANK") && get("PMIX_SIZE")) {
+    info.launcher = "pmix";
+    info.size = number("PMIX_SIZE", 1);
+    info.rank = number("PMIX_RANK", 0);
+    info.local_rank = number("PMIX_LOCAL_RANK", 0);
+  } else if (get("PMI_SIZE")) {
+    info.launcher = "pmi";
+    info.size = number("PMI_SIZE", 1);
+    info.rank = number("PMI_RANK", 0);
+    info.local_rank = number("MPI_LOCALRANKID", 0);
+  }
+  if (info.size < 1 || info.rank >= info.size) {
+    throw ConfigError("the launcher (" + info.launcher + ") gives rank " +
+                      std::to_string(info.rank) + " of " + std::to_string(info.size) +
+                      " processes: the rank must be below the count");
+  }
+  return info;
+}
+
+int local_gpu(int rank) {
+  const LaunchInfo launch = launch_info();
+  const int local = launch.launcher.empty() ? rank : launch.local_rank;
+  return local % std::max(1, cuda_device_count());
+}
+
 // ---- the job's communicator --------------------------------------------------------------------
 
 namespace {
@@ -250,19 +337,6 @@ namespace {
 std::unique_ptr<Communicator>& world_slot() {
   static std::unique_ptr<Communicator> comm;
   return comm;
-}
-
-int env_int(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? std::atoi(v) : 0;
-}
-
-/// The number of ranks a launcher says it started (0: no launcher).
-int launcher_size() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS"}) {
-    if (int n = env_int(name); n > 0) return n;
-  }
-  return 0;
 }
 
 std::vector<std::string> plugin_dirs() {
@@ -314,17 +388,23 @@ std::unique_ptr<CommBackend> make_mpi_backend(int expected) {
   return std::unique_ptr<CommBackend>(b);
 }
 
-std::unique_ptr<CommBackend> make_nccl_backend(CommBackend& host) {
+std::unique_ptr<CommBackend> make_nccl_backend(CommBackend& host, int local_rank, int gpu) {
   std::string tried;
   void* h = open_plugin("libshears_dist_nccl.so", tried);
-  // Decided on rank 0 and broadcast, so that every rank takes the same path.
-  Tensor ok = Tensor::from_vector(std::vector<std::int32_t>{h != nullptr ? 1 : 0}, {1});
-  guarded([&] { host.allreduce(ok.raw_data(), 1, DType::I32, ReduceOp::Min); });
-  if (ok.data<std::int32_t>()[0] == 0) {
+  // NCCL needs the plugin and a GPU of its own on every rank (it refuses two ranks on one GPU);
+  // decided over all ranks, so that every rank takes the same path.
+  const int devices = std::max(1, cuda_device_count());
+  Tensor ok = Tensor::from_vector(
+      std::vector<std::int32_t>{h != nullptr ? 1 : 0, local_rank < devices ? 1 : 0}, {2});
+  guarded([&] { host.allreduce(ok.raw_data(), 2, DType::I32, ReduceOp::Min); });
+  if (ok.data<std::int32_t>()[0] == 0 || ok.data<std::int32_t>()[1] == 0) {
     if (host.rank() == 0) {
-      log_warning(
-          "no NCCL communicator (libshears_dist_nccl.so not found on every rank): "
-          "gradients of CUDA tensors go through host copies over MPI");
+      log_warning(ok.data<std::int32_t>()[0] == 0
+                      ? "no NCCL communicator (libshears_dist_nccl.so not found on every rank): "
+                        "collectives of CUDA tensors go through host copies over MPI"
+                      : "no NCCL communicator: more ranks than GPUs on a node (NCCL needs one "
+                        "GPU per rank); collectives of CUDA tensors go through host copies over "
+                        "MPI");
     }
     return nullptr;
   }
@@ -339,8 +419,7 @@ std::unique_ptr<CommBackend> make_nccl_backend(CommBackend& host) {
   std::string error;
   if (host.rank() == 0 && !unique_id(id, &error)) throw Error("cannot start NCCL: " + error);
   guarded([&] { host.broadcast(id, sizeof id, 0); });
-  const int device = host.rank() % std::max(1, cuda_device_count());
-  CommBackend* b = create(id, host.rank(), host.size(), device, &error);
+  CommBackend* b = create(id, host.rank(), host.size(), gpu, &error);
   if (b == nullptr)
     throw Error("cannot start NCCL on rank " + std::to_string(host.rank()) + ": " + error);
   return std::unique_ptr<CommBackend>(b);
@@ -364,11 +443,25 @@ Communicator& init_world(bool cuda) {
   if (m != "auto" && m != "mpi" && m != "none") {
     throw ConfigError("SHEARS_DIST is '" + m + "' (known: auto, mpi, none)");
   }
-  const int expected = launcher_size();
+  const LaunchInfo launch = launch_info();
+  const int expected = launch.size;
   if (m == "none" || (m == "auto" && expected <= 1)) return world();
   std::unique_ptr<CommBackend> host = make_mpi_backend(expected);
+  if (!launch.launcher.empty() && (host->size() != launch.size || host->rank() != launch.rank)) {
+    // Typically srun starting an MPI that cannot talk to Slurm: every task a world of its own.
+    throw Error(launch.launcher + " started this process as rank " + std::to_string(launch.rank) +
+                " of " + std::to_string(launch.size) + ", but MPI sees rank " +
+                std::to_string(host->rank()) + " of " + std::to_string(host->size()) +
+                (launch.launcher == "srun"
+                     ? "; Open MPI under srun needs Slurm's PMIx plugin (srun --mpi=pmix, see "
+                       "srun --mpi=list), or launch with mpirun inside the allocation"
+                     : "; launch every rank with the same MPI's launcher"));
+  }
   std::unique_ptr<CommBackend> device;
-  if (cuda && cuda_device_count() > 0 && host->size() > 1) device = make_nccl_backend(*host);
+  if (cuda && cuda_device_count() > 0 && host->size() > 1) {
+    device = make_nccl_backend(*host, launch.launcher.empty() ? host->rank() : launch.local_rank,
+                               local_gpu(host->rank()));
+  }
   slot = std::make_unique<Communicator>(std::move(host), std::move(device));
   return *slot;
 }

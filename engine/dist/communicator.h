@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,20 @@ class Communicator {
   /// collective per bucket, tensors grouped by device and dtype, in the order given).
   void allreduce_bucketed_(const std::vector<Tensor>& tensors,
                            std::size_t bucket_bytes = std::size_t{25} << 20);
+  /// A started allreduce (allreduce_start_), finished by wait().
+  struct Request {
+    CommBackend* backend = nullptr;  // null: already complete
+    std::uint64_t id = 0;
+    Tensor tensor;  // kept alive until the collective has completed
+  };
+  /// Starts summing `t` across ranks in place without waiting (MPI_Iallreduce, NCCL on its
+  /// stream): `t` must stay untouched until wait(). Collective: every rank starts the same
+  /// requests in the same order. CUDA tensors without a device communicator complete here.
+  Request allreduce_start_(const Tensor& t, ReduceOp op = ReduceOp::Sum);
+  /// Progresses started requests; whether `r` has completed (never waits).
+  bool test(Request& r);
+  /// Waits for `r` (collective timeout as for every call).
+  void wait(Request& r);
   /// In place, every rank's `t` becomes rank `root`'s.
   void broadcast_(const Tensor& t, int root = 0);
   /// Every rank's `t`, stacked in rank order: shape {size(), t.shape()...}, on t's device.
@@ -57,6 +72,26 @@ class Communicator {
   std::unique_ptr<CommBackend> host_, device_;
   int rank_ = 0, size_ = 1;
 };
+
+/// Where this process sits in its job, as the launcher's environment says (before MPI starts).
+struct LaunchInfo {
+  /// "mpirun" (Open MPI: OMPI_COMM_WORLD_*), "srun" (a Slurm job step: SLURM_PROCID,
+  /// SLURM_STEP_NUM_TASKS or SLURM_NTASKS, SLURM_LOCALID), "pmix" (PMIX_RANK with PMIX_SIZE),
+  /// "pmi" (MPICH/Hydra: PMI_RANK, PMI_SIZE, MPI_LOCALRANKID); empty: no launcher (one process).
+  std::string launcher;
+  int rank = 0, size = 1;
+  int local_rank = 0;  // on this node (which GPU a rank takes)
+};
+/// Reads LaunchInfo through `getenv` (the process's environment by default). Open MPI's
+/// variables come first (mpirun inside a Slurm allocation starts its daemons with srun, so the
+/// Slurm variables describe the daemons). A Slurm batch script without srun has SLURM_NTASKS
+/// but no job step (SLURM_STEP_ID): it is one process. Throws ConfigError naming the variable
+/// when a value is not an integer or is out of range.
+LaunchInfo launch_info(const std::function<const char*(const char*)>& getenv = nullptr);
+
+/// The GPU of this process in a job of `rank`: its local rank (its rank without a launcher)
+/// modulo the GPUs present, so that the ranks on a node take different GPUs; 0 without GPUs.
+int local_gpu(int rank);
 
 /// The job's communicator: the single-process one until init_world() finds a launcher.
 Communicator& world();

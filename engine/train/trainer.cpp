@@ -17,7 +17,9 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/autograd/node.h"
 #include "engine/dist/communicator.h"
+#include "engine/dist/grad_reducer.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/log.h"
@@ -74,21 +76,11 @@ bool Trainer::is_root() const { return options_.comm == nullptr || options_.comm
 int Trainer::world_size() const { return options_.comm ? options_.comm->size() : 1; }
 
 bool Trainer::reduce_gradients(double local_count, bool interrupted) {
-  std::vector<Tensor> grads;
-  for (auto& [name, p] : model_.named_parameters()) {
-    Tensor g = p.grad();
-    if (g.defined()) grads.push_back(g);
-  }
   // The share size and the interrupt flag ride in the last bucket with the gradients.
-  Tensor extra = Tensor::from_vector(
-      std::vector<float>{static_cast<float>(local_count), interrupted ? 1.0f : 0.0f}, {2});
-  if (!grads.empty()) extra = extra.to(grads.front().device());
-  grads.push_back(extra);
-  options_.comm->allreduce_bucketed_(grads, options_.bucket_bytes);
-  std::vector<float> e = extra.to_vector<float>();
+  std::vector<float> e =
+      reducer_->finish({static_cast<float>(local_count), interrupted ? 1.0f : 0.0f});
   const double total = e[0];
-  NoGrad no_grad;
-  for (std::size_t i = 0; i + 1 < grads.size(); ++i) grads[i].copy_(scale(grads[i], 1.0 / total));
+  reducer_->write_back(1.0 / total);
   return e[1] > 0;
 }
 
@@ -97,6 +89,22 @@ void Trainer::sync_from_root() {
   for (std::size_t i = 0; i < hooks_.size(); ++i) {
     std::string state = comm.broadcast_string(hooks_[i]->state());
     if (!comm.is_root() && !state.empty()) hooks_[i]->load_state(state);
+    // Tensor state (GAL's discriminator, optimiser state and masks): rank 0's, loaded by the
+    // others as a resume would load it.
+    TensorList tensors = hooks_[i]->state_dict();
+    std::string layout;
+    for (const auto& [name, t] : tensors) {
+      layout += name + ":" + shape_str(t.shape()) + ":" + dtype_name(t.dtype()) + ";";
+    }
+    comm.check_same(layout, "the tensor state of training hook " + std::to_string(i));
+    if (tensors.empty()) continue;
+    TensorList copies;
+    for (const auto& [name, t] : tensors) {
+      Tensor c = t.detach().clone();
+      comm.broadcast_(c);
+      copies.emplace_back(name, c);
+    }
+    if (!comm.is_root()) hooks_[i]->load_state_dict(copies);
   }
   for (auto& [name, t] : model_.state_dict()) comm.broadcast_(t);
 }
@@ -156,6 +164,15 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
                                     : "; current weights saved to " + path +
                                           ", resume restarts this epoch from last.safetensors"));
   };
+  if (distributed()) {
+    std::vector<Tensor> params;
+    for (auto& [name, p] : model_.named_parameters()) params.push_back(p);
+    for (TrainerHooks* h : hooks_) {
+      for (const Tensor& p : h->reduced_parameters()) params.push_back(p);
+    }
+    reducer_ = std::make_shared<dist::GradientReducer>(
+        *options_.comm, params, options_.bucket_bytes, options_.overlap_allreduce);
+  }
   while (train.next(batch)) {
     if (stop || (!distributed() && g_interrupted.load())) interrupt();
     Batch b = to_device(batch, options_.device);
@@ -179,7 +196,14 @@ EpochMetrics Trainer::train_epoch(BatchSource& train) {
       if (distributed()) {
         // The sum of this share's losses; reduce_gradients divides by the global batch size.
         const auto local = static_cast<double>(b.images.size(0));
-        loss.backward(Tensor::scalar(local, loss.dtype(), loss.device()));
+        reducer_->begin_step();
+        if (reducer_->overlap()) {
+          dist::GradientReducer* reducer = reducer_.get();
+          GradReadyScope ready([reducer](const Tensor& leaf) { reducer->gradient_ready(leaf); });
+          loss.backward(Tensor::scalar(local, loss.dtype(), loss.device()));
+        } else {
+          loss.backward(Tensor::scalar(local, loss.dtype(), loss.device()));
+        }
         stop = reduce_gradients(local, g_interrupted.load());
       } else {
         loss.backward();

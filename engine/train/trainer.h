@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,8 @@ namespace shears {
 
 namespace dist {
 class Communicator;
-}
+class GradientReducer;
+}  // namespace dist
 class Trainer;
 
 /// Results of one epoch (or of an evaluation, with only the val_* fields set).
@@ -44,6 +46,9 @@ class TrainerHooks {
   /// The training loss of a batch; the default is cross-entropy with the trainer's label
   /// smoothing. Only the first hooks object that returns a defined tensor is used.
   virtual Tensor compute_loss(Trainer&, const Batch&, const Tensor& /*logits*/) { return {}; }
+  /// Leaves outside the model whose gradients data-parallel training sums over ranks and
+  /// averages with the model's, in the same per-step allreduce (GAL's masks); none by default.
+  virtual std::vector<Tensor> reduced_parameters() const { return {}; }
   /// After backward, before the optimiser step (gradient masking).
   virtual void after_backward(Trainer&) {}
   /// After the optimiser step (mask re-application, auxiliary optimisers).
@@ -92,6 +97,9 @@ struct TrainerOptions {
   /// batch shape and replay it (StepGraph; falls back to eager steps where it cannot). Only
   /// without hooks and without a communicator of several ranks; ignored on the CPU.
   bool step_graphs = false;
+  /// Start each bucket's allreduce during backward, as soon as its gradients are final
+  /// (dist::GradientReducer); false: every bucket after backward. Same result either way.
+  bool overlap_allreduce = true;
 };
 
 /// Thrown when SIGINT stopped training; a checkpoint has been written.
@@ -110,13 +118,14 @@ class Interrupted : public Error {
 /// and throws Interrupted.
 ///
 /// With options.comm of several ranks (docs/distributed.md), every rank backpropagates the sum
-/// of its share's losses, and one bucketed allreduce per step sums the gradients and the share
-/// sizes, so every rank applies the gradient of the global batch's mean loss: the same step one
-/// process takes on the whole batch (up to float summation order; BN statistics are per rank
-/// unless dist::set_sync_batch_norm). Ranks start from rank 0's weights; after each epoch's
-/// training, hooks' state, weights and buffers (BN running statistics) are rank 0's again, and
-/// metrics are summed over ranks. Only rank 0 writes checkpoints and metrics.jsonl; every rank
-/// reads last.safetensors to resume (a run directory all ranks see), with any number of ranks.
+/// of its share's losses, and one bucketed allreduce per step (its buckets started during
+/// backward unless options.overlap_allreduce is false) sums the gradients and the share sizes, so
+/// every rank applies the gradient of the global batch's mean loss: the same step one process takes
+/// on the whole batch (up to float summation order; BN statistics are per rank unless
+/// dist::set_sync_batch_norm). Ranks start from rank 0's weights; after each epoch's training,
+/// hooks' state, weights and buffers (BN running statistics) are rank 0's again, and metrics are
+/// summed over ranks. Only rank 0 writes checkpoints and metrics.jsonl; every rank reads
+/// last.safetensors to resume (a run directory all ranks see), with any number of ranks.
 class Trainer {
  public:
   Trainer(nn::Module& model, optim::Sgd& optimizer, const optim::LrSchedule& schedule,
@@ -165,7 +174,8 @@ class Trainer {
   std::vector<TrainerHooks*> hooks_;
   /// The recorded training steps of the current fit() (null: eager steps).
   std::unique_ptr<StepGraph> step_graph_;
-  std::int64_t epoch_ = 0;  // epochs completed
+  std::shared_ptr<dist::GradientReducer> reducer_;  // distributed: the per-step allreduce
+  std::int64_t epoch_ = 0;                          // epochs completed
   std::int64_t global_step_ = 0;
   double best_top1_ = -1.0;
   std::int64_t graph_replays_ = 0, eager_steps_ = 0;

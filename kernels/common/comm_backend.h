@@ -36,6 +36,18 @@ class CommBackend {
   /// `bytes` from every rank, concatenated in rank order into `out` (size() * bytes).
   virtual void allgather(const void* in, void* out, std::size_t bytes) = 0;
   virtual void barrier() = 0;
+  /// Starts an in-place allreduce that completes later, at wait_request (the buffer must stay
+  /// untouched until then); returns its request number. Collective like allreduce: every rank
+  /// starts the same requests in the same order. The default completes it now (blocking).
+  virtual std::uint64_t allreduce_start(void* data, std::size_t count, DType dtype, ReduceOp op) {
+    allreduce(data, count, dtype, op);
+    return 0;
+  }
+  /// Lets started requests progress (MPI's non-blocking collectives progress only inside MPI
+  /// calls) and returns whether `request` has completed; never waits.
+  virtual bool test_request(std::uint64_t /*request*/) { return true; }
+  /// Waits until `request` has completed (the collective timeout applies).
+  virtual void wait_request(std::uint64_t /*request*/) {}
   /// Ends every rank of the job now with `code` (after an error on this rank), never returns.
   [[noreturn]] virtual void abort(int code) = 0;
 };

@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "kernels/common/comm_backend.h"
 
@@ -86,6 +88,38 @@ class MpiBackend final : public CommBackend {
       wait(req, "allreduce");
     }
   }
+  std::uint64_t allreduce_start(void* data, std::size_t count, DType dtype, ReduceOp op) override {
+    auto* p = static_cast<unsigned char*>(data);
+    const std::size_t elem = comm_dtype_size(dtype);
+    std::vector<MPI_Request>& reqs = pending_[++last_request_];
+    for (std::size_t done = 0; done < count; done += kMaxChunk) {
+      const auto n = static_cast<int>(std::min(kMaxChunk, count - done));
+      reqs.emplace_back();
+      check(MPI_Iallreduce(MPI_IN_PLACE, p + done * elem, n, mpi_type(dtype), mpi_op(op),
+                           MPI_COMM_WORLD, &reqs.back()),
+            "allreduce");
+    }
+    return last_request_;
+  }
+  bool test_request(std::uint64_t request) override {
+    auto it = pending_.find(request);
+    if (it == pending_.end()) return true;
+    std::vector<MPI_Request>& reqs = it->second;
+    while (!reqs.empty()) {
+      int done = 0;
+      check(MPI_Test(&reqs.front(), &done, MPI_STATUS_IGNORE), "allreduce");
+      if (!done) return false;
+      reqs.erase(reqs.begin());
+    }
+    pending_.erase(it);
+    return true;
+  }
+  void wait_request(std::uint64_t request) override {
+    auto it = pending_.find(request);
+    if (it == pending_.end()) return;
+    for (MPI_Request& req : it->second) wait(req, "allreduce");
+    pending_.erase(it);
+  }
   void broadcast(void* data, std::size_t bytes, int root) override {
     auto* p = static_cast<unsigned char*>(data);
     for (std::size_t done = 0; done < bytes; done += kMaxChunk) {
@@ -155,6 +189,9 @@ class MpiBackend final : public CommBackend {
 
   int rank_ = 0, size_ = 1;
   double timeout_ = 300;
+  // Started, not yet completed allreduces (allreduce_start), by request number.
+  std::unordered_map<std::uint64_t, std::vector<MPI_Request>> pending_;
+  std::uint64_t last_request_ = 0;
 };
 
 }  // namespace

@@ -80,6 +80,20 @@ class NcclBackend final : public CommBackend {
           "ncclAllReduce");
     wait("allreduce");
   }
+  // Started allreduces are queued on the communicator's stream, which runs them in order: a
+  // request has completed when the stream has passed it, and waiting for the stream waits for it.
+  std::uint64_t allreduce_start(void* data, std::size_t count, DType dtype, ReduceOp op) override {
+    check(ncclAllReduce(data, data, count, nccl_type(dtype), nccl_op(op), comm_, stream_),
+          "ncclAllReduce");
+    return ++last_request_;
+  }
+  bool test_request(std::uint64_t /*request*/) override {
+    cudaError_t q = cudaStreamQuery(stream_);
+    if (q == cudaErrorNotReady) return false;
+    check_cuda(q, "allreduce");
+    return true;
+  }
+  void wait_request(std::uint64_t /*request*/) override { wait("allreduce"); }
   void broadcast(void* data, std::size_t bytes, int root) override {
     check(ncclBroadcast(data, data, bytes, ncclUint8, root, comm_, stream_), "ncclBroadcast");
     wait("broadcast");
@@ -143,6 +157,7 @@ class NcclBackend final : public CommBackend {
   double timeout_ = 300;
   cudaStream_t stream_ = nullptr;
   ncclComm_t comm_ = nullptr;
+  std::uint64_t last_request_ = 0;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/dist/grad_reducer.h"
 #include "engine/log.h"
 #include "engine/nn/linear.h"
 #include "engine/ops/activation.h"
@@ -102,7 +103,18 @@ Tensor GalHooks::compute_loss(Trainer& trainer, const Batch& batch, const Tensor
     Tensor d_fake = d_out(logits.detach());
     Tensor loss_d = add(bce_with_logits(d_out(t), real), bce_with_logits(d_fake, fake));
     if (options_.mode == GalMode::Faithful) loss_d = add(loss_d, bce_with_logits(d_fake, real));
-    loss_d.backward();
+    dist::Communicator* comm = trainer.options().comm;
+    if (comm != nullptr && comm->size() > 1) {
+      // Data parallel: the discriminator steps on the global batch's mean gradient, the same
+      // on every rank (each rank's share counts by its size).
+      const auto local = static_cast<double>(n);
+      scale(loss_d, local).backward();
+      std::vector<Tensor> params;
+      for (auto& [name, p] : disc_->named_parameters()) params.push_back(p);
+      dist::average_gradients(*comm, params, local);
+    } else {
+      loss_d.backward();
+    }
     d_opt_.step();
     loss_d_value = loss_d.item();
   }
@@ -130,12 +142,30 @@ void GalHooks::after_step(Trainer& trainer) {
   disc_->zero_grad();
 }
 
+std::vector<Tensor> GalHooks::reduced_parameters() const {
+  std::vector<Tensor> out;
+  for (const auto& [name, mask] : masks_.named_masks()) out.push_back(mask);
+  return out;
+}
+
 void GalHooks::on_epoch_begin(Trainer&, std::int64_t) {
   sum_d_ = sum_adv_ = sum_mse_ = sum_sparse_ = 0;
   count_ = 0;
 }
 
-void GalHooks::on_epoch_end(Trainer&, const EpochMetrics& m) {
+void GalHooks::on_epoch_end(Trainer& trainer, const EpochMetrics& m) {
+  if (dist::Communicator* comm = trainer.options().comm; comm != nullptr && comm->size() > 1) {
+    // The logged losses: each rank's mean over its shares, averaged over ranks.
+    Tensor sums =
+        Tensor::from_vector(std::vector<double>{sum_d_, sum_adv_, sum_mse_, sum_sparse_}, {4});
+    comm->allreduce_(sums);
+    const std::vector<double> s = sums.to_vector<double>();
+    const double ranks = comm->size();
+    sum_d_ = s[0] / ranks;
+    sum_adv_ = s[1] / ranks;
+    sum_mse_ = s[2] / ranks;
+    sum_sparse_ = s[3] / ranks;
+  }
   GalEpochLog e;
   e.epoch = m.epoch;
   const double c = static_cast<double>(std::max<std::int64_t>(count_, 1));
@@ -322,6 +352,10 @@ PruneResult GalMethod::run(PruneContext& ctx) {
   recipe.sgd.lr = lr_;
   recipe.sgd.momentum = momentum_;
   recipe.sgd.weight_decay = weight_decay_;
+  // Data-parallel settings (sync_bn, overlap_allreduce, bucket_mb) from prune.finetune.
+  recipe.sync_bn = ctx.recipe.sync_bn;
+  recipe.overlap_allreduce = ctx.recipe.overlap_allreduce;
+  recipe.bucket_bytes = ctx.recipe.bucket_bytes;
   const int step = lr_step_;
   const double gamma = lr_gamma_;
   const std::int64_t epochs = epochs_;

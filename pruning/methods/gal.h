@@ -57,6 +57,9 @@ class GalHooks : public TrainerHooks {
 
   Tensor compute_loss(Trainer& trainer, const Batch& batch, const Tensor& logits) override;
   void after_step(Trainer& trainer) override;
+  /// The masks: under data parallelism their gradients are averaged over ranks with the
+  /// model's, so every rank takes the same FISTA steps and holds the same masks.
+  std::vector<Tensor> reduced_parameters() const override;
   void on_epoch_begin(Trainer& trainer, std::int64_t epoch) override;
   void on_epoch_end(Trainer& trainer, const EpochMetrics& metrics) override;
   std::string state() const override;

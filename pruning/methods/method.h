@@ -31,6 +31,9 @@ struct TrainRecipe {
   double label_smoothing = 0.0;
   /// Data-parallel runs: BN statistics over the global batch (dist::set_sync_batch_norm).
   bool sync_bn = false;
+  /// Data-parallel runs: bucket allreduces started during backward, and the largest bucket.
+  bool overlap_allreduce = true;
+  std::size_t bucket_bytes = std::size_t{25} << 20;
 };
 
 /// One conv or linear layer as a latency table keys it: conv2d (in_channels -> out_channels,

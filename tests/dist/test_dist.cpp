@@ -9,13 +9,16 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 #include "data/factory.h"
 #include "data/loader.h"
 #include "data/synthetic.h"
 #include "engine/autograd/grad_mode.h"
+#include "engine/autograd/node.h"
 #include "engine/dist/communicator.h"
+#include "engine/dist/grad_reducer.h"
 #include "engine/dist/sync_batch_norm.h"
 #include "engine/ops/batch_norm.h"
 #include "engine/ops/elementwise.h"
@@ -26,7 +29,10 @@
 #include "engine/optim/sgd.h"
 #include "engine/rng.h"
 #include "engine/train/trainer.h"
+#include "kernels/common/registry.h"
 #include "models/registry.h"
+#include "pruning/methods/gal.h"
+#include "pruning/soft_masks.h"
 #include "tests/support/allclose.h"
 #include "tests/support/expect_error.h"
 
@@ -47,23 +53,29 @@ dist::Communicator& comm() { return dist::world(); }
 // ---- known answers for every dtype ------------------------------------------------------------
 
 template <typename T>
-void check_collectives_for() {
+void check_collectives_for(Device device = Device::cpu()) {
   const int rank = comm().rank(), size = comm().size();
   const std::int64_t n = 37;
   auto value = [](int r, std::int64_t i) { return static_cast<T>((r + 1) * 3 + i % 5); };
   std::vector<T> mine(n);
   for (std::int64_t i = 0; i < n; ++i) mine[static_cast<std::size_t>(i)] = value(rank, i);
 
-  Tensor sum = Tensor::from_vector(mine, {n});
+  Tensor sum = Tensor::from_vector(mine, {n}).to(device);
   comm().allreduce_(sum, ReduceOp::Sum);
-  Tensor mx = Tensor::from_vector(mine, {n});
+  Tensor mx = Tensor::from_vector(mine, {n}).to(device);
   comm().allreduce_(mx, ReduceOp::Max);
-  Tensor mn = Tensor::from_vector(mine, {n});
+  Tensor mn = Tensor::from_vector(mine, {n}).to(device);
   comm().allreduce_(mn, ReduceOp::Min);
   const int root = size - 1;
-  Tensor bc = Tensor::from_vector(mine, {n});
+  Tensor bc = Tensor::from_vector(mine, {n}).to(device);
   comm().broadcast_(bc, root);
-  Tensor all = comm().allgather(Tensor::from_vector(mine, {n}));
+  Tensor all = comm().allgather(Tensor::from_vector(mine, {n}).to(device));
+  EXPECT_TRUE(all.device() == device);
+  sum = sum.cpu();
+  mx = mx.cpu();
+  mn = mn.cpu();
+  bc = bc.cpu();
+  all = all.cpu();
   ASSERT_EQ(all.shape(), (Shape{size, n}));
   for (std::int64_t i = 0; i < n; ++i) {
     const auto k = static_cast<std::size_t>(i);
@@ -86,6 +98,28 @@ TEST(Communicator, KnownAnswersEveryDtype) {
   comm().barrier();
 }
 
+// CUDA tensors: through NCCL when every rank has a GPU of its own (libshears_dist_nccl.so),
+// else through host copies over MPI.
+TEST(Communicator, KnownAnswersEveryDtypeOnTheGpu) {
+  if (cuda_device_count() == 0) {
+    GTEST_SKIP() << "no GPU: CUDA tensors' collectives (NCCL, or host copies over MPI) need one";
+  }
+  const Device gpu = Device::cuda(dist::launch_info().local_rank % cuda_device_count());
+  if (comm().is_root()) {
+    std::printf("CUDA collectives through %s\n", comm().describe().c_str());
+  }
+  check_collectives_for<float>(gpu);
+  check_collectives_for<double>(gpu);
+  check_collectives_for<std::int32_t>(gpu);
+  check_collectives_for<std::int64_t>(gpu);
+  check_collectives_for<std::uint8_t>(gpu);
+  Tensor t = Tensor::full({1000}, comm().rank() + 1.0).to(gpu);
+  dist::Communicator::Request r = comm().allreduce_start_(t);
+  comm().wait(r);
+  const double n = comm().size();
+  EXPECT_TRUE(equal(t.cpu(), Tensor::full({1000}, n * (n + 1) / 2)));
+}
+
 TEST(Communicator, BucketedAllreduceSumsEveryTensorAcrossBuckets) {
   const int size = comm().size();
   const double r1 = comm().rank() + 1;
@@ -100,6 +134,82 @@ TEST(Communicator, BucketedAllreduceSumsEveryTensorAcrossBuckets) {
   EXPECT_TRUE(allclose(ts[2], Tensor::full({2, 2, 2}, -ranks_sum)));
   EXPECT_TRUE(allclose(ts[3], Tensor::full({7}, 4.0 * ranks_sum)));
   EXPECT_TRUE(allclose(ts[4], Tensor::full({1}, 3.0 * ranks_sum, DType::F64)));
+}
+
+TEST(Communicator, StartedAllreducesCompleteInAnyWaitOrder) {
+  // Three requests in flight at once (F32, F64, I64), waited in reverse order: each holds the
+  // sum over ranks; rank r contributes r + 1.
+  const double r1 = comm().rank() + 1, n = comm().size();
+  const double want = n * (n + 1) / 2;
+  Tensor a = Tensor::full({1000}, r1), b = Tensor::full({3}, r1).to(DType::F64),
+         c = Tensor::full({5}, r1).to(DType::I64);
+  std::vector<dist::Communicator::Request> reqs = {
+      comm().allreduce_start_(a), comm().allreduce_start_(b), comm().allreduce_start_(c)};
+  for (auto& r : reqs) comm().test(r);
+  for (auto it = reqs.rbegin(); it != reqs.rend(); ++it) comm().wait(*it);
+  for (auto& r : reqs) EXPECT_TRUE(comm().test(r));
+  EXPECT_TRUE(equal(a, Tensor::full({1000}, want)));
+  EXPECT_TRUE(equal(b, Tensor::full({3}, want).to(DType::F64)));
+  EXPECT_TRUE(equal(c, Tensor::full({5}, want).to(DType::I64)));
+}
+
+TEST(Launcher, RankSizeAndLocalRankFromEachLaunchersEnvironment) {
+  using Env = std::map<std::string, std::string>;
+  auto info = [](const Env& env) {
+    return dist::launch_info([&env](const char* name) -> const char* {
+      auto it = env.find(name);
+      return it == env.end() ? nullptr : it->second.c_str();
+    });
+  };
+  auto same = [](const dist::LaunchInfo& i, const char* launcher, int rank, int size, int local) {
+    return i.launcher == launcher && i.rank == rank && i.size == size && i.local_rank == local;
+  };
+  EXPECT_TRUE(same(info({}), "", 0, 1, 0));
+  // srun -N 2 -n 8: task 5 is the second on node 1.
+  EXPECT_TRUE(same(info({{"SLURM_PROCID", "5"},
+                         {"SLURM_STEP_NUM_TASKS", "8"},
+                         {"SLURM_NTASKS", "16"},
+                         {"SLURM_LOCALID", "1"},
+                         {"SLURM_STEP_ID", "0"}}),
+                   "srun", 5, 8, 1));
+  // Older Slurm: no SLURM_STEP_NUM_TASKS, the step's count in SLURM_NTASKS.
+  EXPECT_TRUE(same(info({{"SLURM_PROCID", "3"},
+                         {"SLURM_NTASKS", "4"},
+                         {"SLURM_LOCALID", "3"},
+                         {"SLURM_STEPID", "2"}}),
+                   "srun", 3, 4, 3));
+  // A batch script (sbatch -n 4) runs shears itself, without srun: no job step, one process.
+  EXPECT_TRUE(same(info({{"SLURM_PROCID", "0"},
+                         {"SLURM_NTASKS", "4"},
+                         {"SLURM_LOCALID", "0"},
+                         {"SLURM_JOB_ID", "77"}}),
+                   "", 0, 1, 0));
+  // mpirun inside an allocation: Open MPI's variables, not the daemons' Slurm step.
+  EXPECT_TRUE(same(info({{"OMPI_COMM_WORLD_SIZE", "4"},
+                         {"OMPI_COMM_WORLD_RANK", "2"},
+                         {"OMPI_COMM_WORLD_LOCAL_RANK", "0"},
+                         {"SLURM_PROCID", "1"},
+                         {"SLURM_STEP_NUM_TASKS", "2"},
+                         {"SLURM_STEP_ID", "0"}}),
+                   "mpirun", 2, 4, 0));
+  EXPECT_TRUE(same(info({{"PMIX_RANK", "1"}, {"PMIX_SIZE", "2"}, {"PMIX_LOCAL_RANK", "1"}}), "pmix",
+                   1, 2, 1));
+  EXPECT_TRUE(
+      same(info({{"PMI_RANK", "6"}, {"PMI_SIZE", "7"}, {"MPI_LOCALRANKID", "2"}}), "pmi", 6, 7, 2));
+  EXPECT_TRUE(throws_with_message<ConfigError>(
+      [&] {
+        info({{"SLURM_PROCID", "x1"}, {"SLURM_STEP_NUM_TASKS", "2"}});
+      },
+      "environment variable SLURM_PROCID is 'x1'"));
+  EXPECT_TRUE(throws_with_message<ConfigError>(
+      [&] {
+        info({{"SLURM_PROCID", "2"}, {"SLURM_STEP_NUM_TASKS", "2"}});
+      },
+      "gives rank 2 of 2 processes"));
+  // This process: alone, or rank r of mpirun's 2.
+  const dist::LaunchInfo me = dist::launch_info();
+  EXPECT_EQ(me.rank, comm().rank());
+  EXPECT_EQ(me.size, comm().size());
 }
 
 TEST(Communicator, StringsAndConfigurationCheck) {
@@ -278,7 +388,8 @@ optim::SgdOptions sgd_options() {
 /// One epoch of `images` at global batch 64 on every rank of `c` (null: alone), shares from the
 /// distributed sampler.
 Captured trainer_step(dist::Communicator* c, std::int64_t images, std::int64_t epochs = 1,
-                      bool sync_bn = false, const std::string& dir = "", double lr_value = 0.1) {
+                      bool sync_bn = false, const std::string& dir = "", double lr_value = 0.1,
+                      bool overlap = true, std::size_t bucket_bytes = std::size_t{25} << 20) {
   auto model = resnet20();
   if (sync_bn && c) dist::set_sync_batch_norm(*model, c);
   optim::SgdOptions so = sgd_options();
@@ -290,6 +401,8 @@ Captured trainer_step(dist::Communicator* c, std::int64_t images, std::int64_t e
   to.progress = false;
   to.comm = c;
   to.checkpoint_dir = dir;
+  to.overlap_allreduce = overlap;
+  to.bucket_bytes = bucket_bytes;
   Trainer trainer(*model, sgd, lr, to);
   Capture capture(c);
   trainer.add_hooks(&capture);
@@ -365,6 +478,77 @@ TEST(DataParallel, ResNet20StepWithSyncBnEqualsOneProcessBatch64) {
   expect_same_tensors(dp.buffers, ref.buffers, 1e-6, 1e-5, "running statistic");
 }
 
+// ---- the allreduce overlapped with backward
+// ------------------------------------------------------
+
+/// Every tensor of `a` bit-identical to the same-named one of `b`.
+void expect_identical(const TensorList& a, const TensorList& b, const char* what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].first, b[i].first);
+    EXPECT_TRUE(equal(a[i].second, b[i].second)) << what << " " << a[i].first;
+  }
+}
+
+TEST(DataParallel, BucketsStartDuringBackwardAndSumAsAfterBackward) {
+  NEED_TWO_RANKS();
+  // ResNet-20's gradients (1.08 MB) in 64 KiB buckets: with overlap, every bucket but the last
+  // (which carries the extra values) starts inside backward, as soon as its gradients are final.
+  auto model = resnet20();
+  data::Loader train(synthetic(64), loader_options(64, comm().rank(), comm().size()));
+  train.start_epoch(0);
+  Batch b;
+  ASSERT_TRUE(train.next(b));
+  std::vector<Tensor> params;
+  for (auto& [name, p] : model->named_parameters()) params.push_back(p);
+  auto grads_after = [&](bool overlap) {
+    for (Tensor& p : params) p.set_grad(Tensor());
+    dist::GradientReducer reducer(comm(), params, 64 << 10, overlap);
+    reducer.begin_step();
+    Tensor loss = scale(cross_entropy(model->forward(b.images), b.labels), 32.0);
+    {
+      GradReadyScope ready([&](const Tensor& leaf) { reducer.gradient_ready(leaf); });
+      loss.backward();
+    }
+    const std::size_t started = reducer.started_in_backward();
+    const std::vector<float> extra = reducer.finish({32.0f, static_cast<float>(comm().rank())});
+    EXPECT_EQ(extra, (std::vector<float>{64.0f, 1.0f}));
+    reducer.write_back(1.0 / extra[0]);
+    std::vector<Tensor> out;
+    for (const Tensor& p : params) out.push_back(p.grad().clone());
+    return std::make_pair(started, std::make_pair(reducer.buckets(), out));
+  };
+  auto [started, rest] = grads_after(true);
+  auto [started_off, rest_off] = grads_after(false);
+  EXPECT_GE(rest.first, 12u);
+  EXPECT_EQ(started, rest.first - 1);
+  EXPECT_EQ(started_off, 0u);
+  // The reference: every gradient summed whole after backward, then divided by 64.
+  for (Tensor& p : params) p.set_grad(Tensor());
+  scale(cross_entropy(model->forward(b.images), b.labels), 32.0).backward();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    Tensor g = params[i].grad().clone();
+    comm().allreduce_(g);
+    g = scale(g, 1.0 / 64);
+    EXPECT_TRUE(equal(rest.second[i], g)) << i;
+    EXPECT_TRUE(equal(rest_off.second[i], g)) << i;
+  }
+}
+
+TEST(DataParallel, OverlappedStepsEqualStepsWithTheAllreduceAfterBackward) {
+  NEED_TWO_RANKS();
+  // Two steps with sync BN, 64 KiB buckets: overlapped or not, bit-identical losses, gradients,
+  // parameters and running statistics.
+  for (bool sync_bn : {false, true}) {
+    Captured on = trainer_step(&comm(), 128, 1, sync_bn, "", 0.1, true, 64 << 10);
+    Captured off = trainer_step(&comm(), 128, 1, sync_bn, "", 0.1, false, 64 << 10);
+    EXPECT_EQ(on.loss, off.loss);
+    expect_identical(on.grads, off.grads, "gradient");
+    expect_identical(on.params, off.params, "parameter");
+    expect_identical(on.buffers, off.buffers, "buffer");
+  }
+}
+
 /// ||a - b|| / ||b - init|| over every F32 tensor: how far two runs' total updates disagree,
 /// relative to the update itself.
 double relative_update_error(const TensorList& a, const TensorList& b, const TensorList& init) {
@@ -426,6 +610,86 @@ TEST(DataParallel, TwoEpochsOnTwoRanksEqualOneProcessAndResumeAcrossRankCounts) 
   if (comm().is_root()) fs::remove_all(base);
 }
 
+// ---- GAL data parallel -------------------------------------------------------------------------
+
+struct GalRun {
+  TensorList masks, disc, params;
+  std::int64_t zeros = 0;
+};
+
+/// GAL's mask training (faithful mode, a FISTA step after every step; 2 steps of 64 images,
+/// sync BN) on every rank of `c`, or alone.
+GalRun gal_run(dist::Communicator* c) {
+  auto teacher = resnet20();
+  teacher->eval();
+  auto student = resnet20();  // the same seed: the teacher's weights
+  if (c) dist::set_sync_batch_norm(*student, c);
+  Generator init(3);
+  pruning::SoftMasks masks(
+      *student, pruning::gal_mask_sites(*student),
+      [&](const pruning::MaskSite& s) { return randn({s.size}, init); }, Device::cpu());
+  pruning::GalOptions o;
+  o.mode = pruning::GalMode::Faithful;
+  o.lambda = 0.5;
+  o.mask_step = 1;
+  pruning::GalHooks hooks(*teacher, masks, o, 10, 5e-4, Device::cpu());
+  optim::Sgd sgd(student->named_parameters(), sgd_options());
+  optim::ConstantLr lr(0.05);
+  TrainerOptions to;
+  to.progress = false;
+  to.comm = c;
+  to.bucket_bytes = 64 << 10;
+  Trainer trainer(*student, sgd, lr, to);
+  trainer.add_hooks(&hooks);
+  const int shard = c ? c->rank() : 0, shards = c ? c->size() : 1;
+  data::Loader train(synthetic(128), loader_options(64, shard, shards));
+  trainer.fit(train, nullptr);
+  GalRun out;
+  for (auto& [name, m] : masks.named_masks()) out.masks.emplace_back(name, m.detach().clone());
+  out.zeros = masks.zeros();
+  out.disc = hooks.discriminator().named_parameters();
+  out.params = student->named_parameters();
+  return out;
+}
+
+TEST(DataParallel, GalMasksAreTheSameOnEveryRankAndAsOneProcess) {
+  NEED_TWO_RANKS();
+  GalRun dp = gal_run(&comm());
+  GalRun alone = gal_run(nullptr);
+  // Every rank took the same steps: masks, discriminator and student bit-identical across ranks.
+  for (const TensorList* list : {&dp.masks, &dp.disc, &dp.params}) {
+    for (auto& [name, t] : *list) {
+      Tensor all = comm().allgather(t);
+      EXPECT_TRUE(equal(narrow(all, 0, 1, 1), narrow(all, 0, 0, 1))) << name;
+    }
+  }
+  // The same masks as one process on the global batches: the same ones are zero (the pruned
+  // architecture), the others equal to float tolerance.
+  EXPECT_GT(dp.zeros, 0);
+  EXPECT_LT(dp.zeros, 9);
+  EXPECT_EQ(dp.zeros, alone.zeros);
+  ASSERT_EQ(dp.masks.size(), alone.masks.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < dp.masks.size(); ++i) {
+    std::vector<float> a = dp.masks[i].second.to_vector<float>(),
+                       b = alone.masks[i].second.to_vector<float>();
+    for (std::size_t k = 0; k < a.size(); ++k) {
+      worst = std::max(worst, std::abs(static_cast<double>(a[k]) - b[k]));
+    }
+  }
+  if (comm().is_root()) std::printf("GAL masks, 2 ranks vs 1: largest difference %.2e\n", worst);
+  for (std::size_t i = 0; i < dp.masks.size(); ++i) {
+    std::vector<float> a = dp.masks[i].second.to_vector<float>(),
+                       b = alone.masks[i].second.to_vector<float>();
+    for (std::size_t k = 0; k < a.size(); ++k) {
+      EXPECT_EQ(a[k] == 0.0f, b[k] == 0.0f) << dp.masks[i].first;
+      EXPECT_NEAR(a[k], b[k], 1e-5 + 1e-4 * std::abs(b[k])) << dp.masks[i].first;
+    }
+  }
+  expect_same_tensors(dp.disc, alone.disc, 1e-5, 1e-4, "discriminator");
+  expect_same_tensors(dp.params, alone.params, 1e-5, 1e-4, "student parameter");
+}
+
 TEST(DataParallel, MismatchedModelsEndEveryRankWithTheSameError) {
   NEED_TWO_RANKS();
   manual_seed(7);
@@ -474,7 +738,7 @@ TEST(Bench, DISABLED_AllreduceBandwidth) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  shears::dist::Communicator& c = shears::dist::init_world(false);
+  shears::dist::Communicator& c = shears::dist::init_world(shears::cuda_device_count() > 0);
   if (c.rank() > 0) {
     // Rank 0 reports; the others only their failures (the exit status counts them).
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/autograd/node.h"
 #include "engine/autograd/trace.h"
 #include "engine/ops.h"
 #include "kernels/common/registry.h"
@@ -202,6 +203,37 @@ TEST(Device, SuiteRunsOnCpuWithoutGpu) {
       EXPECT_NE(std::string(e.what()).find("cuda:0"), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(Autograd, GradReadyScopeSeesEachLeafOnceWithItsFinalGradient) {
+  // w1 feeds two branches, w2 only the last op: y = sum((w1*x) * w2 + w1*w1). When the callback
+  // sees a leaf, its gradient already holds every branch's contribution; w2's (the later layer)
+  // is final before w1's. Without a scope nothing is called.
+  Tensor x = Tensor::from_vector<double>({1, 2}, {2});
+  Tensor w1 = Tensor::from_vector<double>({3, -1}, {2});
+  Tensor w2 = Tensor::from_vector<double>({0.5, 2}, {2});
+  w1.set_requires_grad(true);
+  w2.set_requires_grad(true);
+  auto loss = [&] { return sum(add(mul(mul(w1, x), w2), mul(w1, w1))); };
+  std::vector<std::string> order;
+  std::vector<Tensor> seen;
+  {
+    GradReadyScope scope([&](const Tensor& leaf) {
+      order.push_back(leaf.id() == w1.id() ? "w1" : leaf.id() == w2.id() ? "w2" : "?");
+      seen.push_back(leaf.grad().clone());
+    });
+    EXPECT_TRUE(throws_with_message<Error>([&] { GradReadyScope again([](const Tensor&) {}); },
+                                           "already open"));
+    loss().backward();
+  }
+  ASSERT_EQ(order, (std::vector<std::string>{"w2", "w1"}));
+  // d/dw1 = x*w2 + 2*w1 = {0.5+6, 4-2}; d/dw2 = w1*x = {3, -2}.
+  EXPECT_TRUE(allclose(seen[0], Tensor::from_vector<double>({3, -2}, {2})));
+  EXPECT_TRUE(allclose(seen[1], Tensor::from_vector<double>({6.5, 2}, {2})));
+  w1.zero_grad();
+  w2.zero_grad();
+  loss().backward();
+  EXPECT_EQ(order.size(), 2u);
 }
 
 }  // namespace
