@@ -89,12 +89,12 @@ void launch_copy_unit(CudaBackend::State& s, const void* src, void* dst, const s
   auto* to = static_cast<Unit*>(dst);
   if (full <= kMax32 && total <= kMax32) {
     using Index = std::uint32_t;
-    channel_copy_kernel<Unit, Index, Gather><<<grid, kBlock, 0, s.stream>>>(
+    channel_copy_kernel<Unit, Index, Gather><<<grid, kBlock, 0, s.current()>>>(
         from, to, keep, static_cast<Index>(total), FastDivmod(static_cast<Index>(row_units)),
         FastDivmod(static_cast<Index>(count)), static_cast<Index>(size));
   } else {
     using Index = std::uint64_t;
-    channel_copy_kernel<Unit, Index, Gather><<<grid, kBlock, 0, s.stream>>>(
+    channel_copy_kernel<Unit, Index, Gather><<<grid, kBlock, 0, s.current()>>>(
         from, to, keep, static_cast<Index>(total), PlainDivmod(static_cast<Index>(row_units)),
         PlainDivmod(static_cast<Index>(count)), static_cast<Index>(size));
   }

@@ -60,9 +60,11 @@ struct ConvPlan {
 };
 
 /// The caching allocator used where the device has no stream-ordered pools (cudaMallocAsync):
-/// cudaMalloc'd blocks, rounded up, kept on free lists by size and handed out again. Every use of
-/// a block is queued on the backend's one stream, so a block freed by the host can serve the next
-/// allocation at once: its new work is queued after its old. Guarded by `mutex`.
+/// cudaMalloc'd blocks, rounded up, kept on free lists by size and handed out again. Work on the
+/// backend's own stream is ordered by the stream itself, so a block freed there can serve the
+/// next allocation at once: its new work is queued after its old. A block freed from a thread's
+/// own stream (bind_thread_stream) is cached only once that stream is idle, and a block handed to
+/// a thread's own stream makes it wait for the backend's stream first. Guarded by `mutex`.
 struct BlockCache {
   std::mutex mutex;
   std::multimap<std::size_t, void*> free_blocks;
@@ -100,6 +102,8 @@ struct HostStaging {
 struct CudaBackend::State {
   int device = 0;
   int sm_count = 1;
+  /// The backend's own stream: every thread's work goes there unless the thread bound a stream
+  /// of its own (bind_thread_stream); current() says which.
   cudaStream_t stream = nullptr;
   cudaMemPool_t pool = nullptr;
   cudnnHandle_t cudnn = nullptr;
@@ -121,6 +125,19 @@ struct CudaBackend::State {
   /// for batch norm and softmax: built on first use of a shape.
   std::map<std::array<std::int64_t, 4>, std::unique_ptr<TensorDesc>> tensor_descs;
   std::map<std::array<std::int64_t, 4>, std::unique_ptr<BatchNormParamDesc>> bn_param_descs;
+
+  /// Streams of ended thread bindings, kept for the next binding; guarded by streams_mutex.
+  std::mutex streams_mutex;
+  std::vector<cudaStream_t> spare_streams;
+  /// The stream the cuDNN and cuBLAS handles were last pointed at (library_mutex).
+  cudaStream_t handles_stream = nullptr;
+
+  /// The stream the calling thread's work goes to: the one bind_thread_stream gave it while that
+  /// binding lives, else `stream`.
+  cudaStream_t current() const;
+  /// Points the cuDNN and cuBLAS handles at current() (a no-op when they already are). Every
+  /// library call does this first, with library_mutex held.
+  void point_handles();
 
   State() = default;
   State(const State&) = delete;
@@ -144,8 +161,14 @@ class DeviceGuard {
   int device_ = 0;
 };
 
-/// Waits for the stream and throws the deferred error the kernels recorded, if any (ShapeError
-/// with the CPU backend's message), clearing it so the backend stays usable. Throws CudaError when
+/// Makes `waiter` wait (on the device, the host does not block) for the work queued on `target`
+/// so far. Throws CudaError.
+void stream_wait_for(cudaStream_t waiter, cudaStream_t target);
+
+/// Waits for the calling thread's stream (current()) and throws the deferred error the kernels
+/// recorded, if any (ShapeError with the CPU backend's message), clearing it so the backend stays
+/// usable. The record is the device's: a fault found on another thread's stream is thrown by
+/// whichever thread synchronises first. Throws CudaError when
 /// the stream failed.
 void sync_and_check(CudaBackend::State& s);
 
