@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "kernels/common/error.h"
+#include "kernels/common/thread_stream.h"
 #include "kernels/cpu/cpu_backend.h"
 #if SHEARS_WITH_CUDA
 #include "kernels/cuda/cuda_backend.h"
@@ -62,6 +63,18 @@ void reset_peak_device_memory(const Device& device) {
   (void)device;
 #endif
 }
+
+ThreadStream::ThreadStream(const Device& device) {
+#if SHEARS_WITH_CUDA
+  if (!device.is_cpu()) {
+    binding_ = static_cast<kernels::cuda::CudaBackend&>(backend_for(device)).bind_thread_stream();
+  }
+#else
+  if (!device.is_cpu()) backend_for(device);  // throws: no CUDA backend in this build
+#endif
+}
+
+ThreadStream::~ThreadStream() = default;
 
 Backend& backend_for(const Device& device) {
   if (device.is_cpu()) {

@@ -105,6 +105,7 @@ void CudaBackend::batch_norm_forward(const TensorView& x, const TensorView* weig
     shift = zeros.get();
   }
   std::lock_guard<std::mutex> lock(s.library_mutex);
+  s.point_handles();
   const TensorDesc& xd = cached_tensor_desc(s, op, b.n, b.c, b.h, b.w);
   const BatchNormParamDesc& pd = cached_bn_param_desc(s, op, b.n, b.c, b.h, b.w);
   const float one = 1.0f, zero = 0.0f;
@@ -186,6 +187,7 @@ void CudaBackend::batch_norm_backward(const TensorView& x, const TensorView& gra
   SHEARS_CHECK_AS(ShapeError, eps >= CUDNN_BN_MIN_EPSILON, op, ": eps ", eps,
                   " is below cuDNN's minimum ", CUDNN_BN_MIN_EPSILON);
   std::lock_guard<std::mutex> lock(s.library_mutex);
+  s.point_handles();
   const TensorDesc& xd = cached_tensor_desc(s, op, b.n, b.c, b.h, b.w);
   const BatchNormParamDesc& pd = cached_bn_param_desc(s, op, b.n, b.c, b.h, b.w);
   const float one = 1.0f, zero = 0.0f;

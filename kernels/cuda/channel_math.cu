@@ -100,12 +100,12 @@ void launch_scale_vec(CudaBackend::State& s, const float* src, float* dst, std::
   const unsigned grid = grid_for(ceil_div(total, kUnroll), s.sm_count);
   if (total <= kMax32) {
     using Index = std::uint32_t;
-    channel_scale_kernel<V, Index, Scale><<<grid, kBlock, 0, s.stream>>>(
+    channel_scale_kernel<V, Index, Scale><<<grid, kBlock, 0, s.current()>>>(
         src, dst, static_cast<Index>(total), FastDivmod(static_cast<Index>(row_vecs)),
         FastDivmod(static_cast<Index>(c)), scale, scale2);
   } else {
     using Index = std::uint64_t;
-    channel_scale_kernel<V, Index, Scale><<<grid, kBlock, 0, s.stream>>>(
+    channel_scale_kernel<V, Index, Scale><<<grid, kBlock, 0, s.current()>>>(
         src, dst, static_cast<Index>(total), PlainDivmod(static_cast<Index>(row_vecs)),
         PlainDivmod(static_cast<Index>(c)), scale, scale2);
   }
@@ -225,7 +225,7 @@ void launch_reduce_rows(CudaBackend::State& s, const float* g, const float* x, c
                         double* psum, std::int64_t slices, std::int64_t per_slice) {
   const std::int64_t row_vecs = inner / V;
   const dim3 grid(static_cast<unsigned>(c), static_cast<unsigned>(slices));
-  channel_reduce_rows_kernel<V, Index><<<grid, kBlock, 0, s.stream>>>(
+  channel_reduce_rows_kernel<V, Index><<<grid, kBlock, 0, s.current()>>>(
       g, x, shift, static_cast<Index>(c), static_cast<Index>(outer * row_vecs),
       static_cast<Index>(per_slice),
       typename IndexTraits<Index>::Divmod(static_cast<Index>(row_vecs)), pdot, psum);
@@ -239,7 +239,7 @@ void launch_reduce_columns(CudaBackend::State& s, const float* g, const float* x
                            std::int64_t per_slice) {
   const std::int64_t columns = c * inner;
   const dim3 grid(static_cast<unsigned>(ceil_div(columns, kBlock)), static_cast<unsigned>(slices));
-  channel_reduce_columns_kernel<Index><<<grid, kBlock, 0, s.stream>>>(
+  channel_reduce_columns_kernel<Index><<<grid, kBlock, 0, s.current()>>>(
       g, x, shift, static_cast<Index>(columns), static_cast<Index>(outer),
       static_cast<Index>(per_slice), typename IndexTraits<Index>::Divmod(static_cast<Index>(inner)),
       pdot, psum);
@@ -276,8 +276,8 @@ void launch_channel_broadcast_f32(CudaBackend::State& s, float* y, std::int64_t 
                                   std::int64_t c, std::int64_t inner, const float* value) {
   const std::int64_t total = outer * c * inner;
   if (total == 0) return;
-  channel_broadcast_kernel<<<grid_for(total, s.sm_count), kBlock, 0, s.stream>>>(y, total, c, inner,
-                                                                                 value);
+  channel_broadcast_kernel<<<grid_for(total, s.sm_count), kBlock, 0, s.current()>>>(y, total, c,
+                                                                                    inner, value);
   SHEARS_CUDA_CHECK_LAUNCH();
 }
 
@@ -298,8 +298,8 @@ void launch_channel_reduce_f32(CudaBackend::State& s, const float* g, const floa
                                const float* shift, const float* scale, float* dot, float* sum) {
   if (c == 0 || (dot == nullptr && sum == nullptr)) return;
   if (outer * inner == 0) {
-    if (dot != nullptr) SHEARS_CUDA_CHECK(cudaMemsetAsync(dot, 0, c * sizeof(float), s.stream));
-    if (sum != nullptr) SHEARS_CUDA_CHECK(cudaMemsetAsync(sum, 0, c * sizeof(float), s.stream));
+    if (dot != nullptr) SHEARS_CUDA_CHECK(cudaMemsetAsync(dot, 0, c * sizeof(float), s.current()));
+    if (sum != nullptr) SHEARS_CUDA_CHECK(cudaMemsetAsync(sum, 0, c * sizeof(float), s.current()));
     return;
   }
   const bool rows = inner >= kMinRowInner;
@@ -350,7 +350,7 @@ void launch_channel_reduce_f32(CudaBackend::State& s, const float* g, const floa
     launch_reduce_columns<std::uint64_t>(s, g, x, shift, outer, c, inner, pdot.as<double>(),
                                          psum.as<double>(), slices, per_slice);
   }
-  channel_reduce_finish_kernel<<<grid_for(c, s.sm_count), kBlock, 0, s.stream>>>(
+  channel_reduce_finish_kernel<<<grid_for(c, s.sm_count), kBlock, 0, s.current()>>>(
       pdot.as<double>(), psum.as<double>(), slices, c, per_channel, scale, dot, sum);
   SHEARS_CUDA_CHECK_LAUNCH();
 }
@@ -359,7 +359,7 @@ void launch_bn_eval_stats_f32(CudaBackend::State& s, const float* running_mean,
                               const float* running_var, double eps, float* save_mean,
                               float* save_invstd, std::int64_t c) {
   if (c == 0) return;
-  bn_eval_stats_kernel<<<grid_for(c, s.sm_count), kBlock, 0, s.stream>>>(
+  bn_eval_stats_kernel<<<grid_for(c, s.sm_count), kBlock, 0, s.current()>>>(
       running_mean, running_var, eps, save_mean, save_invstd, c);
   SHEARS_CUDA_CHECK_LAUNCH();
 }

@@ -98,12 +98,12 @@ void launch_copy_unit(CudaBackend::State& s, const void* src, void* dst, const s
   auto* to = static_cast<Unit*>(dst);
   if (full <= kMax32 && total <= kMax32) {
     using Index = std::uint32_t;
-    channel_copy_kernel<Unit, Index, Gather><<<grid, kBlock, 0, s.stream>>>(
+    channel_copy_kernel<Unit, Index, Gather><<<grid, kBlock, 0, s.current()>>>(
         from, to, keep, static_cast<Index>(total), FastDivmod(static_cast<Index>(row_units)),
         FastDivmod(static_cast<Index>(count)), static_cast<Index>(size));
   } else {
     using Index = std::uint64_t;
-    channel_copy_kernel<Unit, Index, Gather><<<grid, kBlock, 0, s.stream>>>(
+    channel_copy_kernel<Unit, Index, Gather><<<grid, kBlock, 0, s.current()>>>(
         from, to, keep, static_cast<Index>(total), PlainDivmod(static_cast<Index>(row_units)),
         PlainDivmod(static_cast<Index>(count)), static_cast<Index>(size));
   }
@@ -173,7 +173,12 @@ bool check_keep(CudaBackend::State& s, const char* op, const TensorView& keep, i
   check_device(op, "keep", keep, s.device);
   check_keep_tensor(op, keep);
   const std::int64_t count = keep.shape[0];
-  if (count > 0) {
+  if (count > 0 && s.current() != s.stream) {
+    // A thread on a stream of its own checks in line (the fork/join events serve s.stream).
+    check_keep_kernel<<<1, kBlock, 0, s.current()>>>(keep.as<const std::int64_t>(), count, size,
+                                                     dim, code, s.deferred);
+    SHEARS_CUDA_CHECK_LAUNCH();
+  } else if (count > 0) {
     SHEARS_CUDA_CHECK(cudaEventRecord(s.keep_fork, s.stream));
     SHEARS_CUDA_CHECK(cudaStreamWaitEvent(s.copy_stream, s.keep_fork, 0));
     check_keep_kernel<<<1, kBlock, 0, s.copy_stream>>>(keep.as<const std::int64_t>(), count, size,
@@ -186,7 +191,9 @@ bool check_keep(CudaBackend::State& s, const char* op, const TensorView& keep, i
 
 // The compute stream waits for the keep check queued by check_keep (after its own copy).
 void join_keep_check(CudaBackend::State& s, const TensorView& keep) {
-  if (keep.shape[0] > 0) SHEARS_CUDA_CHECK(cudaStreamWaitEvent(s.stream, s.keep_join, 0));
+  if (keep.shape[0] > 0 && s.current() == s.stream) {
+    SHEARS_CUDA_CHECK(cudaStreamWaitEvent(s.stream, s.keep_join, 0));
+  }
 }
 
 // soft mask layout: x, y, grad_y, grad_x are (N, C, spatial...) F32; mask and grad_mask are (C).

@@ -361,6 +361,7 @@ void CudaBackend::conv2d_forward(const TensorView& x, const TensorView& w, const
   }
   const CudaPolicy policy = cuda_policy();
   std::lock_guard<std::mutex> lock(s.library_mutex);
+  s.point_handles();
   ConvPlan& d = plan_for(s, op, kForward, g, policy, x.data, w.data, y.data);
   const float one = 1.0f, zero = 0.0f;
   run_plan(s, op, d, g, policy, "the cuDNN forward-convolution workspace",
@@ -388,6 +389,7 @@ void CudaBackend::conv2d_backward_data(const TensorView& grad_y, const TensorVie
   }
   const CudaPolicy policy = cuda_policy();
   std::lock_guard<std::mutex> lock(s.library_mutex);
+  s.point_handles();
   ConvPlan& d = plan_for(s, op, kBackwardData, g, policy, grad_x.data, w.data, grad_y.data);
   const float one = 1.0f, zero = 0.0f;
   run_plan(s, op, d, g, policy, "the cuDNN backward-data workspace",
@@ -412,6 +414,7 @@ void CudaBackend::conv2d_backward_weight(const TensorView& x, const TensorView& 
   }
   const CudaPolicy policy = cuda_policy();
   std::lock_guard<std::mutex> lock(s.library_mutex);
+  s.point_handles();
   ConvPlan& d = plan_for(s, op, kBackwardFilter, g, policy, x.data, grad_w.data, grad_y.data);
   const float one = 1.0f, zero = 0.0f;
   run_plan(s, op, d, g, policy, "the cuDNN backward-filter workspace",

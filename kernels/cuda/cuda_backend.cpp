@@ -86,6 +86,7 @@ CudaBackend::State::~State() {
   if (cublas_workspace != nullptr) cudaFree(cublas_workspace);
   if (cudnn != nullptr) cudnnDestroy(cudnn);
   if (stream != nullptr) cudaStreamDestroy(stream);
+  for (cudaStream_t spare : spare_streams) cudaStreamDestroy(spare);
   cudaGetLastError();
 }
 
@@ -98,14 +99,100 @@ DeviceGuard::~DeviceGuard() {
   if (previous_ >= 0 && previous_ != device_) cudaSetDevice(previous_);
 }
 
+namespace {
+// The calling thread's binding (bind_thread_stream): which backend and which stream. One binding
+// per thread at a time; a nested one saves and restores the outer.
+thread_local const CudaBackend::State* t_bound_state = nullptr;
+thread_local cudaStream_t t_bound_stream = nullptr;
+}  // namespace
+
+cudaStream_t CudaBackend::State::current() const {
+  return t_bound_state == this ? t_bound_stream : stream;
+}
+
+void CudaBackend::State::point_handles() {
+  const cudaStream_t now = current();
+  if (handles_stream == now) return;
+  SHEARS_CUDNN_CHECK(cudnnSetStream(cudnn, now));
+  SHEARS_CUBLAS_CHECK(cublasSetStream(cublas, now));
+  handles_stream = now;
+}
+
+void stream_wait_for(cudaStream_t waiter, cudaStream_t target) {
+  cudaEvent_t event = nullptr;
+  SHEARS_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  const cudaError_t recorded = cudaEventRecord(event, target);
+  const cudaError_t waited =
+      recorded == cudaSuccess ? cudaStreamWaitEvent(waiter, event, 0) : recorded;
+  // Destroying an event that a queued wait refers to is allowed: the wait keeps its state.
+  cudaEventDestroy(event);
+  if (waited != cudaSuccess) {
+    check_detail::throw_cuda_error(waited, "cudaStreamWaitEvent(waiter, event, 0)", __FILE__,
+                                   __LINE__);
+  }
+}
+
+std::shared_ptr<void> CudaBackend::bind_thread_stream() {
+  State& s = *state_;
+  DeviceGuard guard(s.device);
+  cudaStream_t stream = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(s.streams_mutex);
+    if (!s.spare_streams.empty()) {
+      stream = s.spare_streams.back();
+      s.spare_streams.pop_back();
+    }
+  }
+  if (stream == nullptr)
+    SHEARS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  // What the thread finds on the device (weights, data) was made on the stream it used so far.
+  const cudaStream_t before = s.current();
+  try {
+    stream_wait_for(stream, before);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(s.streams_mutex);
+    s.spare_streams.push_back(stream);
+    throw;
+  }
+  struct Binding {
+    State* state;
+    cudaStream_t stream;
+    const State* outer_state;
+    cudaStream_t outer_stream;
+  };
+  auto* binding = new Binding{&s, stream, t_bound_state, t_bound_stream};
+  t_bound_state = &s;
+  t_bound_stream = stream;
+  return std::shared_ptr<void>(binding, [](void* p) {
+    std::unique_ptr<Binding> b(static_cast<Binding*>(p));
+    // Everything queued on the thread's stream is done before any other stream may see its
+    // results or reuse its memory (stream-ordered frees of its tensors happen on other streams
+    // once the binding is gone).
+    int previous = -1;
+    if (cudaGetDevice(&previous) == cudaSuccess && previous != b->state->device)
+      cudaSetDevice(b->state->device);
+    if (cudaStreamSynchronize(b->stream) != cudaSuccess) {
+      std::fprintf(stderr, "shears: warning: cuda:%d: a thread's stream failed: %s\n",
+                   b->state->device, cudaGetErrorString(cudaGetLastError()));
+    }
+    if (previous >= 0 && previous != b->state->device) cudaSetDevice(previous);
+    if (t_bound_stream == b->stream) {
+      t_bound_state = b->outer_state;
+      t_bound_stream = b->outer_stream;
+    }
+    std::lock_guard<std::mutex> lock(b->state->streams_mutex);
+    b->state->spare_streams.push_back(b->stream);
+  });
+}
+
 void sync_and_check(CudaBackend::State& s) {
   SHEARS_CUDA_CHECK(cudaMemcpyAsync(s.deferred_host, s.deferred, sizeof(DeferredError),
-                                    cudaMemcpyDeviceToHost, s.stream));
-  SHEARS_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+                                    cudaMemcpyDeviceToHost, s.current()));
+  SHEARS_CUDA_CHECK(cudaStreamSynchronize(s.current()));
   if (s.deferred_host->code == kNoDeferredError) return;
   const DeferredError e = *s.deferred_host;
   *s.deferred_host = DeferredError{};
-  SHEARS_CUDA_CHECK(cudaMemsetAsync(s.deferred, 0, sizeof(DeferredError), s.stream));
+  SHEARS_CUDA_CHECK(cudaMemsetAsync(s.deferred, 0, sizeof(DeferredError), s.current()));
   const char* when = " (found on the device, reported at the next synchronisation)";
   switch (e.code) {
     case kBadLabel:
@@ -298,6 +385,9 @@ void* pool_allocate(CudaBackend::State& s, std::size_t bytes, const char* what) 
       ptr = found->second;
       cache.used += found->first;
       cache.free_blocks.erase(found);
+      // A block freed from the backend's own stream may still be in use there: a thread's bound
+      // stream waits for that point of it first.
+      if (s.current() != s.stream) stream_wait_for(s.current(), s.stream);
     } else {
       cudaError_t status = cudaMalloc(&ptr, rounded);
       if (status == cudaErrorMemoryAllocation) {
@@ -336,21 +426,22 @@ void* pool_allocate(CudaBackend::State& s, std::size_t bytes, const char* what) 
     s.capture.live.insert(ptr);
     return ptr;
   }
-  cudaError_t status = cudaMallocFromPoolAsync(&ptr, size, s.pool, s.stream);
+  const cudaStream_t stream = s.current();
+  cudaError_t status = cudaMallocFromPoolAsync(&ptr, size, s.pool, stream);
   if (status == cudaErrorMemoryAllocation) {
     // Free blocks held by the pool may be too fragmented for this request: wait until every
     // queued free has happened, hand the unused blocks back to the driver and ask once more.
     cudaGetLastError();
-    SHEARS_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+    SHEARS_CUDA_CHECK(cudaStreamSynchronize(stream));
     SHEARS_CUDA_CHECK(cudaMemPoolTrimTo(s.pool, 0));
-    status = cudaMallocFromPoolAsync(&ptr, size, s.pool, s.stream);
+    status = cudaMallocFromPoolAsync(&ptr, size, s.pool, stream);
   }
   if (status == cudaErrorMemoryAllocation) {
     cudaGetLastError();
     throw out_of_memory();
   }
   if (status != cudaSuccess) {
-    check_detail::throw_cuda_error(status, "cudaMallocFromPoolAsync(&ptr, size, s.pool, s.stream)",
+    check_detail::throw_cuda_error(status, "cudaMallocFromPoolAsync(&ptr, size, s.pool, stream)",
                                    __FILE__, __LINE__);
   }
   return ptr;
@@ -362,6 +453,11 @@ void pool_free(CudaBackend::State& s, void* ptr) noexcept {
     std::lock_guard<std::mutex> lock(s.blocks.mutex);
     const auto found = s.blocks.sizes.find(ptr);
     if (found == s.blocks.sizes.end()) return;
+    // The next allocation may come from another stream and use the block at once: work queued
+    // on a thread's bound stream must be done first (the backend's own stream is the one every
+    // other thread's work is queued on, and stays ordered by itself).
+    const cudaStream_t stream = s.current();
+    if (stream != s.stream && cudaStreamSynchronize(stream) != cudaSuccess) cudaGetLastError();
     s.blocks.used -= found->second;
     s.blocks.free_blocks.emplace(found->second, ptr);
     return;
@@ -375,7 +471,7 @@ void pool_free(CudaBackend::State& s, void* ptr) noexcept {
       return;
     }
   }
-  if (cudaFreeAsync(ptr, s.stream) != cudaSuccess) cudaGetLastError();
+  if (cudaFreeAsync(ptr, s.current()) != cudaSuccess) cudaGetLastError();
 }
 
 // ---- CudaBackend ----------------------------------------------------------------------------
@@ -530,7 +626,7 @@ void captured_copy(CudaBackend::State& s, void* dst, const void* src, std::size_
 // Host-to-device copies go through the two pinned staging buffers, chunk by chunk: the caller's
 // buffer may be freed or refilled when the call returns (its bytes are in pinned memory by then),
 // and the host waits only for the copy queued two chunks earlier, not for the stream. They are
-// queued on the compute stream: `dst` is memory the compute stream may still be using.
+// queued on the calling thread's compute stream: `dst` is memory it may still be using.
 void CudaBackend::copy_from_host(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
   State& s = *state_;
@@ -539,18 +635,21 @@ void CudaBackend::copy_from_host(void* dst, const void* src, std::size_t bytes) 
     captured_copy(s, dst, src, bytes);
     return;
   }
-  staged_copy(s.staging, s.stream, dst, src, bytes);
+  staged_copy(s.staging, s.current(), dst, src, bytes);
 }
 
 // New memory needs no ordering with the compute stream's earlier work, so the copy runs on the
 // copy stream and overlaps the step in flight: allocated there (stream-ordered), copied through
 // the copy stream's own staging buffers, and the compute stream waits for an event recorded after
 // the copy. With the caching allocator a block may still be in use by queued compute work, so the
-// copy stream first waits for the compute stream.
+// copy stream first waits for the compute stream. A thread on a stream of its own (parallel
+// candidates) copies on that stream: the copy stream and its events serve the backend's stream.
 void* CudaBackend::allocate_from_host(const void* src, std::size_t bytes) {
   State& s = *state_;
   DeviceGuard guard(s.device);
-  if (bytes == 0 || s.capture.active.load()) return Backend::allocate_from_host(src, bytes);
+  if (bytes == 0 || s.capture.active.load() || s.current() != s.stream) {
+    return Backend::allocate_from_host(src, bytes);
+  }
   void* ptr = nullptr;
   if (s.use_pool) {
     const cudaError_t status = cudaMallocFromPoolAsync(&ptr, bytes, s.pool, s.copy_stream);
@@ -578,14 +677,14 @@ void CudaBackend::copy_to_host(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
   refuse_while_capturing(*state_, "copy_to_host (a read of device memory: item(), to_vector)");
   DeviceGuard guard(state_->device);
-  SHEARS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state_->stream));
+  SHEARS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state_->current()));
   sync_and_check(*state_);
 }
 
 void CudaBackend::copy(void* dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return;
   DeviceGuard guard(state_->device);
-  SHEARS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, state_->stream));
+  SHEARS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, state_->current()));
 }
 
 void CudaBackend::synchronize() {
@@ -622,9 +721,9 @@ double CudaBackend::time_ms(const std::function<void()>& work) {
   refuse_while_capturing(*state_, "time_ms");
   DeviceGuard guard(state_->device);
   EventPair events;
-  SHEARS_CUDA_CHECK(cudaEventRecord(events.start, state_->stream));
+  SHEARS_CUDA_CHECK(cudaEventRecord(events.start, state_->current()));
   work();
-  SHEARS_CUDA_CHECK(cudaEventRecord(events.stop, state_->stream));
+  SHEARS_CUDA_CHECK(cudaEventRecord(events.stop, state_->current()));
   SHEARS_CUDA_CHECK(cudaEventSynchronize(events.stop));
   float ms = 0.0f;
   SHEARS_CUDA_CHECK(cudaEventElapsedTime(&ms, events.start, events.stop));

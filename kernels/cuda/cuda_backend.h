@@ -69,6 +69,16 @@ class CudaBackend final : public Backend {
   PoolStats pool_stats();
   void reset_peak_memory();
 
+  /// Gives the calling thread a stream of its own on this device until the returned handle is
+  /// destroyed (on the same thread): every primitive the thread calls meanwhile is queued there,
+  /// so threads that each hold one run their kernels concurrently. The stream first waits for
+  /// the work the thread had queued before (on the backend's stream), and destroying the handle
+  /// waits until the stream is idle, so tensors made under the binding may be used and freed from
+  /// any thread afterwards. Tensors that two bound threads share must only be read by them. The
+  /// deferred data-fault record and the library handles stay shared (the handles are pointed at
+  /// the caller's stream under their lock). Throws CudaError when no stream can be created.
+  std::shared_ptr<void> bind_thread_stream();
+
   std::string name() const override;
   void* allocate(std::size_t bytes) override;
   void deallocate(void* ptr, std::size_t bytes) noexcept override;

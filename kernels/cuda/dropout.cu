@@ -40,8 +40,8 @@ void CudaBackend::dropout_mask(const TensorView& mask, double p, std::uint64_t s
   const std::int64_t n = mask.numel();
   if (n == 0) return;
   const float keep = static_cast<float>(1.0 / (1.0 - p));
-  dropout_mask_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(mask.as<float>(), n, p,
-                                                                        seed, keep);
+  dropout_mask_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.current()>>>(mask.as<float>(), n, p,
+                                                                           seed, keep);
   SHEARS_CUDA_CHECK_LAUNCH();
 }
 

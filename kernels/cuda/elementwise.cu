@@ -261,12 +261,12 @@ void launch_binary(CudaBackend::State& s, const float* a, const float* b, float*
   const unsigned grid = grid_for(n, s.sm_count);
   const bool same = plan.rank == 1 && plan.stride_a[0] == 1 && plan.stride_b[0] == 1;
   if (same) {
-    binary_same_kernel<Op><<<grid, kBlock, 0, s.stream>>>(a, b, out, n);
+    binary_same_kernel<Op><<<grid, kBlock, 0, s.current()>>>(a, b, out, n);
   } else if (n <= kMax32) {
-    binary_kernel<std::uint32_t, Op><<<grid, kBlock, 0, s.stream>>>(
+    binary_kernel<std::uint32_t, Op><<<grid, kBlock, 0, s.current()>>>(
         a, b, out, static_cast<std::uint32_t>(n), make_indexer<std::uint32_t>(plan));
   } else {
-    binary_kernel<std::uint64_t, Op><<<grid, kBlock, 0, s.stream>>>(
+    binary_kernel<std::uint64_t, Op><<<grid, kBlock, 0, s.current()>>>(
         a, b, out, static_cast<std::uint64_t>(n), make_indexer<std::uint64_t>(plan));
   }
   SHEARS_CUDA_CHECK_LAUNCH();
@@ -408,7 +408,7 @@ __global__ void pointwise_backward_kernel(PointwiseOp op, const float* x, const 
 
 void launch_scale_f32(CudaBackend::State& s, float* y, std::int64_t n, float beta) {
   if (n <= 0) return;
-  scale_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(y, n, beta);
+  scale_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.current()>>>(y, n, beta);
   SHEARS_CUDA_CHECK_LAUNCH();
 }
 
@@ -421,13 +421,13 @@ void CudaBackend::fill(const TensorView& x, double value) {
   // Zero is all-zero bits in every dtype: a memset runs at copy-engine speed.
   if (value == 0.0 && !std::signbit(value)) {
     SHEARS_CUDA_CHECK(
-        cudaMemsetAsync(x.data, 0, static_cast<std::size_t>(n) * dtype_size(x.dtype), s.stream));
+        cudaMemsetAsync(x.data, 0, static_cast<std::size_t>(n) * dtype_size(x.dtype), s.current()));
     return;
   }
   dispatch_all(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     fill_kernel<T>
-        <<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(x.as<T>(), n, static_cast<T>(value));
+        <<<grid_for(n, s.sm_count), kBlock, 0, s.current()>>>(x.as<T>(), n, static_cast<T>(value));
   });
   SHEARS_CUDA_CHECK_LAUNCH();
 }
@@ -449,8 +449,8 @@ void CudaBackend::convert(const TensorView& x, const TensorView& out) {
     using From = decltype(from_tag);
     dispatch_all(out.dtype, [&](auto to_tag) {
       using To = decltype(to_tag);
-      convert_kernel<From, To>
-          <<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(x.as<const From>(), out.as<To>(), n);
+      convert_kernel<From, To><<<grid_for(n, s.sm_count), kBlock, 0, s.current()>>>(
+          x.as<const From>(), out.as<To>(), n);
     });
   });
   SHEARS_CUDA_CHECK_LAUNCH();
@@ -501,7 +501,7 @@ void CudaBackend::axpby(double alpha, const TensorView& x, double beta, const Te
                   view_str(y), " must have the same number of elements");
   const std::int64_t n = y.numel();
   if (n == 0) return;
-  axpby_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(
+  axpby_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.current()>>>(
       static_cast<float>(alpha), x.as<const float>(), static_cast<float>(beta), y.as<float>(), n);
   SHEARS_CUDA_CHECK_LAUNCH();
 }
@@ -518,7 +518,7 @@ void CudaBackend::activation_forward(ActivationKind kind, double alpha, const Te
   const std::int64_t n = x.numel();
   if (n == 0) return;
   dispatch_activation(kind, [&](auto k) {
-    act_forward_kernel<decltype(k)::value><<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(
+    act_forward_kernel<decltype(k)::value><<<grid_for(n, s.sm_count), kBlock, 0, s.current()>>>(
         x.as<const float>(), y.as<float>(), n, static_cast<float>(alpha));
   });
   SHEARS_CUDA_CHECK_LAUNCH();
@@ -538,7 +538,7 @@ void CudaBackend::activation_backward(ActivationKind kind, double alpha, const T
   const std::int64_t n = y.numel();
   if (n == 0) return;
   dispatch_activation(kind, [&](auto k) {
-    act_backward_kernel<decltype(k)::value><<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(
+    act_backward_kernel<decltype(k)::value><<<grid_for(n, s.sm_count), kBlock, 0, s.current()>>>(
         y.as<const float>(), grad_y.as<const float>(), grad_x.as<float>(), n,
         static_cast<float>(alpha));
   });
@@ -558,7 +558,7 @@ void CudaBackend::pointwise_forward(PointwiseOp op, double lo, double hi, const 
                   lo, " > ", hi);
   const std::int64_t n = x.numel();
   if (n == 0) return;
-  pointwise_forward_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(
+  pointwise_forward_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.current()>>>(
       op, x.as<const float>(), y.as<float>(), n, static_cast<float>(lo), static_cast<float>(hi));
   SHEARS_CUDA_CHECK_LAUNCH();
 }
@@ -578,7 +578,7 @@ void CudaBackend::pointwise_backward(PointwiseOp op, double lo, double hi, const
                   lo, " > ", hi);
   const std::int64_t n = x.numel();
   if (n == 0) return;
-  pointwise_backward_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(
+  pointwise_backward_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.current()>>>(
       op, x.as<const float>(), grad_y.as<const float>(), grad_x.as<float>(), n,
       static_cast<float>(lo), static_cast<float>(hi));
   SHEARS_CUDA_CHECK_LAUNCH();

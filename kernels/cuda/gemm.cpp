@@ -70,6 +70,7 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, double alpha, const TensorVie
   const int ldb = std::max(1, checked_int("gemm", "row length of b", b.shape[1]));
   const float fa = static_cast<float>(alpha), fb = static_cast<float>(beta);
   std::lock_guard<std::mutex> lock(s.library_mutex);
+  s.point_handles();
   SHEARS_CUBLAS_CHECK(cublasSetMathMode(
       s.cublas, allow_tf32_matmul() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   SHEARS_CUBLAS_CHECK(cublasSgemm(

@@ -54,7 +54,7 @@ DeviceBuffer check_index(CudaBackend::State& s, const char* op, const TensorView
   const std::int64_t n = index.shape[0];
   DeviceBuffer checked(s, static_cast<std::size_t>(n) * sizeof(std::int64_t), "a checked index");
   if (n > 0) {
-    check_index_kernel<<<1, kCheckBlock, 0, s.stream>>>(
+    check_index_kernel<<<1, kCheckBlock, 0, s.current()>>>(
         index.as<const std::int64_t>(), n, size, checked.as<std::int64_t>(), s.deferred, code, dim);
     SHEARS_CUDA_CHECK_LAUNCH();
   }
@@ -127,13 +127,13 @@ void CudaBackend::index_add(const TensorView& src, int dim, const TensorView& in
   const auto* idx = checked.as<const std::int64_t>();
   if (out.numel() <= kMax32 && total <= kMax32) {
     using Index = std::uint32_t;
-    index_add_kernel<Index><<<grid, kBlock, 0, s.stream>>>(
+    index_add_kernel<Index><<<grid, kBlock, 0, s.current()>>>(
         src.as<const float>(), out.as<float>(), idx, static_cast<Index>(total),
         FastDivmod(static_cast<Index>(split.inner)), FastDivmod(static_cast<Index>(count)),
         static_cast<Index>(split.size));
   } else {
     using Index = std::uint64_t;
-    index_add_kernel<Index><<<grid, kBlock, 0, s.stream>>>(
+    index_add_kernel<Index><<<grid, kBlock, 0, s.current()>>>(
         src.as<const float>(), out.as<float>(), idx, static_cast<Index>(total),
         PlainDivmod(static_cast<Index>(split.inner)), PlainDivmod(static_cast<Index>(count)),
         static_cast<Index>(split.size));
@@ -172,7 +172,8 @@ void CudaBackend::slice_copy(const TensorView& src, int dim, std::int64_t src_st
   const std::size_t dpitch = static_cast<std::size_t>(dst_size) * row;
   const auto outer = static_cast<std::size_t>(split.outer);
   if (outer == 1 || (spitch == width && dpitch == width)) {
-    SHEARS_CUDA_CHECK(cudaMemcpyAsync(to, from, width * outer, cudaMemcpyDeviceToDevice, s.stream));
+    SHEARS_CUDA_CHECK(
+        cudaMemcpyAsync(to, from, width * outer, cudaMemcpyDeviceToDevice, s.current()));
     return;
   }
   int max_pitch = 0;
@@ -180,12 +181,12 @@ void CudaBackend::slice_copy(const TensorView& src, int dim, std::int64_t src_st
   if (spitch <= static_cast<std::size_t>(max_pitch) &&
       dpitch <= static_cast<std::size_t>(max_pitch)) {
     SHEARS_CUDA_CHECK(cudaMemcpy2DAsync(to, dpitch, from, spitch, width, outer,
-                                        cudaMemcpyDeviceToDevice, s.stream));
+                                        cudaMemcpyDeviceToDevice, s.current()));
     return;
   }
   for (std::size_t o = 0; o < outer; ++o) {
     SHEARS_CUDA_CHECK(cudaMemcpyAsync(to + o * dpitch, from + o * spitch, width,
-                                      cudaMemcpyDeviceToDevice, s.stream));
+                                      cudaMemcpyDeviceToDevice, s.current()));
   }
 }
 

@@ -70,14 +70,14 @@ void CudaBackend::svd(const TensorView& a, const TensorView& u, const TensorView
   DeviceBuffer work_a(st, static_cast<std::size_t>(m * n) * sizeof(float), "svd input copy");
   DeviceBuffer v(st, static_cast<std::size_t>(m * k) * sizeof(float), "svd right vectors");
   DeviceBuffer info_dev(st, sizeof(int), "svd status");
-  SHEARS_CUDA_CHECK(
-      cudaMemcpyAsync(work_a.get(), a.data, work_a.bytes(), cudaMemcpyDeviceToDevice, st.stream));
+  SHEARS_CUDA_CHECK(cudaMemcpyAsync(work_a.get(), a.data, work_a.bytes(), cudaMemcpyDeviceToDevice,
+                                    st.current()));
   GesvdjInfo params;
   int info = 0;
   {
     std::lock_guard<std::mutex> lock(st.library_mutex);
     if (st.cusolver == nullptr) SHEARS_CUSOLVER_CHECK(cusolverDnCreate(&st.cusolver));
-    SHEARS_CUSOLVER_CHECK(cusolverDnSetStream(st.cusolver, st.stream));
+    SHEARS_CUSOLVER_CHECK(cusolverDnSetStream(st.cusolver, st.current()));
     int lwork = 0;
     SHEARS_CUSOLVER_CHECK(cusolverDnSgesvdj_bufferSize(
         st.cusolver, CUSOLVER_EIG_MODE_VECTOR, 1, rows, cols, work_a.as<float>(), rows,

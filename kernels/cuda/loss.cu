@@ -195,18 +195,18 @@ void CudaBackend::nll_loss_forward(const TensorView& logp, const TensorView& lab
   }
   DeviceBuffer terms(s, static_cast<std::size_t>(n) * sizeof(double), "nll_loss row terms");
   DeviceBuffer flag(s, sizeof(unsigned long long), "nll_loss label check");
-  SHEARS_CUDA_CHECK(cudaMemsetAsync(flag.get(), 0xFF, sizeof(unsigned long long), s.stream));
+  SHEARS_CUDA_CHECK(cudaMemsetAsync(flag.get(), 0xFF, sizeof(unsigned long long), s.current()));
   // One warp (32 threads) per row.
   const unsigned grid = grid_for(n * 32, s.sm_count);
-  nll_rows_kernel<<<grid, kBlock, 0, s.stream>>>(logp.as<const float>(),
-                                                 labels.as<const std::int64_t>(), n, c, smoothing,
-                                                 terms.as<double>(), flag.as<unsigned long long>());
+  nll_rows_kernel<<<grid, kBlock, 0, s.current()>>>(
+      logp.as<const float>(), labels.as<const std::int64_t>(), n, c, smoothing, terms.as<double>(),
+      flag.as<unsigned long long>());
   SHEARS_CUDA_CHECK_LAUNCH();
-  mean_kernel<<<1, 1024, 0, s.stream>>>(terms.as<const double>(), n, static_cast<double>(n),
-                                        loss.as<float>());
+  mean_kernel<<<1, 1024, 0, s.current()>>>(terms.as<const double>(), n, static_cast<double>(n),
+                                           loss.as<float>());
   SHEARS_CUDA_CHECK_LAUNCH();
-  nll_record_kernel<<<1, 1, 0, s.stream>>>(flag.as<const unsigned long long>(),
-                                           labels.as<const std::int64_t>(), c, s.deferred);
+  nll_record_kernel<<<1, 1, 0, s.current()>>>(flag.as<const unsigned long long>(),
+                                              labels.as<const std::int64_t>(), c, s.deferred);
   SHEARS_CUDA_CHECK_LAUNCH();
 }
 
@@ -223,7 +223,7 @@ void CudaBackend::nll_loss_backward(const TensorView& labels, double smoothing,
   const std::int64_t n = grad_logp.shape[0], c = grad_logp.shape[1];
   check_labels(s, op, labels, n);
   if (n * c == 0) return;
-  nll_backward_kernel<<<grid_for(n * c, s.sm_count), kBlock, 0, s.stream>>>(
+  nll_backward_kernel<<<grid_for(n * c, s.sm_count), kBlock, 0, s.current()>>>(
       labels.as<const std::int64_t>(), n, c, smoothing, grad_loss.as<const float>(),
       grad_logp.as<float>());
   SHEARS_CUDA_CHECK_LAUNCH();
@@ -244,7 +244,7 @@ void CudaBackend::accuracy_count(const TensorView& logits, const TensorView& lab
                   ": counts must be I64 [2], got ", view_str(counts));
   SHEARS_CHECK_AS(ShapeError, k >= 1, op, ": k must be >= 1, got ", k);
   if (n == 0 || c == 0) return;
-  accuracy_kernel<<<grid_for(n * 32, s.sm_count), kBlock, 0, s.stream>>>(
+  accuracy_kernel<<<grid_for(n * 32, s.sm_count), kBlock, 0, s.current()>>>(
       logits.as<const float>(), labels.as<const std::int64_t>(), n, c, k,
       static_cast<unsigned long long*>(counts.data));
   SHEARS_CUDA_CHECK_LAUNCH();
@@ -267,11 +267,11 @@ void CudaBackend::bce_with_logits_forward(const TensorView& x, const TensorView&
   }
   const unsigned grid = grid_for(n, s.sm_count);
   DeviceBuffer partial(s, grid * sizeof(double), "bce_with_logits partial sums");
-  bce_partial_kernel<<<grid, kBlock, 0, s.stream>>>(x.as<const float>(), target.as<const float>(),
-                                                    n, partial.as<double>());
+  bce_partial_kernel<<<grid, kBlock, 0, s.current()>>>(
+      x.as<const float>(), target.as<const float>(), n, partial.as<double>());
   SHEARS_CUDA_CHECK_LAUNCH();
-  mean_kernel<<<1, 1024, 0, s.stream>>>(partial.as<const double>(), grid, static_cast<double>(n),
-                                        loss.as<float>());
+  mean_kernel<<<1, 1024, 0, s.current()>>>(partial.as<const double>(), grid, static_cast<double>(n),
+                                           loss.as<float>());
   SHEARS_CUDA_CHECK_LAUNCH();
 }
 
@@ -289,7 +289,7 @@ void CudaBackend::bce_with_logits_backward(const TensorView& x, const TensorView
   check_scalar(s, op, "grad_loss", grad_loss, x);
   const std::int64_t n = x.numel();
   if (n == 0) return;
-  bce_backward_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.stream>>>(
+  bce_backward_kernel<<<grid_for(n, s.sm_count), kBlock, 0, s.current()>>>(
       x.as<const float>(), target.as<const float>(), n, grad_loss.as<const float>(),
       grad_x.as<float>());
   SHEARS_CUDA_CHECK_LAUNCH();

@@ -221,7 +221,7 @@ void CudaBackend::max_pool2d_forward(const TensorView& x, const TensorView& y,
                   ": indices ", view_str(indices), " must be I64 ", shape_str(y.shape));
   const std::int64_t total = y.numel();
   if (total == 0) return;
-  max_pool_forward_kernel<<<grid_for(total, s.sm_count), kBlock, 0, s.stream>>>(
+  max_pool_forward_kernel<<<grid_for(total, s.sm_count), kBlock, 0, s.current()>>>(
       x.as<const float>(), y.as<float>(), indices.as<std::int64_t>(), total, g);
   SHEARS_CUDA_CHECK_LAUNCH();
 }
@@ -247,7 +247,7 @@ void CudaBackend::max_pool2d_backward(const TensorView& grad_y, const TensorView
   fill(grad_x, 0.0);
   const std::int64_t total = grad_y.numel();
   if (total == 0) return;
-  max_pool_backward_kernel<<<grid_for(total, s.sm_count), kBlock, 0, s.stream>>>(
+  max_pool_backward_kernel<<<grid_for(total, s.sm_count), kBlock, 0, s.current()>>>(
       grad_y.as<const float>(), indices.as<const std::int64_t>(), grad_x.as<float>(), total,
       grad_y.shape[2] * grad_y.shape[3], grad_x.shape[2] * grad_x.shape[3]);
   SHEARS_CUDA_CHECK_LAUNCH();
@@ -260,7 +260,7 @@ void CudaBackend::avg_pool2d_forward(const TensorView& x, const TensorView& y,
   const PoolGeometry g = make_geometry(s, "avg_pool2d_forward", "x", x, "y", y, p);
   const std::int64_t total = y.numel();
   if (total == 0) return;
-  avg_pool_forward_kernel<<<grid_for(total, s.sm_count), kBlock, 0, s.stream>>>(
+  avg_pool_forward_kernel<<<grid_for(total, s.sm_count), kBlock, 0, s.current()>>>(
       x.as<const float>(), y.as<float>(), total, g);
   SHEARS_CUDA_CHECK_LAUNCH();
 }
@@ -273,7 +273,7 @@ void CudaBackend::avg_pool2d_backward(const TensorView& grad_y, const TensorView
       make_geometry(s, "avg_pool2d_backward", "grad_x", grad_x, "grad_y", grad_y, p);
   const std::int64_t total = grad_x.numel();
   if (total == 0) return;
-  avg_pool_backward_kernel<<<grid_for(total, s.sm_count), kBlock, 0, s.stream>>>(
+  avg_pool_backward_kernel<<<grid_for(total, s.sm_count), kBlock, 0, s.current()>>>(
       grad_y.as<const float>(), grad_x.as<float>(), total, g);
   SHEARS_CUDA_CHECK_LAUNCH();
 }

@@ -150,11 +150,11 @@ void launch_sum(CudaBackend::State& s, const float* x, float* out, const std::ve
   auto run = [&](auto* target) {
     using Out = std::remove_pointer_t<decltype(target)>;
     if (rows) {
-      sum_rows_kernel<Index, Out><<<grid, kBlock, 0, s.stream>>>(
+      sum_rows_kernel<Index, Out><<<grid, kBlock, 0, s.current()>>>(
           x, target, static_cast<Index>(kept), static_cast<Index>(reduced),
           static_cast<Index>(per_slice), kept_ix, red_ix);
     } else {
-      sum_columns_kernel<Index, Out><<<grid, kBlock, 0, s.stream>>>(
+      sum_columns_kernel<Index, Out><<<grid, kBlock, 0, s.current()>>>(
           x, target, static_cast<Index>(kept), static_cast<Index>(reduced),
           static_cast<Index>(per_slice), kept_ix, red_ix);
     }
@@ -167,7 +167,7 @@ void launch_sum(CudaBackend::State& s, const float* x, float* out, const std::ve
   DeviceBuffer partial(s, static_cast<std::size_t>(slices * kept) * sizeof(double),
                        "sum_to partial sums");
   run(partial.as<double>());
-  sum_slices_kernel<<<grid_for(kept, s.sm_count), kBlock, 0, s.stream>>>(
+  sum_slices_kernel<<<grid_for(kept, s.sm_count), kBlock, 0, s.current()>>>(
       partial.as<const double>(), out, kept, static_cast<int>(slices));
   SHEARS_CUDA_CHECK_LAUNCH();
 }

@@ -128,7 +128,7 @@ void CudaBackend::sgd_update_many(const std::vector<SgdItem>& items, const SgdPa
   const std::size_t bytes = chunks.size() * sizeof(SgdChunk);
   DeviceBuffer table(s, bytes, "the SGD chunk table");
   copy_from_host(table.get(), chunks.data(), bytes);
-  sgd_many_kernel<<<static_cast<unsigned>(chunks.size()), kBlock, 0, s.stream>>>(
+  sgd_many_kernel<<<static_cast<unsigned>(chunks.size()), kBlock, 0, s.current()>>>(
       table.as<const SgdChunk>(), static_cast<float>(p.lr), p.lr_device,
       static_cast<float>(p.momentum), static_cast<float>(1.0 - p.dampening), p.nesterov);
   SHEARS_CUDA_CHECK_LAUNCH();
@@ -169,10 +169,10 @@ void CudaBackend::sgd_update(const TensorView& param, const TensorView& grad,
   const unsigned grid = grid_for(n, s.sm_count);
   const auto lr = static_cast<float>(p.lr), wd = static_cast<float>(p.weight_decay);
   if (!use_momentum) {
-    sgd_plain_kernel<<<grid, kBlock, 0, s.stream>>>(param.as<float>(), grad.as<const float>(), n,
-                                                    lr, wd);
+    sgd_plain_kernel<<<grid, kBlock, 0, s.current()>>>(param.as<float>(), grad.as<const float>(), n,
+                                                       lr, wd);
   } else {
-    sgd_momentum_kernel<<<grid, kBlock, 0, s.stream>>>(
+    sgd_momentum_kernel<<<grid, kBlock, 0, s.current()>>>(
         param.as<float>(), grad.as<const float>(), momentum_buf->as<float>(), n, lr, wd,
         static_cast<float>(p.momentum), static_cast<float>(1.0 - p.dampening), p.first_step,
         p.nesterov);

@@ -29,6 +29,7 @@ void CudaBackend::softmax_forward(const TensorView& x, const TensorView& y, bool
   check_same(op, "x", x, "y", y);
   if (x.numel() == 0) return;
   std::lock_guard<std::mutex> lock(s.library_mutex);
+  s.point_handles();
   const TensorDesc& d = cached_tensor_desc(s, op, x.shape[0], x.shape[1], 1, 1);
   const float one = 1.0f, zero = 0.0f;
   SHEARS_CUDNN_CHECK(cudnnSoftmaxForward(s.cudnn, log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE,
@@ -50,6 +51,7 @@ void CudaBackend::softmax_backward(const TensorView& y, const TensorView& grad_y
   check_same(op, "y", y, "grad_x", grad_x);
   if (y.numel() == 0) return;
   std::lock_guard<std::mutex> lock(s.library_mutex);
+  s.point_handles();
   const TensorDesc& d = cached_tensor_desc(s, op, y.shape[0], y.shape[1], 1, 1);
   const float one = 1.0f, zero = 0.0f;
   SHEARS_CUDNN_CHECK(cudnnSoftmaxBackward(s.cudnn, log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE,

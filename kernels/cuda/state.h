@@ -62,9 +62,11 @@ struct ConvPlan {
 };
 
 /// The caching allocator used where the device has no stream-ordered pools (cudaMallocAsync):
-/// cudaMalloc'd blocks, rounded up, kept on free lists by size and handed out again. Every use of
-/// a block is queued on the backend's one stream, so a block freed by the host can serve the next
-/// allocation at once: its new work is queued after its old. Guarded by `mutex`.
+/// cudaMalloc'd blocks, rounded up, kept on free lists by size and handed out again. Work on the
+/// backend's own stream is ordered by the stream itself, so a block freed there can serve the
+/// next allocation at once: its new work is queued after its old. A block freed from a thread's
+/// own stream (bind_thread_stream) is cached only once that stream is idle, and a block handed to
+/// a thread's own stream makes it wait for the backend's stream first. Guarded by `mutex`.
 struct BlockCache {
   std::mutex mutex;
   std::multimap<std::size_t, void*> free_blocks;
@@ -125,6 +127,8 @@ struct CaptureState {
 struct CudaBackend::State {
   int device = 0;
   int sm_count = 1;
+  /// The backend's own stream: every thread's work goes there unless the thread bound a stream
+  /// of its own (bind_thread_stream); current() says which.
   cudaStream_t stream = nullptr;
   cudaMemPool_t pool = nullptr;
   cudnnHandle_t cudnn = nullptr;
@@ -160,6 +164,19 @@ struct CudaBackend::State {
   std::map<std::array<std::int64_t, 4>, std::unique_ptr<TensorDesc>> tensor_descs;
   std::map<std::array<std::int64_t, 4>, std::unique_ptr<BatchNormParamDesc>> bn_param_descs;
 
+  /// Streams of ended thread bindings, kept for the next binding; guarded by streams_mutex.
+  std::mutex streams_mutex;
+  std::vector<cudaStream_t> spare_streams;
+  /// The stream the cuDNN and cuBLAS handles were last pointed at (library_mutex).
+  cudaStream_t handles_stream = nullptr;
+
+  /// The stream the calling thread's work goes to: the one bind_thread_stream gave it while that
+  /// binding lives, else `stream`.
+  cudaStream_t current() const;
+  /// Points the cuDNN and cuBLAS handles at current() (a no-op when they already are). Every
+  /// library call does this first, with library_mutex held.
+  void point_handles();
+
   State() = default;
   State(const State&) = delete;
   State& operator=(const State&) = delete;
@@ -182,8 +199,14 @@ class DeviceGuard {
   int device_ = 0;
 };
 
-/// Waits for the stream and throws the deferred error the kernels recorded, if any (ShapeError
-/// with the CPU backend's message), clearing it so the backend stays usable. Throws CudaError when
+/// Makes `waiter` wait (on the device, the host does not block) for the work queued on `target`
+/// so far. Throws CudaError.
+void stream_wait_for(cudaStream_t waiter, cudaStream_t target);
+
+/// Waits for the calling thread's stream (current()) and throws the deferred error the kernels
+/// recorded, if any (ShapeError with the CPU backend's message), clearing it so the backend stays
+/// usable. The record is the device's: a fault found on another thread's stream is thrown by
+/// whichever thread synchronises first. Throws CudaError when
 /// the stream failed.
 void sync_and_check(CudaBackend::State& s);
 
@@ -263,9 +286,9 @@ std::vector<T> copy_to_host_vector(CudaBackend::State& s, const T* src, std::int
   refuse_while_capturing(s, "a primitive that reads device values on the host");
   std::vector<T> out(static_cast<std::size_t>(count));
   if (count > 0) {
-    SHEARS_CUDA_CHECK(
-        cudaMemcpyAsync(out.data(), src, out.size() * sizeof(T), cudaMemcpyDeviceToHost, s.stream));
-    SHEARS_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+    SHEARS_CUDA_CHECK(cudaMemcpyAsync(out.data(), src, out.size() * sizeof(T),
+                                      cudaMemcpyDeviceToHost, s.current()));
+    SHEARS_CUDA_CHECK(cudaStreamSynchronize(s.current()));
   }
   return out;
 }

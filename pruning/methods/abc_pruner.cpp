@@ -117,13 +117,8 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
   if (parallel_.parallel > 1 && !ctx.make_source)
     throw Error("abc: parallel > 1 needs a batch source per candidate (PruneContext::make_source)");
 
-  search::ParallelOptions parallel = parallel_;
-  if (parallel.parallel > 1 && !ctx.device.is_cpu()) {
-    // Candidates share the device's one stream; concurrent candidates on a GPU are not done yet.
-    log_warning("abc: parallel " + std::to_string(parallel.parallel) + " on " + ctx.device.str() +
-                ": candidates run one at a time on a GPU");
-    parallel.parallel = 1;
-  }
+  // On a GPU each worker thread queues its candidate's kernels on a CUDA stream of its own.
+  const search::ParallelOptions parallel = parallel_;
   const ArchCost costs(dense, graph, ctx.input);
   const ArchCost::Cost dense_cost = costs.dense();
   Budget budget;
@@ -254,7 +249,7 @@ PruneResult AbcMethod::run(PruneContext& ctx) {
     for (std::int64_t i = 0; i < static_cast<std::int64_t>(batch.size()); ++i) {
       if (i % ranks == rank) mine.push_back(i);
     }
-    run_parallel(static_cast<std::int64_t>(mine.size()), parallel, [&](std::int64_t k) {
+    run_parallel(static_cast<std::int64_t>(mine.size()), parallel, ctx.device, [&](std::int64_t k) {
       const auto i = static_cast<std::size_t>(mine[static_cast<std::size_t>(k)]);
       results[i] = evaluate_candidate(batch[i]);
     });

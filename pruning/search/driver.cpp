@@ -11,6 +11,7 @@
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "kernels/common/registry.h"
+#include "kernels/common/thread_stream.h"
 #include "models/registry.h"
 
 namespace shears::pruning::search {
@@ -77,7 +78,7 @@ int candidate_threads(const ParallelOptions& options) {
   return std::max(1, cpu_threads() / std::max(1, options.parallel));
 }
 
-void run_parallel(std::int64_t n, const ParallelOptions& options,
+void run_parallel(std::int64_t n, const ParallelOptions& options, const Device& device,
                   const std::function<void(std::int64_t)>& job) {
   const int threads = candidate_threads(options);
   std::vector<std::exception_ptr> errors(static_cast<std::size_t>(std::max<std::int64_t>(n, 0)));
@@ -97,13 +98,23 @@ void run_parallel(std::int64_t n, const ParallelOptions& options,
     std::atomic<std::int64_t> next{0};
     std::vector<std::thread> workers;
     const auto count = static_cast<int>(std::min<std::int64_t>(options.parallel, n));
+    std::vector<std::exception_ptr> stream_errors(static_cast<std::size_t>(count));
     for (int w = 0; w < count; ++w) {
-      workers.emplace_back([&] {
+      workers.emplace_back([&, w] {
         set_cpu_threads(threads);
-        for (std::int64_t i = next++; i < n; i = next++) run_one(i);
+        try {
+          ThreadStream stream(device);
+          for (std::int64_t i = next++; i < n; i = next++) run_one(i);
+        } catch (...) {
+          // No stream could be bound: this worker runs nothing (the others take the jobs) and
+          // its error is rethrown once they are done.
+          stream_errors[static_cast<std::size_t>(w)] = std::current_exception();
+        }
       });
     }
     for (std::thread& t : workers) t.join();
+    for (const std::exception_ptr& e : stream_errors)
+      if (e) std::rethrow_exception(e);
   }
   for (const std::exception_ptr& e : errors)
     if (e) std::rethrow_exception(e);

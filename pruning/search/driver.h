@@ -61,9 +61,11 @@ int candidate_threads(const ParallelOptions& options);
 
 /// Calls job(i) for every i in [0, n): on the calling thread when options.parallel is 1,
 /// otherwise on min(parallel, n) worker threads that take the next index in turn. Every job runs
-/// with candidate_threads(options) OpenMP threads. Returns when all jobs are done; rethrows the
+/// with candidate_threads(options) OpenMP threads; on a GPU `device` each worker thread queues
+/// its kernels on a CUDA stream of its own (ThreadStream), so the candidates overlap on the
+/// device. Returns when all jobs are done (and their device work finished); rethrows the
 /// exception of the lowest-numbered job that threw (the others still finish).
-void run_parallel(std::int64_t n, const ParallelOptions& options,
+void run_parallel(std::int64_t n, const ParallelOptions& options, const Device& device,
                   const std::function<void(std::int64_t)>& job);
 
 /// The files of a resumable search in a run directory:

@@ -19,6 +19,7 @@
 #include "pruning/methods/method.h"
 #include "pruning/search/channel_space.h"
 #include "pruning/search/driver.h"
+#include "tests/support/cuda_test.h"
 #include "tests/support/memory_source.h"
 #include "tests/support/temp_dir.h"
 
@@ -233,10 +234,12 @@ struct Tiny {
   std::unique_ptr<MemorySource> shared;
 };
 
-std::unique_ptr<Tiny> make_tiny(const std::string& run_dir) {
+std::unique_ptr<Tiny> make_tiny(const std::string& run_dir, Device device = Device::cpu()) {
   auto t = std::make_unique<Tiny>();
   manual_seed(4);
   t->model = models::build_model(models::default_arch("resnet20", 4, {3, 8, 8}));
+  t->model->to(device);
+  t->ctx.device = device;
   Generator gen(2);
   t->x = rand_uniform({48, 3, 8, 8}, -1, 1, gen);
   std::vector<std::int64_t> labels(48);
@@ -268,9 +271,9 @@ std::unique_ptr<Tiny> make_tiny(const std::string& run_dir) {
   t->ctx.make_source = [raw](const std::string& split) -> std::unique_ptr<BatchSource> {
     return std::make_unique<MemorySource>(raw->x, raw->y, 16, 4, split == "train", 3);
   };
-  t->ctx.train_model = [raw](nn::Module& m, const pruning::TrainRecipe& r, TrainerHooks*,
-                             const std::string&, const std::function<void(optim::Sgd&)>&) {
-    return pruning::search::train_ephemeral(m, r, *raw->shared, Device::cpu());
+  t->ctx.train_model = [raw, device](nn::Module& m, const pruning::TrainRecipe& r, TrainerHooks*,
+                                     const std::string&, const std::function<void(optim::Sgd&)>&) {
+    return pruning::search::train_ephemeral(m, r, *raw->shared, device);
   };
   return t;
 }
@@ -368,6 +371,31 @@ TEST(AbcMethod, ParallelCandidatesGiveTheSameResultAsOneAtATime) {
   EXPECT_EQ(ra["best_code"], rb["best_code"]);
   EXPECT_EQ(ra["best_fitness"], rb["best_fitness"]);
   EXPECT_EQ(rb["search"]["parallel"], 2);
+  EXPECT_EQ(log_lines(one_dir.path()), log_lines(two_dir.path()));
+  expect_same_weights(*a.model, *b.model);
+}
+
+// On a GPU each worker thread trains its candidate on a CUDA stream of its own: the candidates'
+// kernels overlap, their results do not change (deterministic cuDNN algorithms).
+class AbcOnCuda : public CudaTest {
+ protected:
+  void TearDown() override { set_cuda_policy(CudaPolicy{}); }
+};
+
+TEST_F(AbcOnCuda, ParallelCandidatesOnTheirOwnStreamsGiveTheSameResultAsOneAtATime) {
+  CudaPolicy policy;
+  policy.deterministic = true;
+  set_cuda_policy(policy);
+  TempDir one_dir, two_dir;
+  auto one = make_tiny(one_dir.path(), Device::cuda(0));
+  pruning::PruneResult a = run_abc(*one, "parallel: 1\nthreads_per_candidate: 1\n");
+  auto two = make_tiny(two_dir.path(), Device::cuda(0));
+  pruning::PruneResult b = run_abc(*two, "parallel: 2\nthreads_per_candidate: 1\n");
+  nlohmann::json ra = nlohmann::json::parse(a.report_json);
+  nlohmann::json rb = nlohmann::json::parse(b.report_json);
+  EXPECT_EQ(rb["search"]["parallel"], 2);
+  EXPECT_EQ(ra["best_code"], rb["best_code"]);
+  EXPECT_EQ(ra["best_fitness"], rb["best_fitness"]);
   EXPECT_EQ(log_lines(one_dir.path()), log_lines(two_dir.path()));
   expect_same_weights(*a.model, *b.model);
 }
