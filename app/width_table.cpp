@@ -113,23 +113,30 @@ std::map<std::int64_t, double> cached_width_latency(const WidthProbe& probe,
   return out;
 }
 
-std::int64_t choose_width(const std::map<std::int64_t, double>& latency, std::int64_t wanted,
-                          std::int64_t cap, double tolerance) {
-  std::int64_t best = -1;
-  double best_ms = 0;
-  for (auto it = latency.lower_bound(wanted); it != latency.end() && it->first <= cap; ++it) {
-    if (best < 0 || it->second < best_ms) {
-      best = it->first;
-      best_ms = it->second;
-    }
-  }
-  if (best < 0) return wanted;
-  // Among widths within `tolerance` of the fastest, the largest keeps the most channels.
-  std::int64_t chosen = best;
-  for (auto it = latency.lower_bound(wanted); it != latency.end() && it->first <= cap; ++it) {
-    if (it->second <= best_ms * (1.0 + tolerance)) chosen = std::max(chosen, it->first);
-  }
-  return chosen;
+WidthProbe probe_of(const pruning::WidthSite& site, std::int64_t batch) {
+  WidthProbe p;
+  p.in_channels = site.in_channels;
+  p.out_channels = site.out_channels;
+  p.height = site.height;
+  p.width = site.width;
+  p.kernel = site.kernel;
+  p.stride = site.stride;
+  p.batch = batch;
+  return p;
+}
+
+TimingOptions width_table_timing() {
+  TimingOptions t;
+  t.min_time_s = 0.1;
+  t.min_samples = 5;
+  t.min_sample_s = 0.005;
+  return t;
+}
+
+pruning::WidthLatencyFn width_latency_fn(std::int64_t batch, const Device& device) {
+  return [batch, device](const pruning::WidthSite& site, const std::vector<std::int64_t>& widths) {
+    return cached_width_latency(probe_of(site, batch), widths, device, width_table_timing(), false);
+  };
 }
 
 models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& dense,
@@ -167,11 +174,11 @@ models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& d
     probe.stride = static_cast<int>(stride_of[a.name]);
     probe.batch = batch;
     const std::int64_t full = dense.width(key);
-    const std::int64_t cap = std::min(full, (w + 7) / 8 * 8 + 8);
+    const std::int64_t cap = pruning::auto_width_cap(w, full);
     std::vector<std::int64_t> cands;
     for (std::int64_t c = w; c <= cap; ++c) cands.push_back(c);
     auto table = cached_width_latency(probe, cands, device, timing, false);
-    out.set_width(key, choose_width(table, w, cap));
+    out.set_width(key, pruning::choose_width(table, w, cap));
   }
   return out;
 }

@@ -99,6 +99,7 @@ CostReport count_cost(nn::Module& model, const Shape& input_chw) {
     layer.name =
         it != names.end() ? it->second : r.name + "#" + std::to_string(report.layers.size());
     layer.weight_shape = w.shape();
+    layer.input_shape.assign(r.inputs[0].shape().begin() + 1, r.inputs[0].shape().end());
     layer.output_shape.assign(r.output.shape().begin() + 1, r.output.shape().end());
     const bool has_bias = r.inputs.size() > 2 && r.inputs[2].defined();
     const bool buffer = it != names.end() && it->second.size() > 16 &&

@@ -148,6 +148,7 @@ class CudaBackend final : public Backend {
   /// second. Host-side pauses inside `work` (the keep validation of channel_gather, say) count,
   /// since the stream idles through them.
   double time_ms(const std::function<void()>& work) override;
+  std::string last_conv_algorithm() override;
 
   /// The stream, pool, handles and caches (kernels/cuda/state.h). Only files in kernels/cuda see
   /// its definition, so this header names no CUDA type.

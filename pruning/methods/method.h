@@ -13,6 +13,7 @@
 #include "engine/train/batch_source.h"
 #include "engine/train/trainer.h"
 #include "models/arch.h"
+#include "pruning/width_choice.h"
 
 namespace shears::dist {
 class Communicator;
@@ -62,6 +63,10 @@ struct PruneContext {
   /// The ranks of a distributed run (not owned; null: this process alone). Searches spread their
   /// candidates over them; only rank 0 writes the run directory.
   dist::Communicator* comm = nullptr;
+  /// `prune.round_to: auto`: the latency of a width site's layers at each candidate width on
+  /// the deployment machine and batch (the runner measures and caches a table per machine and
+  /// layer shape, app/width_table.h). Unset: round_to: auto is an error naming the key.
+  WidthLatencyFn width_latency;
 
   /// Loss, top-1 and top-5 of `model` (eval mode) over one pass of `split` ("train", "val",
   /// "test"), or over its first `max_batches` batches (0: all). Throws Error naming the split
