@@ -307,17 +307,20 @@ std::vector<LayerProfile> profile_train_layers(std::vector<BenchNetwork>& networ
       Step st;
       std::vector<OpCost> ops;
       std::size_t forward_ops = 0;
-      bool in_forward = true;
+      enum class Phase { Forward, Loss, Backward } phase = Phase::Forward;
       std::map<std::string, int> seen;
       auto last = Clock::now();
       {
         OpObserverScope observe(
             [&](const char* name, const std::vector<Tensor>& in, const Tensor& out) {
+              // The gradient ops a backward runs are observed as well: their time belongs to
+              // the backward op around them.
+              if (phase == Phase::Backward) return;
               be.synchronize();
               auto t = Clock::now();
               const double gap = ms_since(last, t);
               last = t;
-              if (!in_forward) {
+              if (phase == Phase::Loss) {
                 st.loss += gap;
                 return;
               }
@@ -342,12 +345,13 @@ std::vector<LayerProfile> profile_train_layers(std::vector<BenchNetwork>& networ
               }
             });
         Tensor y = m.forward(inputs[n]);
-        in_forward = false;
+        phase = Phase::Loss;
         forward_ops = st.fwd.size();
         st.bwd.assign(forward_ops, 0.0);
         Tensor loss = cross_entropy(y, labels[n]);
         be.synchronize();
         last = Clock::now();
+        phase = Phase::Backward;
         loss.backward();
         be.synchronize();
         st.accumulate = ms_since(last, Clock::now());
