@@ -21,7 +21,8 @@ std::string WidthProbe::key() const {
   return "in=" + std::to_string(in_channels) + ",out=" + std::to_string(out_channels) +
          ",hw=" + std::to_string(height) + "x" + std::to_string(width) +
          ",k=" + std::to_string(kernel) + ",s=" + std::to_string(stride) +
-         ",n=" + std::to_string(batch);
+         ",n=" + std::to_string(batch) +
+         (out_kernel > 0 && out_kernel != kernel ? ",k2=" + std::to_string(out_kernel) : "");
 }
 
 std::map<std::int64_t, double> measure_width_latency(const WidthProbe& p,
@@ -38,6 +39,7 @@ std::map<std::int64_t, double> measure_width_latency(const WidthProbe& p,
   };
   std::vector<Layer> layers;
   std::vector<std::function<void()>> work;
+  const int k2 = p.out_kernel > 0 ? p.out_kernel : p.kernel;
   for (std::int64_t c : widths) {
     SHEARS_CHECK_AS(ConfigError, c >= 1, "width table: width ", c, " < 1");
     Layer l{rand_uniform({c, p.in_channels, p.kernel, p.kernel}, -0.1, 0.1, gen).to(device),
@@ -45,15 +47,15 @@ std::map<std::int64_t, double> measure_width_latency(const WidthProbe& p,
             Tensor::zeros({c}, DType::F32, device),
             Tensor::zeros({c}, DType::F32, device),
             Tensor::ones({c}, DType::F32, device),
-            rand_uniform({p.out_channels, c, p.kernel, p.kernel}, -0.1, 0.1, gen).to(device)};
+            rand_uniform({p.out_channels, c, k2, k2}, -0.1, 0.1, gen).to(device)};
     layers.push_back(l);
   }
-  const int pad = p.kernel / 2;
+  const int pad = p.kernel / 2, pad2 = k2 / 2;
   for (const Layer& l : layers) {
-    work.push_back([&x, l, pad, s = p.stride] {
+    work.push_back([&x, l, pad, pad2, s = p.stride] {
       Tensor h = conv2d(x, l.w1, Tensor(), s, pad);
       h = relu(batch_norm(h, l.g, l.b, l.rm, l.rv, false));
-      conv2d(h, l.w2, Tensor(), 1, pad);
+      conv2d(h, l.w2, Tensor(), 1, pad2);
     });
   }
   Backend& be = backend_for(device);
@@ -122,6 +124,7 @@ WidthProbe probe_of(const pruning::WidthSite& site, std::int64_t batch) {
   p.kernel = site.kernel;
   p.stride = site.stride;
   p.batch = batch;
+  p.out_kernel = site.out_kernel;
   return p;
 }
 
@@ -148,12 +151,11 @@ models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& d
   // Conv layers by name; a block's inner conv "layerS.B.convK" feeds "layerS.B.conv(K+1)".
   std::map<std::string, const pruning::LayerCost*> by_name;
   for (const auto& l : cost.layers) by_name[l.name] = &l;
-  std::int64_t prev_hw = pruned.input[1];
   std::map<std::string, std::int64_t> stride_of;
   for (const auto& l : cost.layers) {
-    if (l.op != op_name(Op::Conv2d) || l.output_shape.size() != 3) continue;
-    stride_of[l.name] = std::max<std::int64_t>(1, prev_hw / l.output_shape[1]);
-    prev_hw = l.output_shape[1];
+    if (l.op != op_name(Op::Conv2d) || l.output_shape.size() != 3 || l.input_shape.size() != 3)
+      continue;
+    stride_of[l.name] = std::max<std::int64_t>(1, l.input_shape[1] / l.output_shape[1]);
   }
   for (auto& [key, w] : pruned.widths) {
     auto dot = key.rfind(".conv");
@@ -172,6 +174,7 @@ models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& d
     probe.width = a.output_shape[2];
     probe.kernel = static_cast<int>(a.weight_shape[2]);
     probe.stride = static_cast<int>(stride_of[a.name]);
+    probe.out_kernel = static_cast<int>(b.weight_shape[2]);
     probe.batch = batch;
     const std::int64_t full = dense.width(key);
     const std::int64_t cap = pruning::auto_width_cap(w, full);

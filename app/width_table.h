@@ -14,11 +14,13 @@ namespace shears::app {
 
 /// The layers a free width c sits between: conv(in_channels -> c, kernel, stride) on an
 /// (batch, in_channels, height * stride, width * stride) input, batch norm, ReLU, then
-/// conv(c -> out_channels, kernel) at (height, width): a ResNet block's inner width.
+/// conv(c -> out_channels, out_kernel, or kernel when 0) at (height, width): a ResNet block's
+/// inner width.
 struct WidthProbe {
   std::int64_t in_channels = 16, out_channels = 16, height = 32, width = 32;
   int kernel = 3, stride = 1;
   std::int64_t batch = 1;
+  int out_kernel = 0;
   std::string key() const;
 };
 

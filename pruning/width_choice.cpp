@@ -9,7 +9,8 @@ namespace shears::pruning {
 std::string WidthSite::key() const {
   return "in=" + std::to_string(in_channels) + ",out=" + std::to_string(out_channels) +
          ",hw=" + std::to_string(height) + "x" + std::to_string(width) +
-         ",k=" + std::to_string(kernel) + ",s=" + std::to_string(stride);
+         ",k=" + std::to_string(kernel) + ",s=" + std::to_string(stride) +
+         (out_kernel > 0 && out_kernel != kernel ? ",k2=" + std::to_string(out_kernel) : "");
 }
 
 std::int64_t choose_width(const std::map<std::int64_t, double>& latency, std::int64_t wanted,
@@ -73,6 +74,7 @@ bool WidthChooser::site(const Group& g, WidthSite* out) const {
   s.height = producer->output[1];
   s.width = producer->output[2];
   s.kernel = static_cast<int>(producer->weight[2]);
+  s.out_kernel = static_cast<int>(consumer->weight[2]);
   s.stride = static_cast<int>(std::max<std::int64_t>(1, producer->input[1] / producer->output[1]));
   *out = s;
   return true;

@@ -14,10 +14,11 @@ namespace shears::pruning {
 
 /// The layers a group's free width c sits between: conv(in_channels -> c, kernel, stride) on an
 /// (in_channels, height * stride, width * stride) input, batch norm, ReLU, then conv(c ->
-/// out_channels, kernel) at (height, width). For a ResNet block's inner width, exactly its layers.
+/// out_channels, out_kernel, or kernel when 0) at (height, width). For a ResNet block's inner
+/// width, exactly its layers.
 struct WidthSite {
   std::int64_t in_channels = 16, out_channels = 16, height = 32, width = 32;
-  int kernel = 3, stride = 1;
+  int kernel = 3, stride = 1, out_kernel = 0;
   std::string key() const;
 };
 
