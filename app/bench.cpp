@@ -168,11 +168,7 @@ BenchNetwork network_from_spec(const std::string& spec, std::int64_t auto_batch,
       net.arch.set_width(key, w);
     }
     if (round_auto) {
-      TimingOptions t;
-      t.min_time_s = 0.1;
-      t.min_samples = 5;
-      t.min_sample_s = 0.005;
-      net.arch = auto_round_widths(net.arch, dense, auto_batch, device, t);
+      net.arch = auto_round_widths(net.arch, dense, auto_batch, device, width_table_timing());
     }
   }
   net.module = models::build_model(net.arch);
@@ -198,6 +194,12 @@ std::vector<std::int64_t> parse_batches(const std::string& text) {
   return out;
 }
 
+std::function<double(const std::function<void()>&)> device_timer(const Device& device) {
+  if (!device.is_cuda()) return nullptr;
+  Backend* be = &backend_for(device);
+  return [be](const std::function<void()>& work) { return be->time_ms(work); };
+}
+
 std::vector<LayerProfile> profile_layers(std::vector<BenchNetwork>& networks, std::int64_t batch,
                                          const PeakRates& rates, const Device& device, int passes) {
   Backend& be = backend_for(device);
@@ -212,16 +214,20 @@ std::vector<LayerProfile> profile_layers(std::vector<BenchNetwork>& networks, st
                                   DType::F32, device));
   }
   std::vector<std::vector<std::vector<double>>> times(networks.size());
+  std::vector<std::vector<std::string>> algos(networks.size());
+  const std::string conv_name = op_name(Op::Conv2d);
   for (int p = -1; p < passes; ++p) {  // pass -1 warms up
     for (std::size_t n = 0; n < networks.size(); ++n) {
       std::vector<double> gaps;
+      std::vector<std::string> algo;
       be.synchronize();
       auto last = std::chrono::steady_clock::now();
       {
-        OpObserverScope observe([&](const char*, const std::vector<Tensor>&, const Tensor&) {
+        OpObserverScope observe([&](const char* name, const std::vector<Tensor>&, const Tensor&) {
           be.synchronize();
           auto t = std::chrono::steady_clock::now();
           gaps.push_back(std::chrono::duration<double, std::milli>(t - last).count());
+          algo.push_back(conv_name == name ? be.last_conv_algorithm() : std::string());
           last = t;
         });
         networks[n].module->forward(inputs[n]);
@@ -230,6 +236,7 @@ std::vector<LayerProfile> profile_layers(std::vector<BenchNetwork>& networks, st
       SHEARS_CHECK(gaps.size() == costs[n].size(), "profile: the forward pass ran ", gaps.size(),
                    " ops, the trace ", costs[n].size());
       times[n].push_back(gaps);
+      algos[n] = algo;  // the last pass's: a plan keeps its algorithm once it ran
     }
   }
   for (std::size_t n = 0; n < networks.size(); ++n) {
@@ -246,6 +253,155 @@ std::vector<LayerProfile> profile_layers(std::vector<BenchNetwork>& networks, st
       lt.kind = c.kind;
       lt.output = c.output;
       lt.ms = stats_of(v).median_ms;
+      lt.predicted_ms = 1e3 * predict_op_s(c, rates);
+      lt.flops = c.flops;
+      lt.bytes = c.bytes;
+      if (i < algos[n].size()) lt.algorithm = algos[n][i];
+      prof.layers.push_back(lt);
+    }
+    out.push_back(prof);
+  }
+  return out;
+}
+
+std::vector<LayerProfile> profile_train_layers(std::vector<BenchNetwork>& networks,
+                                               std::int64_t batch, const PeakRates& rates,
+                                               const Device& device, int passes) {
+  Backend& be = backend_for(device);
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+  };
+  struct Step {
+    std::vector<double> fwd, bwd;  // per forward op
+    double loss = 0, loss_bwd = 0, accumulate = 0, optimizer = 0;
+  };
+  std::vector<std::vector<OpCost>> costs(networks.size());
+  std::vector<std::vector<Step>> steps(networks.size());
+  std::vector<std::unique_ptr<optim::Sgd>> sgds;
+  std::vector<Tensor> inputs, labels;
+  for (auto& net : networks) {
+    optim::SgdOptions so;
+    so.lr = 0.01;
+    so.momentum = 0.9;
+    so.weight_decay = 5e-4;
+    sgds.push_back(std::make_unique<optim::Sgd>(net.module->named_parameters(), so));
+    Generator gen(3);
+    inputs.push_back(
+        rand_uniform({batch, net.arch.input[0], net.arch.input[1], net.arch.input[2]}, -1, 1, gen)
+            .to(device));
+    labels.push_back(labels_for(batch, net.arch.num_classes, device));
+  }
+  for (int p = -1; p < passes; ++p) {  // pass -1 warms up (and creates the momentum buffers)
+    for (std::size_t n = 0; n < networks.size(); ++n) {
+      nn::Module& m = *networks[n].module;
+      m.train();
+      std::map<const TensorImpl*, std::string> names;
+      for (auto& [name, t] : m.named_parameters()) {
+        std::string l = name;
+        if (l.size() > 7 && l.compare(l.size() - 7, 7, ".weight") == 0) l.resize(l.size() - 7);
+        names[t.id()] = l;
+      }
+      sgds[n]->zero_grad();
+      be.synchronize();
+      Step st;
+      std::vector<OpCost> ops;
+      std::size_t forward_ops = 0;
+      enum class Phase { Forward, Loss, Backward } phase = Phase::Forward;
+      std::map<std::string, int> seen;
+      auto last = Clock::now();
+      {
+        OpObserverScope observe(
+            [&](const char* name, const std::vector<Tensor>& in, const Tensor& out) {
+              // The gradient ops a backward runs are observed as well: their time belongs to
+              // the backward op around them.
+              if (phase == Phase::Backward) return;
+              be.synchronize();
+              auto t = Clock::now();
+              const double gap = ms_since(last, t);
+              last = t;
+              if (phase == Phase::Loss) {
+                st.loss += gap;
+                return;
+              }
+              st.fwd.push_back(gap);
+              std::string layer;
+              if (in.size() > 1 && in[1].defined()) {
+                auto it = names.find(in[1].id());
+                if (it != names.end()) layer = it->second;
+              }
+              if (layer.empty()) layer = std::string(name) + "#" + std::to_string(seen[name]++);
+              ops.push_back(op_cost(OpRecord{op_from_name(name), name, in, out, {}}, layer));
+            },
+            [&](std::size_t index) {
+              be.synchronize();
+              auto t = Clock::now();
+              const double gap = ms_since(last, t);
+              last = t;
+              if (index < forward_ops) {
+                st.bwd[index] += gap;
+              } else {
+                st.loss_bwd += gap;
+              }
+            });
+        Tensor y = m.forward(inputs[n]);
+        phase = Phase::Loss;
+        forward_ops = st.fwd.size();
+        st.bwd.assign(forward_ops, 0.0);
+        Tensor loss = cross_entropy(y, labels[n]);
+        be.synchronize();
+        last = Clock::now();
+        phase = Phase::Backward;
+        loss.backward();
+        be.synchronize();
+        st.accumulate = ms_since(last, Clock::now());
+      }
+      auto t0 = Clock::now();
+      sgds[n]->step();
+      be.synchronize();
+      st.optimizer = ms_since(t0, Clock::now());
+      m.eval();
+      if (p < 0) {
+        costs[n] = ops;
+        continue;
+      }
+      SHEARS_CHECK(st.fwd.size() == costs[n].size(), "training profile: a step ran ", st.fwd.size(),
+                   " forward ops, the first ", costs[n].size());
+      steps[n].push_back(std::move(st));
+    }
+  }
+  std::vector<LayerProfile> out;
+  auto median = [](std::vector<double> v) { return stats_of(v).median_ms; };
+  for (std::size_t n = 0; n < networks.size(); ++n) {
+    LayerProfile prof;
+    prof.label = networks[n].label;
+    prof.batch = batch;
+    prof.train = true;
+    std::vector<double> loss, loss_bwd, acc, opt;
+    for (const Step& st : steps[n]) {
+      loss.push_back(st.loss);
+      loss_bwd.push_back(st.loss_bwd);
+      acc.push_back(st.accumulate);
+      opt.push_back(st.optimizer);
+    }
+    prof.loss_ms = median(loss);
+    prof.loss_backward_ms = median(loss_bwd);
+    prof.accumulate_ms = median(acc);
+    prof.optimizer_ms = median(opt);
+    for (std::size_t i = 0; i < costs[n].size(); ++i) {
+      std::vector<double> f, b;
+      for (const Step& st : steps[n]) {
+        f.push_back(st.fwd[i]);
+        b.push_back(st.bwd[i]);
+      }
+      const OpCost& c = costs[n][i];
+      LayerTime lt;
+      lt.layer = c.layer;
+      lt.op = c.op;
+      lt.kind = c.kind;
+      lt.output = c.output;
+      lt.ms = median(f);
+      lt.backward_ms = median(b);
       lt.predicted_ms = 1e3 * predict_op_s(c, rates);
       lt.flops = c.flops;
       lt.bytes = c.bytes;
@@ -301,7 +457,8 @@ BenchResult run_bench(std::vector<BenchNetwork>& networks, const BenchOptions& o
       r.infer_peak_bytes = static_cast<double>(storage_bytes_peak() - before) +
                            4.0 * static_cast<double>(r.params) + static_cast<double>(x.nbytes());
     }
-    std::vector<TimingStats> stats = time_interleaved(infer, o.timing, sync);
+    std::vector<TimingStats> stats =
+        time_interleaved(infer, o.timing, sync, nullptr, device_timer(o.device));
     for (std::size_t n = 0; n < networks.size(); ++n) rows[n].infer = stats[n];
     if (o.train) {
       std::vector<std::unique_ptr<optim::Sgd>> sgds;
@@ -340,7 +497,8 @@ BenchResult run_bench(std::vector<BenchNetwork>& networks, const BenchOptions& o
         rows[n].train_peak_bytes = static_cast<double>(storage_bytes_peak() - before) + own +
                                    static_cast<double>(x.nbytes());
       }
-      std::vector<TimingStats> ts = time_interleaved(steps, o.timing, sync);
+      std::vector<TimingStats> ts =
+          time_interleaved(steps, o.timing, sync, nullptr, device_timer(o.device));
       for (std::size_t n = 0; n < networks.size(); ++n) {
         rows[n].has_train = true;
         rows[n].train = ts[n];
@@ -350,6 +508,10 @@ BenchResult run_bench(std::vector<BenchNetwork>& networks, const BenchOptions& o
     if (o.layers) {
       auto profiles = profile_layers(networks, batch, result.rates, o.device, 7);
       result.profiles.insert(result.profiles.end(), profiles.begin(), profiles.end());
+      if (o.train) {
+        auto tp = profile_train_layers(networks, batch, result.rates, o.device, 5);
+        result.profiles.insert(result.profiles.end(), tp.begin(), tp.end());
+      }
     }
     result.rows.insert(result.rows.end(), rows.begin(), rows.end());
   }
@@ -376,6 +538,83 @@ std::map<std::string, KindTotal> kind_totals(const LayerProfile& p) {
 }
 
 double safe_ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+bool has_algorithms(const LayerProfile& p) {
+  return std::any_of(p.layers.begin(), p.layers.end(),
+                     [](const LayerTime& l) { return !l.algorithm.empty(); });
+}
+
+/// A training-step profile against the base network's: forward + backward per kind and per conv,
+/// BN and linear layer, then the loss, gradient accumulation and SGD update.
+std::string train_profile_table(const LayerProfile& p, const LayerProfile& base) {
+  std::ostringstream out;
+  out << "\ntraining-step profile, batch " << p.batch << ": " << p.label << " vs " << base.label
+      << " (forward + backward)\n";
+  struct Sum {
+    double fwd = 0, bwd = 0, flops = 0;
+    int ops = 0;
+  };
+  auto sums = [](const LayerProfile& q) {
+    std::map<std::string, Sum> t;
+    for (const LayerTime& l : q.layers) {
+      if (l.kind == "view" && l.backward_ms == 0) continue;
+      Sum& k = t[l.kind];
+      k.fwd += l.ms;
+      k.bwd += l.backward_ms;
+      k.flops += l.flops;
+      k.ops += 1;
+    }
+    return t;
+  };
+  auto tp = sums(p), tb = sums(base);
+  char line[512];
+  std::snprintf(line, sizeof(line), "%-12s %5s %9s %9s %9s %9s %9s %9s %7s %7s\n", "kind", "ops",
+                "base fwd", "base bwd", "base sum", "this fwd", "this bwd", "this sum", "x meas",
+                "x FLOPs");
+  out << line;
+  double base_total = 0, this_total = 0;
+  for (auto& [kind, k] : tb) {
+    const Sum& q = tp[kind];
+    base_total += k.fwd + k.bwd;
+    this_total += q.fwd + q.bwd;
+    std::snprintf(line, sizeof(line), "%-12s %5d %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %7.2f %7.2f\n",
+                  kind.c_str(), k.ops, k.fwd, k.bwd, k.fwd + k.bwd, q.fwd, q.bwd, q.fwd + q.bwd,
+                  safe_ratio(k.fwd + k.bwd, q.fwd + q.bwd), safe_ratio(k.flops, q.flops));
+    out << line;
+  }
+  const std::pair<const char*, double> rest[][2] = {
+      {{"loss", base.loss_ms + base.loss_backward_ms}, {"", p.loss_ms + p.loss_backward_ms}},
+      {{"grad accum", base.accumulate_ms}, {"", p.accumulate_ms}},
+      {{"sgd update", base.optimizer_ms}, {"", p.optimizer_ms}}};
+  for (const auto& r : rest) {
+    base_total += r[0].second;
+    this_total += r[1].second;
+    std::snprintf(line, sizeof(line), "%-12s %5s %9s %9s %9.3f %9s %9s %9.3f %7.2f\n", r[0].first,
+                  "", "", "", r[0].second, "", "", r[1].second,
+                  safe_ratio(r[0].second, r[1].second));
+    out << line;
+  }
+  std::snprintf(line, sizeof(line), "%-12s %5s %9s %9s %9.3f %9s %9s %9.3f %7.2f\n", "step", "", "",
+                "", base_total, "", "", this_total, safe_ratio(base_total, this_total));
+  out << line;
+  std::snprintf(line, sizeof(line), "\n%-28s %-18s %9s %9s %9s %9s %7s %7s\n", "layer", "output",
+                "base fwd", "base bwd", "this fwd", "this bwd", "x meas", "x FLOPs");
+  out << line;
+  std::map<std::string, const LayerTime*> by_name;
+  for (const LayerTime& l : base.layers) by_name[l.layer] = &l;
+  for (const LayerTime& l : p.layers) {
+    if (l.kind != "conv" && l.kind != "linear" && l.kind != "bn") continue;
+    auto it = by_name.find(l.layer);
+    if (it == by_name.end()) continue;
+    const LayerTime& b0 = *it->second;
+    std::snprintf(line, sizeof(line), "%-28s %-18s %9.3f %9.3f %9.3f %9.3f %7.2f %7.2f\n",
+                  l.layer.c_str(), shape_str(l.output).c_str(), b0.ms, b0.backward_ms, l.ms,
+                  l.backward_ms, safe_ratio(b0.ms + b0.backward_ms, l.ms + l.backward_ms),
+                  safe_ratio(b0.flops, l.flops));
+    out << line;
+  }
+  return out.str();
+}
 }  // namespace
 
 std::string bench_table(const BenchResult& r, const BenchOptions& o) {
@@ -385,7 +624,10 @@ std::string bench_table(const BenchResult& r, const BenchOptions& o) {
       << fmt("%.1f", r.rates.overhead_s * 1e6) << " us per kernel\n";
   out << "times: medians of " << (r.rows.empty() ? 0 : r.rows[0].infer.samples)
       << "+ interleaved samples (each >= " << fmt("%.0f", o.timing.min_sample_s * 1e3)
-      << " ms, >= " << fmt("%.1f", o.timing.min_time_s) << " s per network), +-: half IQR\n";
+      << " ms, >= " << fmt("%.1f", o.timing.min_time_s) << " s per network), +-: half IQR; "
+      << (o.device.is_cuda() ? "timed with CUDA events on the backend's stream"
+                             : "timed with the host's steady clock")
+      << "\n";
   std::size_t per_batch = r.rows.size() / std::max<std::size_t>(1, o.batches.size());
   for (std::size_t b = 0; b < o.batches.size(); ++b) {
     out << "\nbatch " << o.batches[b] << "\n";
@@ -443,6 +685,10 @@ std::string bench_table(const BenchResult& r, const BenchOptions& o) {
       const LayerProfile& p = r.profiles[i];
       const LayerProfile& base = r.profiles[i - i % std::max<std::size_t>(1, per_batch)];
       if (&p == &base) continue;
+      if (p.train) {
+        out << train_profile_table(p, base);
+        continue;
+      }
       out << "\nper-op profile, batch " << p.batch << ": " << p.label << " vs " << base.label
           << "\n";
       auto tp = kind_totals(p), tb = kind_totals(base);
@@ -458,8 +704,9 @@ std::string bench_table(const BenchResult& r, const BenchOptions& o) {
                       safe_ratio(k.flops, q.flops));
         out << line;
       }
-      std::snprintf(line, sizeof(line), "\n%-28s %-18s %9s %9s %7s %7s %8s %9s\n", "layer",
-                    "output", "base ms", "this ms", "x meas", "x FLOPs", "pred ms", "GFLOP/s");
+      std::snprintf(line, sizeof(line), "\n%-28s %-18s %9s %9s %7s %7s %8s %9s%s\n", "layer",
+                    "output", "base ms", "this ms", "x meas", "x FLOPs", "pred ms", "GFLOP/s",
+                    has_algorithms(p) ? "  algorithm (base -> this)" : "");
       out << line;
       std::map<std::string, const LayerTime*> base_by_name;
       for (const LayerTime& l : base.layers) base_by_name[l.layer] = &l;
@@ -468,11 +715,13 @@ std::string bench_table(const BenchResult& r, const BenchOptions& o) {
         auto it = base_by_name.find(l.layer);
         if (it == base_by_name.end()) continue;
         const LayerTime& b0 = *it->second;
-        std::snprintf(line, sizeof(line), "%-28s %-18s %9.3f %9.3f %7.2f %7.2f %8.3f %9.1f\n",
+        std::snprintf(line, sizeof(line), "%-28s %-18s %9.3f %9.3f %7.2f %7.2f %8.3f %9.1f",
                       l.layer.c_str(), shape_str(l.output).c_str(), b0.ms, l.ms,
                       safe_ratio(b0.ms, l.ms), safe_ratio(b0.flops, l.flops), l.predicted_ms,
                       l.ms > 0 ? l.flops / (l.ms * 1e6) : 0.0);
         out << line;
+        if (!l.algorithm.empty()) out << "  " << b0.algorithm << " -> " << l.algorithm;
+        out << "\n";
       }
     }
   }
@@ -488,6 +737,7 @@ std::string bench_json(const BenchResult& r, const BenchOptions& o) {
   };
   nlohmann::json j;
   j["device"] = o.device.str();
+  j["timer"] = o.device.is_cuda() ? "cuda_events" : "steady_clock";
   j["peak_rates"] = {{"flops_per_s", r.rates.flops_per_s},
                      {"bytes_per_s", r.rates.bytes_per_s},
                      {"overhead_s", r.rates.overhead_s},
@@ -535,11 +785,23 @@ std::string bench_json(const BenchResult& r, const BenchOptions& o) {
                           {"kind", l.kind},
                           {"output", l.output},
                           {"ms", l.ms},
+                          {"backward_ms", l.backward_ms},
+                          {"algorithm", l.algorithm},
                           {"predicted_ms", l.predicted_ms},
                           {"flops", l.flops},
                           {"bytes", l.bytes}});
       }
-      j["profiles"].push_back({{"network", p.label}, {"batch", p.batch}, {"layers", layers}});
+      nlohmann::json e = {{"network", p.label},
+                          {"batch", p.batch},
+                          {"mode", p.train ? "train" : "inference"},
+                          {"layers", layers}};
+      if (p.train) {
+        e["loss_ms"] = p.loss_ms;
+        e["loss_backward_ms"] = p.loss_backward_ms;
+        e["grad_accumulate_ms"] = p.accumulate_ms;
+        e["sgd_update_ms"] = p.optimizer_ms;
+      }
+      j["profiles"].push_back(e);
     }
   }
   return j.dump(2);

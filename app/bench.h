@@ -69,7 +69,9 @@ struct BenchRow {
 struct LayerTime {
   std::string layer, op, kind;
   Shape output;
-  double ms = 0;
+  double ms = 0;           // forward
+  double backward_ms = 0;  // training profiles: this op's backward
+  std::string algorithm;   // conv: the backend's algorithm (CUDA: cuDNN's), when it names one
   double predicted_ms = 0;
   double flops = 0, bytes = 0;
 };
@@ -77,6 +79,12 @@ struct LayerProfile {
   std::string label;
   std::int64_t batch = 0;
   std::vector<LayerTime> layers;
+  /// A training-step profile (profile_train_layers): layers hold the network's forward ops (train
+  /// mode) with their backward times; the rest of the step below.
+  bool train = false;
+  double loss_ms = 0, loss_backward_ms = 0;  // cross entropy and its backward
+  double accumulate_ms = 0;                  // gradients summed into the weights after backward
+  double optimizer_ms = 0;                   // the SGD update
 };
 
 /// Times every network at every batch, interleaved (networks alternate within each round).
@@ -89,13 +97,25 @@ struct BenchResult {
 BenchResult run_bench(std::vector<BenchNetwork>& networks, const BenchOptions& options);
 
 /// Per-op times of a forward pass: the gap between consecutive ops (device synchronised at each),
-/// median over `passes` passes that alternate between the networks.
+/// median over `passes` passes that alternate between the networks. Each conv records the
+/// algorithm the backend ran (Backend::last_conv_algorithm: cuDNN's on CUDA).
 std::vector<LayerProfile> profile_layers(std::vector<BenchNetwork>& networks, std::int64_t batch,
                                          const PeakRates& rates, const Device& device, int passes);
+
+/// Per-op times of a training step: every forward op (train mode) and its backward (the gap
+/// between consecutive backward ops, device synchronised at each), the loss, the leaf gradient
+/// accumulation and the SGD update; median over `passes` steps alternating between the networks.
+std::vector<LayerProfile> profile_train_layers(std::vector<BenchNetwork>& networks,
+                                               std::int64_t batch, const PeakRates& rates,
+                                               const Device& device, int passes);
 
 /// The result as text tables (ratios to the first network of each batch) and as JSON.
 std::string bench_table(const BenchResult& result, const BenchOptions& options);
 std::string bench_json(const BenchResult& result, const BenchOptions& options);
+
+/// The device-side timer time_interleaved uses on `device`: CUDA events (Backend::time_ms) on a
+/// CUDA device, null (the host clock) on the CPU.
+std::function<double(const std::function<void()>&)> device_timer(const Device& device);
 
 /// Parses "1,32,128": positive integers; throws ConfigError naming --batch otherwise.
 std::vector<std::int64_t> parse_batches(const std::string& text);

@@ -487,6 +487,25 @@ std::string Experiment::run() {
         return ms;
       };
     }
+    // prune.round_to: auto measures at the batch the run benchmarks; with several ranks, rank 0
+    // measures and every rank takes its table, so all choose the same widths.
+    ctx.width_latency = [fn = width_latency_fn(spec_.bench.batch_size, spec_.device)](
+                            const pruning::WidthSite& site,
+                            const std::vector<std::int64_t>& widths) {
+      dist::Communicator& w = dist::world();
+      if (w.size() <= 1) return fn(site, widths);
+      std::string text;
+      if (w.rank() == 0) {
+        nlohmann::json j = nlohmann::json::object();
+        for (const auto& [c, ms] : fn(site, widths)) j[std::to_string(c)] = ms;
+        text = j.dump();
+      }
+      text = w.broadcast_string(text, 0);
+      std::map<std::int64_t, double> table;
+      for (auto& [k, v] : nlohmann::json::parse(text).items())
+        table[std::stoll(k)] = v.get<double>();
+      return table;
+    };
     ctx.train_model = [this](nn::Module& m, const pruning::TrainRecipe& r, TrainerHooks* h,
                              const std::string& stage,
                              const std::function<void(optim::Sgd&)>& on_opt) {

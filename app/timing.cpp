@@ -34,9 +34,10 @@ TimingStats stats_of(std::vector<double> sample_ms) {
   return s;
 }
 
-std::vector<TimingStats> time_interleaved(const std::vector<std::function<void()>>& workloads,
-                                          const TimingOptions& o, const std::function<void()>& sync,
-                                          const std::function<double()>& now_s) {
+std::vector<TimingStats> time_interleaved(
+    const std::vector<std::function<void()>>& workloads, const TimingOptions& o,
+    const std::function<void()>& sync, const std::function<double()>& now_s,
+    const std::function<double(const std::function<void()>&)>& device_ms) {
   SHEARS_CHECK_AS(ConfigError, o.min_samples >= 1 && o.max_samples >= o.min_samples,
                   "timing: need 1 <= min_samples <= max_samples");
   auto now = [&]() -> double {
@@ -47,6 +48,18 @@ std::vector<TimingStats> time_interleaved(const std::vector<std::function<void()
   auto synced = [&] {
     if (sync) sync();
   };
+  // Seconds that `iterations` calls of workload i take: the device's timer when given, else the
+  // host clock around the calls and a synchronisation.
+  auto run_timed = [&](std::size_t i, int iterations) -> double {
+    auto batch = [&] {
+      for (int k = 0; k < iterations; ++k) workloads[i]();
+    };
+    if (device_ms) return device_ms(batch) / 1e3;
+    double t0 = now();
+    batch();
+    synced();
+    return now() - t0;
+  };
   const std::size_t n = workloads.size();
   for (int w = 0; w < o.warmup; ++w)
     for (auto& f : workloads) f();
@@ -55,10 +68,7 @@ std::vector<TimingStats> time_interleaved(const std::vector<std::function<void()
   std::vector<int> iters(n, 1);
   for (std::size_t i = 0; i < n; ++i) {
     for (;;) {
-      double t0 = now();
-      for (int k = 0; k < iters[i]; ++k) workloads[i]();
-      synced();
-      double dt = now() - t0;
+      double dt = run_timed(i, iters[i]);
       if (dt >= o.min_sample_s || iters[i] >= (1 << 24)) break;
       // Aim 20 % past the threshold, at least doubling when the estimate is unreliable.
       double want = dt > 0 ? o.min_sample_s * 1.2 / dt * iters[i] : 10.0 * iters[i];
@@ -72,10 +82,7 @@ std::vector<TimingStats> time_interleaved(const std::vector<std::function<void()
   for (int round = 0; round < o.max_samples; ++round) {
     for (std::size_t i = 0; i < n; ++i) {
       synced();
-      double t0 = now();
-      for (int k = 0; k < iters[i]; ++k) workloads[i]();
-      synced();
-      double dt = now() - t0;
+      double dt = run_timed(i, iters[i]);
       samples[i].push_back(1e3 * dt / iters[i]);
       timed[i] += dt;
     }

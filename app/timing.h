@@ -35,11 +35,13 @@ struct TimingStats {
 /// hit every workload alike. Stops once every workload has min_samples samples and min_time_s of
 /// timed calls, or at max_samples, or when max_total_s is spent. `sync` (may be null) is called
 /// before reading the clock (device synchronisation). `now_s` (may be null: steady_clock) is the
-/// clock in seconds, injectable for tests.
-std::vector<TimingStats> time_interleaved(const std::vector<std::function<void()>>& workloads,
-                                          const TimingOptions& options,
-                                          const std::function<void()>& sync = nullptr,
-                                          const std::function<double()>& now_s = nullptr);
+/// clock in seconds, injectable for tests. `device_ms` (may be null) times one sample's calls
+/// on the device instead of the host clock: given the sample's work, it returns its milliseconds
+/// (CUDA: events recorded on the backend's stream around the work, Backend::time_ms).
+std::vector<TimingStats> time_interleaved(
+    const std::vector<std::function<void()>>& workloads, const TimingOptions& options,
+    const std::function<void()>& sync = nullptr, const std::function<double()>& now_s = nullptr,
+    const std::function<double(const std::function<void()>&)>& device_ms = nullptr);
 
 /// Statistics of a set of samples (ms); the fields other than those of the samples stay 0.
 TimingStats stats_of(std::vector<double> sample_ms);

@@ -21,7 +21,8 @@ std::string WidthProbe::key() const {
   return "in=" + std::to_string(in_channels) + ",out=" + std::to_string(out_channels) +
          ",hw=" + std::to_string(height) + "x" + std::to_string(width) +
          ",k=" + std::to_string(kernel) + ",s=" + std::to_string(stride) +
-         ",n=" + std::to_string(batch);
+         ",n=" + std::to_string(batch) +
+         (out_kernel > 0 && out_kernel != kernel ? ",k2=" + std::to_string(out_kernel) : "");
 }
 
 std::map<std::int64_t, double> measure_width_latency(const WidthProbe& p,
@@ -38,6 +39,7 @@ std::map<std::int64_t, double> measure_width_latency(const WidthProbe& p,
   };
   std::vector<Layer> layers;
   std::vector<std::function<void()>> work;
+  const int k2 = p.out_kernel > 0 ? p.out_kernel : p.kernel;
   for (std::int64_t c : widths) {
     SHEARS_CHECK_AS(ConfigError, c >= 1, "width table: width ", c, " < 1");
     Layer l{rand_uniform({c, p.in_channels, p.kernel, p.kernel}, -0.1, 0.1, gen).to(device),
@@ -45,15 +47,15 @@ std::map<std::int64_t, double> measure_width_latency(const WidthProbe& p,
             Tensor::zeros({c}, DType::F32, device),
             Tensor::zeros({c}, DType::F32, device),
             Tensor::ones({c}, DType::F32, device),
-            rand_uniform({p.out_channels, c, p.kernel, p.kernel}, -0.1, 0.1, gen).to(device)};
+            rand_uniform({p.out_channels, c, k2, k2}, -0.1, 0.1, gen).to(device)};
     layers.push_back(l);
   }
-  const int pad = p.kernel / 2;
+  const int pad = p.kernel / 2, pad2 = k2 / 2;
   for (const Layer& l : layers) {
-    work.push_back([&x, l, pad, s = p.stride] {
+    work.push_back([&x, l, pad, pad2, s = p.stride] {
       Tensor h = conv2d(x, l.w1, Tensor(), s, pad);
       h = relu(batch_norm(h, l.g, l.b, l.rm, l.rv, false));
-      conv2d(h, l.w2, Tensor(), 1, pad);
+      conv2d(h, l.w2, Tensor(), 1, pad2);
     });
   }
   Backend& be = backend_for(device);
@@ -113,23 +115,31 @@ std::map<std::int64_t, double> cached_width_latency(const WidthProbe& probe,
   return out;
 }
 
-std::int64_t choose_width(const std::map<std::int64_t, double>& latency, std::int64_t wanted,
-                          std::int64_t cap, double tolerance) {
-  std::int64_t best = -1;
-  double best_ms = 0;
-  for (auto it = latency.lower_bound(wanted); it != latency.end() && it->first <= cap; ++it) {
-    if (best < 0 || it->second < best_ms) {
-      best = it->first;
-      best_ms = it->second;
-    }
-  }
-  if (best < 0) return wanted;
-  // Among widths within `tolerance` of the fastest, the largest keeps the most channels.
-  std::int64_t chosen = best;
-  for (auto it = latency.lower_bound(wanted); it != latency.end() && it->first <= cap; ++it) {
-    if (it->second <= best_ms * (1.0 + tolerance)) chosen = std::max(chosen, it->first);
-  }
-  return chosen;
+WidthProbe probe_of(const pruning::WidthSite& site, std::int64_t batch) {
+  WidthProbe p;
+  p.in_channels = site.in_channels;
+  p.out_channels = site.out_channels;
+  p.height = site.height;
+  p.width = site.width;
+  p.kernel = site.kernel;
+  p.stride = site.stride;
+  p.batch = batch;
+  p.out_kernel = site.out_kernel;
+  return p;
+}
+
+TimingOptions width_table_timing() {
+  TimingOptions t;
+  t.min_time_s = 0.1;
+  t.min_samples = 5;
+  t.min_sample_s = 0.005;
+  return t;
+}
+
+pruning::WidthLatencyFn width_latency_fn(std::int64_t batch, const Device& device) {
+  return [batch, device](const pruning::WidthSite& site, const std::vector<std::int64_t>& widths) {
+    return cached_width_latency(probe_of(site, batch), widths, device, width_table_timing(), false);
+  };
 }
 
 models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& dense,
@@ -141,12 +151,11 @@ models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& d
   // Conv layers by name; a block's inner conv "layerS.B.convK" feeds "layerS.B.conv(K+1)".
   std::map<std::string, const pruning::LayerCost*> by_name;
   for (const auto& l : cost.layers) by_name[l.name] = &l;
-  std::int64_t prev_hw = pruned.input[1];
   std::map<std::string, std::int64_t> stride_of;
   for (const auto& l : cost.layers) {
-    if (l.op != op_name(Op::Conv2d) || l.output_shape.size() != 3) continue;
-    stride_of[l.name] = std::max<std::int64_t>(1, prev_hw / l.output_shape[1]);
-    prev_hw = l.output_shape[1];
+    if (l.op != op_name(Op::Conv2d) || l.output_shape.size() != 3 || l.input_shape.size() != 3)
+      continue;
+    stride_of[l.name] = std::max<std::int64_t>(1, l.input_shape[1] / l.output_shape[1]);
   }
   for (auto& [key, w] : pruned.widths) {
     auto dot = key.rfind(".conv");
@@ -165,13 +174,14 @@ models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& d
     probe.width = a.output_shape[2];
     probe.kernel = static_cast<int>(a.weight_shape[2]);
     probe.stride = static_cast<int>(stride_of[a.name]);
+    probe.out_kernel = static_cast<int>(b.weight_shape[2]);
     probe.batch = batch;
     const std::int64_t full = dense.width(key);
-    const std::int64_t cap = std::min(full, (w + 7) / 8 * 8 + 8);
+    const std::int64_t cap = pruning::auto_width_cap(w, full);
     std::vector<std::int64_t> cands;
     for (std::int64_t c = w; c <= cap; ++c) cands.push_back(c);
     auto table = cached_width_latency(probe, cands, device, timing, false);
-    out.set_width(key, choose_width(table, w, cap));
+    out.set_width(key, pruning::choose_width(table, w, cap));
   }
   return out;
 }

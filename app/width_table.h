@@ -10,16 +10,19 @@
 #include "kernels/common/device.h"
 #include "models/arch.h"
 #include "pruning/methods/method.h"
+#include "pruning/width_choice.h"
 
 namespace shears::app {
 
 /// The layers a free width c sits between: conv(in_channels -> c, kernel, stride) on an
 /// (batch, in_channels, height * stride, width * stride) input, batch norm, ReLU, then
-/// conv(c -> out_channels, kernel) at (height, width): a ResNet block's inner width.
+/// conv(c -> out_channels, out_kernel, or kernel when 0) at (height, width): a ResNet block's
+/// inner width.
 struct WidthProbe {
   std::int64_t in_channels = 16, out_channels = 16, height = 32, width = 32;
   int kernel = 3, stride = 1;
   std::int64_t batch = 1;
+  int out_kernel = 0;
   std::string key() const;
 };
 
@@ -29,6 +32,14 @@ std::map<std::int64_t, double> measure_width_latency(const WidthProbe& probe,
                                                      const Device& device,
                                                      const TimingOptions& timing);
 
+/// The probe of `site` at `batch`.
+WidthProbe probe_of(const pruning::WidthSite& site, std::int64_t batch);
+/// The timing a width table is measured with: short samples, at least 5 per width.
+TimingOptions width_table_timing();
+/// PruneContext::width_latency of a run deployed at `batch` on `device`: cached_width_latency of
+/// each site's probe with width_table_timing (prune.round_to: auto).
+pruning::WidthLatencyFn width_latency_fn(std::int64_t batch, const Device& device);
+
 /// As measure_width_latency, read from and added to the cache width_latency.json beside
 /// peak_rates.json (keyed by the peak-rates key of the device and the probe), so each machine
 /// and layer shape is measured once. Widths missing from the cache are measured.
@@ -37,16 +48,10 @@ std::map<std::int64_t, double> cached_width_latency(const WidthProbe& probe,
                                                     const Device& device,
                                                     const TimingOptions& timing, bool remeasure);
 
-/// The width to keep when pruning asks for `wanted` channels and up to `cap` are allowed: the
-/// fastest width of `latency` in [wanted, cap], preferring the larger of widths within 2 % of
-/// each other, so that a width slower than a slightly larger one is never chosen. Widths absent
-/// from the table are not candidates; `wanted` is returned when none is in range.
-std::int64_t choose_width(const std::map<std::int64_t, double>& latency, std::int64_t wanted,
-                          std::int64_t cap, double tolerance = 0.02);
-
 /// round_to: auto for a pruned ResNet: every block inner width of `pruned` (see
-/// network_from_spec) is replaced by choose_width over the measured table of its layer shape, with
-/// the cap min(dense width, wanted rounded up to a multiple of 8, + 8). Returns the new Arch.
+/// network_from_spec) is replaced by pruning::choose_width over the measured table of its layer
+/// shape, with the cap min(dense width, wanted rounded up to a multiple of 8, + 8). Returns the new
+/// Arch.
 models::Arch auto_round_widths(const models::Arch& pruned, const models::Arch& dense,
                                std::int64_t batch, const Device& device,
                                const TimingOptions& timing);
@@ -80,5 +85,12 @@ class LayerLatencyTable {
   std::int64_t measured_ = 0;
   mutable std::mutex mutex_;
 };
+/// The probe of `site` at `batch`.
+WidthProbe probe_of(const pruning::WidthSite& site, std::int64_t batch);
+/// The timing a width table is measured with: short samples, at least 5 per width.
+TimingOptions width_table_timing();
+/// PruneContext::width_latency of a run deployed at `batch` on `device`: cached_width_latency of
+/// each site's probe with width_table_timing (prune.round_to: auto).
+pruning::WidthLatencyFn width_latency_fn(std::int64_t batch, const Device& device);
 
 }  // namespace shears::app

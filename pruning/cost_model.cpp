@@ -99,6 +99,7 @@ CostReport count_cost(nn::Module& model, const Shape& input_chw) {
     layer.name =
         it != names.end() ? it->second : r.name + "#" + std::to_string(report.layers.size());
     layer.weight_shape = w.shape();
+    layer.input_shape.assign(r.inputs[0].shape().begin() + 1, r.inputs[0].shape().end());
     layer.output_shape.assign(r.output.shape().begin() + 1, r.output.shape().end());
     LayerGeometry where;
     const Tensor& x = r.inputs.at(0);

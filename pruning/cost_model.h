@@ -17,6 +17,7 @@ struct LayerCost {
   Shape output_shape;  // per sample (batch dimension dropped)
   std::int64_t macs = 0;
   std::int64_t params = 0;  // weight + bias
+  Shape input_shape;        // of the layer's input, per sample (batch dimension dropped)
 };
 
 /// Where one conv or linear layer of a CostReport runs: what a latency table needs beside the

@@ -64,7 +64,8 @@ TraceScope::TraceScope() {
 TraceScope::~TraceScope() { t_trace = nullptr; }
 TraceScope* active_trace() { return t_trace; }
 
-OpObserverScope::OpObserverScope(Observer observer) : observer_(std::move(observer)) {
+OpObserverScope::OpObserverScope(Observer observer, BackwardObserver backward)
+    : observer_(std::move(observer)), backward_(std::move(backward)) {
   SHEARS_CHECK(t_observer == nullptr, "an OpObserverScope is already open on this thread");
   t_observer = this;
 }
@@ -102,8 +103,19 @@ void record_op(const Tensor& output, Op op, const std::vector<Tensor>& inputs, N
   if (t_trace != nullptr) {
     t_trace->records_.push_back(OpRecord{op, name, inputs, output, attrs});
   }
-  if (t_observer != nullptr) t_observer->observer_(name, inputs, output);
+  std::size_t observed = 0;
+  if (t_observer != nullptr) {
+    observed = t_observer->seen_++;
+    t_observer->observer_(name, inputs, output);
+  }
   if (!needs_grad(inputs)) return;
+  if (t_observer != nullptr && t_observer->backward_) {
+    fn = [inner = std::move(fn), done = t_observer->backward_, observed](const Tensor& g) {
+      std::vector<Tensor> grads = inner(g);
+      done(observed);
+      return grads;
+    };
+  }
   std::vector<Edge> next;
   next.reserve(inputs.size());
   for (const Tensor& in : inputs) {

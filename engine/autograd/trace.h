@@ -40,12 +40,16 @@ TraceScope* active_trace();
 
 /// While alive, `observer` is called on this thread after every op has run, with the op's name,
 /// inputs and output (profilers time the gaps between calls). Independent of TraceScope; nested
-/// scopes are not supported: opening a second throws.
+/// scopes are not supported: opening a second throws. With `backward`, the backward of every op
+/// recorded with a gradient node while the scope is open calls `backward(index)` when it has
+/// run, `index` counting the ops `observer` saw from 0 (the forward op it belongs to); the
+/// callback is copied into the nodes, so what it refers to must outlive their backward pass.
 class OpObserverScope {
  public:
   using Observer = std::function<void(const char* name, const std::vector<Tensor>& inputs,
                                       const Tensor& output)>;
-  explicit OpObserverScope(Observer observer);
+  using BackwardObserver = std::function<void(std::size_t index)>;
+  explicit OpObserverScope(Observer observer, BackwardObserver backward = nullptr);
   ~OpObserverScope();
   OpObserverScope(const OpObserverScope&) = delete;
   OpObserverScope& operator=(const OpObserverScope&) = delete;
@@ -53,6 +57,8 @@ class OpObserverScope {
  private:
   friend void record_op(const Tensor&, Op, const std::vector<Tensor>&, Node::BackwardFn, OpAttrs);
   Observer observer_;
+  BackwardObserver backward_;
+  std::size_t seen_ = 0;
 };
 
 }  // namespace shears

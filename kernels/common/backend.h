@@ -258,6 +258,10 @@ class Backend {
   virtual bool capturing() const { return false; }
 
   // ---- timing -------------------------------------------------------------------------------
+  /// The algorithm the last conv2d_forward of this backend ran, for per-layer profiles (CUDA:
+  /// cuDNN's algorithm and math type, e.g. "IMPLICIT_PRECOMP_GEMM/tensor-op"); empty when the
+  /// backend does not choose among algorithms.
+  virtual std::string last_conv_algorithm() { return {}; }
   /// Milliseconds the device spends on the work `work` queues on this backend (benchmarks). The
   /// default waits for earlier work, then times `work` plus a final synchronize on a steady
   /// clock; CUDA overrides it with events recorded on its stream around `work`.

@@ -338,7 +338,51 @@ void run_plan(CudaBackend::State& s, const char* op, ConvPlan& plan, const ConvG
                               ":", plan.failures));
 }
 
+// cuDNN's name of a forward algorithm and of a math type (profiles).
+const char* forward_algo_name(int algo) {
+  switch (static_cast<cudnnConvolutionFwdAlgo_t>(algo)) {
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM:
+      return "IMPLICIT_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM:
+      return "IMPLICIT_PRECOMP_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM:
+      return "GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT:
+      return "DIRECT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT:
+      return "FFT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING:
+      return "FFT_TILING";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD:
+      return "WINOGRAD";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED:
+      return "WINOGRAD_NONFUSED";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+const char* math_name(cudnnMathType_t math) {
+  switch (math) {
+    case CUDNN_DEFAULT_MATH:
+      return "default";
+    case CUDNN_TENSOR_OP_MATH:
+      return "tensor-op";
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION:
+      return "tensor-op-tf32";
+    case CUDNN_FMA_MATH:
+      return "fma";
+    default:
+      return "unknown";
+  }
+}
+
 }  // namespace
+
+std::string CudaBackend::last_conv_algorithm() {
+  std::lock_guard<std::mutex> lock(state_->library_mutex);
+  return state_->last_forward_algo;
+}
 
 void CudaBackend::conv2d_forward(const TensorView& x, const TensorView& w, const TensorView* bias,
                                  const TensorView& y, const Conv2dParams& p) {
@@ -371,6 +415,8 @@ void CudaBackend::conv2d_forward(const TensorView& x, const TensorView& w, const
                                             static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws,
                                             c.workspace, &zero, d.y.get(), y.data);
            });
+  const ConvChoice& used = d.candidates[d.next];
+  s.last_forward_algo = std::string(forward_algo_name(used.algo)) + "/" + math_name(used.math);
   if (pb != nullptr) {
     SHEARS_CUDNN_CHECK(cudnnAddTensor(s.cudnn, &one, d.bias.get(), pb, &one, d.y.get(), y.data));
   }

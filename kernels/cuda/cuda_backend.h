@@ -166,6 +166,7 @@ class CudaBackend final : public Backend {
   /// second (no host wait inside: the channel ops check their keep lists on the device). Host-side
   /// pauses inside `work` would count, since the stream idles through them.
   double time_ms(const std::function<void()>& work) override;
+  std::string last_conv_algorithm() override;
 
   /// Graphs (kernels/cuda/graph.cpp): the compute stream is captured in relaxed mode; memory
   /// allocated while capturing comes from the graph's own pool (graph memory nodes) and the graph

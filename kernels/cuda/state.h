@@ -159,6 +159,8 @@ struct CudaBackend::State {
   /// also guards the plan and descriptor caches below.
   std::mutex library_mutex;
   std::map<ConvKey, std::unique_ptr<ConvPlan>> conv_plans;
+  /// The algorithm the last successful conv2d_forward ran (name/math), for profiles.
+  std::string last_forward_algo;
   /// 4-D f32 descriptors by (n, c, h, w), and batch-norm parameter descriptors by the same key,
   /// for batch norm and softmax: built on first use of a shape.
   std::map<std::array<std::int64_t, 4>, std::unique_ptr<TensorDesc>> tensor_descs;

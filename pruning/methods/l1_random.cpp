@@ -12,14 +12,14 @@ namespace shears::pruning {
 
 PrunePlan plan_by_criterion(const nn::Module& model, const DependencyGraph& graph,
                             const SelectionSpec& spec, Criterion criterion, bool floor_count,
-                            Generator& gen) {
+                            Generator& gen, const WidthChooser* widths) {
   PrunePlan plan;
   for (const SelectedGroup& s : select_groups(graph, model, spec)) {
     const Group& g = *s.group;
     std::int64_t free = std::count(g.blocked.begin(), g.blocked.end(), false);
     std::int64_t n =
         floor_count ? pruned_count_floor(g.size, s.ratio) : pruned_count_keep(g.size, s.ratio);
-    n = spec.rounded_removed(g.size, n);
+    n = removed_for(spec, g, g.size, n, widths);
     n = std::min(n, free - (free == g.size ? 1 : 0));
     if (n <= 0) continue;
     plan[g.id] = choose_channels(g, group_scores(model, g, criterion, gen), n);
@@ -44,6 +44,10 @@ nlohmann::json plan_report(const nn::Module& model, const DependencyGraph& graph
                    {"kept", g.size - removed}});
   }
   return out;
+}
+
+nlohmann::json round_to_json(const SelectionSpec& spec) {
+  return spec.round_auto ? nlohmann::json("auto") : nlohmann::json(spec.round_to);
 }
 
 void add_rate_report(nlohmann::json& report, const SelectionSpec& spec, double rate) {
@@ -73,11 +77,12 @@ std::string OneShotMethod::name() const {
 }
 
 PrunePlan OneShotMethod::plan(const nn::Module& model, const DependencyGraph& graph,
-                              const Shape& input, std::uint64_t seed, double* rate_used) const {
+                              const Shape& input, std::uint64_t seed, double* rate_used,
+                              const WidthChooser* widths) const {
   Generator gen(seed);
   if (flops_target_ <= 0) {
     if (rate_used) *rate_used = spec_.rate;
-    return plan_by_criterion(model, graph, spec_, criterion_, false, gen);
+    return plan_by_criterion(model, graph, spec_, criterion_, false, gen, widths);
   }
   // A FLOPs target: bisect the global ratio until the traced reduction of the pruned
   // architecture reaches the target (the count is monotone in the ratio).
@@ -90,7 +95,7 @@ PrunePlan OneShotMethod::plan(const nn::Module& model, const DependencyGraph& gr
     SelectionSpec s = spec_;
     s.rate = mid;
     Generator g(seed);
-    PrunePlan p = plan_by_criterion(model, graph, s, criterion_, false, g);
+    PrunePlan p = plan_by_criterion(model, graph, s, criterion_, false, g, widths);
     SurgeryResult r = apply_surgery(m, graph, p);
     double red = reduction_percent(dense, count_cost(*r.model, input).macs) / 100.0;
     if (red >= flops_target_) {
@@ -106,10 +111,17 @@ PrunePlan OneShotMethod::plan(const nn::Module& model, const DependencyGraph& gr
   return best;
 }
 
+std::unique_ptr<WidthChooser> OneShotMethod::width_chooser(const PruneContext& ctx) const {
+  if (!spec_.round_auto) return nullptr;
+  return std::make_unique<WidthChooser>(*ctx.model, ctx.input, ctx.width_latency,
+                                        spec_.round_where);
+}
+
 PruneResult OneShotMethod::run(PruneContext& ctx) {
   DependencyGraph graph = DependencyGraph::build(*ctx.model, ctx.input);
   double rate = 0;
-  PrunePlan p = plan(*ctx.model, graph, ctx.input, ctx.seed, &rate);
+  std::unique_ptr<WidthChooser> widths = width_chooser(ctx);
+  PrunePlan p = plan(*ctx.model, graph, ctx.input, ctx.seed, &rate, widths.get());
   SurgeryResult r = apply_surgery(*ctx.model, graph, p);
   log_info(name() + ": pruned " + std::to_string(p.size()) + " groups; fine-tuning " +
            std::to_string(ctx.recipe.epochs) + " epochs");
@@ -117,7 +129,7 @@ PruneResult OneShotMethod::run(PruneContext& ctx) {
   nlohmann::json report = {{"criterion", criterion_name(criterion_)},
                            {"residual", spec_.residual == ResidualMode::Group ? "group" : "skip"},
                            {"groups_pruned", p.size()},
-                           {"round_to", spec_.round_to},
+                           {"round_to", round_to_json(spec_)},
                            {"groups", plan_report(*ctx.model, graph, p, spec_, rate)},
                            {"finetune_epochs", ctx.recipe.epochs}};
   add_rate_report(report, spec_, rate);

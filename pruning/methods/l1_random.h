@@ -11,10 +11,14 @@
 namespace shears::pruning {
 
 /// The channels to remove from each selected group: the `n` lowest-scoring by `criterion`, with
-/// n = floor(size * ratio) (`floor_count`, SFP/FPGM) or size - int(size * (1 - ratio)) (L1).
+/// n = floor(size * ratio) (`floor_count`, SFP/FPGM) or size - int(size * (1 - ratio)) (L1),
+/// then round_to (removed_for; `widths` is needed for round_to: auto).
 PrunePlan plan_by_criterion(const nn::Module& model, const DependencyGraph& graph,
                             const SelectionSpec& spec, Criterion criterion, bool floor_count,
-                            Generator& gen);
+                            Generator& gen, const WidthChooser* widths = nullptr);
+
+/// The round_to a report records: the integer, or "auto".
+nlohmann::json round_to_json(const SelectionSpec& spec);
 
 /// For a summary: one entry per group `spec` selects (with global ratio `rate`), with its
 /// producers, ratio, size, the kept width before round_to and the kept width of `plan`.
@@ -31,9 +35,13 @@ class OneShotMethod : public Method {
   OneShotMethod(const Config& section, Criterion criterion);
   std::string name() const override;
   PruneResult run(PruneContext& context) override;
-  /// The plan this method would apply to `model` (and the global rate it used).
+  /// The plan this method would apply to `model` (and the global rate it used); `widths` chooses
+  /// the kept widths for round_to: auto.
   PrunePlan plan(const nn::Module& model, const DependencyGraph& graph, const Shape& input,
-                 std::uint64_t seed, double* rate_used) const;
+                 std::uint64_t seed, double* rate_used, const WidthChooser* widths = nullptr) const;
+  /// The chooser for round_to: auto over `ctx` (its model, input and width_latency), or null
+  /// when round_to is not auto.
+  std::unique_ptr<WidthChooser> width_chooser(const PruneContext& ctx) const;
 
  private:
   Criterion criterion_;

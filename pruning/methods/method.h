@@ -13,6 +13,7 @@
 #include "engine/train/batch_source.h"
 #include "engine/train/trainer.h"
 #include "models/arch.h"
+#include "pruning/width_choice.h"
 
 namespace shears::dist {
 class Communicator;
@@ -81,6 +82,10 @@ struct PruneContext {
   /// measured once per layer shape and cached (the runner's: app/width_table.h,
   /// LayerLatencyTable). Null: no table; a method asked for a latency target then refuses.
   std::function<double(const LayerShape& shape)> layer_latency;
+  /// `prune.round_to: auto`: the latency of a width site's layers at each candidate width on
+  /// the deployment machine and batch (the runner measures and caches a table per machine and
+  /// layer shape, app/width_table.h). Unset: round_to: auto is an error naming the key.
+  WidthLatencyFn width_latency;
 
   /// Loss, top-1 and top-5 of `model` (eval mode) over one pass of `split` ("train", "val",
   /// "test"), or over its first `max_batches` batches (0: all). Throws Error naming the split

@@ -79,7 +79,8 @@ PruneResult ScratchMethod::run(PruneContext& ctx) {
     arch = arch_method_->run(shape_ctx).arch;
   } else {
     DependencyGraph graph = DependencyGraph::build(*ctx.model, ctx.input);
-    PrunePlan plan = selector_.plan(*ctx.model, graph, ctx.input, ctx.seed, &rate);
+    std::unique_ptr<WidthChooser> widths = selector_.width_chooser(ctx);
+    PrunePlan plan = selector_.plan(*ctx.model, graph, ctx.input, ctx.seed, &rate, widths.get());
     arch = apply_surgery(*ctx.model, graph, plan).arch;
   }
   // Same architecture, fresh initialisation; a folded constant belongs to trained weights only.

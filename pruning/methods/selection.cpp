@@ -30,10 +30,20 @@ SelectionSpec SelectionSpec::parse(const Config& s, const std::vector<std::strin
   spec.skip = s.get<std::vector<std::string>>("skip", {});
   spec.skip_conv_index = s.get<std::vector<int>>("skip_conv_index", {});
   spec.include_linear = s.get<bool>("include_linear", false);
-  spec.round_to = s.get<std::int64_t>("round_to", 1);
+  if (s.has("round_to") && s.get<std::string>("round_to") == "auto") {
+    spec.round_auto = true;
+    spec.round_where = s.location("round_to");
+  } else if (s.has("round_to")) {
+    try {
+      spec.round_to = s.get<std::int64_t>("round_to");
+    } catch (const ConfigError&) {
+      throw s.error("round_to", "must be a positive channel multiple or auto, got '" +
+                                    s.get<std::string>("round_to") + "'");
+    }
+  }
   if (spec.round_to < 1) {
-    throw s.error("round_to",
-                  "must be a positive channel multiple, got " + std::to_string(spec.round_to));
+    throw s.error("round_to", "must be a positive channel multiple or auto, got " +
+                                  std::to_string(spec.round_to));
   }
   std::string mode = s.get<std::string>("residual", default_residual);
   if (std::find(allowed.begin(), allowed.end(), mode) == allowed.end()) {
@@ -75,6 +85,16 @@ std::int64_t SelectionSpec::rounded_removed(std::int64_t size, std::int64_t remo
   if (r > size) r = (size / round_to) * round_to;
   if (r == 0) r = size;
   return size - r;
+}
+
+std::int64_t removed_for(const SelectionSpec& spec, const Group& group, std::int64_t size,
+                         std::int64_t removed, const WidthChooser* widths) {
+  if (!spec.round_auto) return spec.rounded_removed(size, removed);
+  SHEARS_CHECK_AS(ConfigError, widths != nullptr, spec.round_where,
+                  ": round_to: auto needs the runner's measured latency table "
+                  "(PruneContext::width_latency), and none was given");
+  if (size <= 0) return removed;
+  return size - widths->kept(group, size, size - removed);
 }
 
 std::vector<std::string> conv_weights(const nn::Module& model) {

@@ -8,6 +8,7 @@
 #include "engine/nn/module.h"
 #include "pruning/criteria/criterion.h"
 #include "pruning/dependency.h"
+#include "pruning/width_choice.h"
 
 namespace shears::pruning {
 
@@ -25,7 +26,8 @@ enum class ResidualMode {
 ///   skip_conv_index: [16, 20]    1-based conv numbers in network order (stem = 1), as Li et al.
 ///   residual: skip|mask|group    residual-coupled channels (mask only for sfp/fpgm)
 ///   include_linear: false        also prune hidden FC layers (VGG's classifier)
-///   round_to: 1                  kept widths rounded to multiples of N (see round_kept)
+///   round_to: 1                  kept widths rounded to multiples of N (see rounded_removed), or
+///                                `auto`: chosen from measured latencies (see removed_for)
 struct SelectionSpec {
   double rate = 0.0;
   std::vector<std::pair<std::string, double>> rates;
@@ -34,6 +36,8 @@ struct SelectionSpec {
   ResidualMode residual = ResidualMode::Skip;
   bool include_linear = false;
   std::int64_t round_to = 1;
+  bool round_auto = false;  // round_to: auto
+  std::string round_where;  // where round_to was set (file:line), for errors
 
   /// Parses the keys above from `section`; `allowed_residual` lists the modes the method accepts.
   static SelectionSpec parse(const Config& section,
@@ -47,6 +51,13 @@ struct SelectionSpec {
   /// never above size. With round_to 1, `removed` unchanged.
   std::int64_t rounded_removed(std::int64_t size, std::int64_t removed) const;
 };
+
+/// The number of channels to remove from `group` (`size` channels) when its ratio alone would
+/// remove `removed`: rounded_removed for an integer round_to; for round_to: auto, size minus
+/// `widths`'s choice (the kept width is never below what the ratio keeps). Throws ConfigError when
+/// round_to is auto and `widths` is null.
+std::int64_t removed_for(const SelectionSpec& spec, const Group& group, std::int64_t size,
+                         std::int64_t removed, const WidthChooser* widths);
 
 /// A group chosen for pruning with the ratio that applies to it.
 struct SelectedGroup {

@@ -24,6 +24,7 @@ struct Unit {
   std::string weight;
   double ratio = 0.0;
   std::vector<std::int64_t> masked;  // channels (group) or filters (weight) currently zeroed
+  const Group* site = nullptr;  // the group whose width round_to: auto chooses (group_of(weight))
 };
 
 std::int64_t unit_size(nn::Module& model, const Unit& u) {
@@ -73,7 +74,8 @@ std::vector<double> unit_scores(nn::Module& model, const Unit& u, Criterion c,
 class SoftHooks : public TrainerHooks {
  public:
   SoftHooks(std::vector<Unit>& units, const SelectionSpec& spec, bool fpgm, double norm_rate,
-            double dist_rate, bool grad_mask, bool mask_momentum, int interval, std::int64_t epochs)
+            double dist_rate, bool grad_mask, bool mask_momentum, int interval, std::int64_t epochs,
+            const WidthChooser* widths)
       : units_(units),
         spec_(spec),
         fpgm_(fpgm),
@@ -82,7 +84,21 @@ class SoftHooks : public TrainerHooks {
         grad_mask_(grad_mask),
         mask_momentum_(mask_momentum),
         interval_(interval),
-        epochs_(epochs) {}
+        epochs_(epochs),
+        widths_(widths) {}
+
+  /// What round_to makes of `removed` of the unit's `n` channels (removed_for; a unit without a
+  /// group to measure rounds to 8 under round_to: auto).
+  std::int64_t rounded(const Unit& u, std::int64_t n, std::int64_t removed) const {
+    if (spec_.round_auto && u.site == nullptr) {
+      SelectionSpec eight = spec_;
+      eight.round_auto = false;
+      eight.round_to = 8;
+      return eight.rounded_removed(n, removed);
+    }
+    if (spec_.round_auto) return removed_for(spec_, *u.site, n, removed, widths_);
+    return spec_.rounded_removed(n, removed);
+  }
 
   /// Chooses every unit's masked set afresh on the current weights and zeroes it.
   void remask(nn::Module& model, optim::Sgd* optimizer) {
@@ -97,7 +113,7 @@ class SoftHooks : public TrainerHooks {
       std::vector<std::int64_t> chosen;
       if (!fpgm_) {
         // Counts as the paper: floor(N * p), then the budget's round_to on the kept width.
-        std::int64_t total = spec_.rounded_removed(n, pruned_count_floor(n, u.ratio));
+        std::int64_t total = rounded(u, n, pruned_count_floor(n, u.ratio));
         chosen = pick(unit_scores(model, u, Criterion::L2, all, gen), all, total);
       } else {
         // Norm part first, then the geometric-median distance over the remaining filters; each
@@ -105,8 +121,8 @@ class SoftHooks : public TrainerHooks {
         // round_to then applied to the kept width and taken from the distance part.
         double norm_share = u.ratio * norm_rate_ / std::max(norm_rate_ + dist_rate_, 1e-12);
         double dist_share = u.ratio - norm_share;
-        std::int64_t total = spec_.rounded_removed(
-            n, pruned_count_floor(n, norm_share) + pruned_count_floor(n, dist_share));
+        std::int64_t total =
+            rounded(u, n, pruned_count_floor(n, norm_share) + pruned_count_floor(n, dist_share));
         std::int64_t by_norm = std::min(total, pruned_count_floor(n, norm_share));
         chosen = pick(unit_scores(model, u, Criterion::L2, all, gen), all, by_norm);
         std::vector<std::int64_t> rest;
@@ -211,6 +227,7 @@ class SoftHooks : public TrainerHooks {
   bool grad_mask_, mask_momentum_;
   int interval_;
   std::int64_t epochs_;
+  const WidthChooser* widths_;
   bool restored_ = false;
 };
 
@@ -248,7 +265,7 @@ PruneResult SoftMethod::run(PruneContext& ctx) {
   DependencyGraph graph = DependencyGraph::build(model, ctx.input);
   std::vector<Unit> units;
   for (const SelectedGroup& s : select_groups(graph, model, spec_)) {
-    units.push_back(Unit{s.group, "", s.ratio, {}});
+    units.push_back(Unit{s.group, "", s.ratio, {}, s.group});
   }
   if (spec_.residual == ResidualMode::Mask) {
     // The papers' "every conv": residual convs are masked filter by filter on their own; the
@@ -261,13 +278,16 @@ PruneResult SoftMethod::run(PruneContext& ctx) {
         if (it == convs.end()) continue;
         if (skip_downsample_ && p.find("downsample") != std::string::npos) continue;
         double r = spec_.ratio_for(layer_of(p), static_cast<int>(it - convs.begin()) + 1);
-        if (r > 0) units.push_back(Unit{nullptr, p, r, {}});
+        if (r > 0) units.push_back(Unit{nullptr, p, r, {}, graph.group_of(p)});
       }
     }
   }
   SHEARS_CHECK(!units.empty(), name(), ": no layer is selected for pruning");
+  std::unique_ptr<WidthChooser> widths;
+  if (spec_.round_auto)
+    widths = std::make_unique<WidthChooser>(model, ctx.input, ctx.width_latency, spec_.round_where);
   SoftHooks hooks(units, spec_, fpgm_, norm_rate_, dist_rate_, grad_mask_, mask_momentum_,
-                  interval_, ctx.recipe.epochs);
+                  interval_, ctx.recipe.epochs, widths.get());
   if (ctx.recipe.epochs > 0) {
     ctx.train_model(model, ctx.recipe, &hooks, name(), nullptr);
   } else {
@@ -332,7 +352,7 @@ PruneResult SoftMethod::run(PruneContext& ctx) {
                 reference_macs / static_cast<double>(std::max<std::int64_t>(dense_cost.macs, 1)))}};
   models::Arch arch = models::arch_of(model);
   bool uniform = spec_.rates.empty() && spec_.skip.empty() && spec_.skip_conv_index.empty() &&
-                 spec_.residual == ResidualMode::Mask && spec_.round_to == 1;
+                 spec_.residual == ResidualMode::Mask && spec_.round_to == 1 && !spec_.round_auto;
   if (is_cifar_resnet(arch.name) && uniform) {
     flops["analytic_paper_reduction_percent"] =
         analytic_sfp_flops_reduction(arch, 1.0 - spec_.rate);
@@ -354,7 +374,7 @@ PruneResult SoftMethod::run(PruneContext& ctx) {
       {"interval", interval_},
       {"mask_momentum", mask_momentum_},
       {"skip_downsample", skip_downsample_},
-      {"round_to", spec_.round_to},
+      {"round_to", spec_.round_auto ? nlohmann::json("auto") : nlohmann::json(spec_.round_to)},
       {"units", unit_report},
       {"flops", flops}};
   if (fpgm_) {

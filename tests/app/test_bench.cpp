@@ -233,9 +233,11 @@ TEST(Bench, DenseVsPrunedRowsRatiosMemoryAndProfile) {
   EXPECT_GT(d.infer_peak_bytes, 4.0 * d.params);
   EXPECT_GT(d.train_peak_bytes, d.infer_peak_bytes);
   EXPECT_GT(d.train_peak_bytes, p.train_peak_bytes);
-  ASSERT_EQ(r.profiles.size(), 2u);
+  ASSERT_EQ(r.profiles.size(), 4u);  // inference, then training step, of each network
   EXPECT_EQ(r.profiles[0].layers.size(),
             app::trace_op_costs(*nets[0].module, {3, 32, 32}, 2).size());
+  EXPECT_FALSE(r.profiles[1].train);
+  EXPECT_TRUE(r.profiles[2].train && r.profiles[3].train);
   std::string table = app::bench_table(r, o);
   EXPECT_NE(table.find("resnet20:keep=0.5"), std::string::npos);
   EXPECT_NE(table.find("per-op profile"), std::string::npos);
@@ -286,14 +288,14 @@ TEST(WidthTable, ChooserNeverPicksAWidthSlowerThanALargerOne) {
   // Latency by width: 17..24 are slower than 24 (an odd-width penalty), 25.. grow again.
   std::map<std::int64_t, double> lat;
   for (std::int64_t c = 16; c <= 40; ++c) lat[c] = 1.0 + 0.01 * c + (c % 8 != 0 ? 0.3 : 0.0);
-  EXPECT_EQ(app::choose_width(lat, 16, 40), 16);
-  EXPECT_EQ(app::choose_width(lat, 17, 40), 24);  // 24 is faster than every width in 17..23
+  EXPECT_EQ(pruning::choose_width(lat, 16, 40), 16);
+  EXPECT_EQ(pruning::choose_width(lat, 17, 40), 24);  // 24 is faster than every width in 17..23
   // No multiple of 8 in range: 20 and 21 are within 2 % of the fastest (19), 22 is not.
-  EXPECT_EQ(app::choose_width(lat, 19, 22), 21);
-  EXPECT_EQ(app::choose_width(lat, 19, 22, 0.0), 19);  // without tolerance: strictly fastest
-  EXPECT_EQ(app::choose_width(lat, 25, 40), 32);
+  EXPECT_EQ(pruning::choose_width(lat, 19, 22), 21);
+  EXPECT_EQ(pruning::choose_width(lat, 19, 22, 0.0), 19);  // without tolerance: strictly fastest
+  EXPECT_EQ(pruning::choose_width(lat, 25, 40), 32);
   for (std::int64_t want = 16; want <= 40; ++want) {
-    std::int64_t got = app::choose_width(lat, want, 40);
+    std::int64_t got = pruning::choose_width(lat, want, 40);
     ASSERT_GE(got, want);
     for (std::int64_t c = got + 1; c <= 40; ++c) EXPECT_LT(lat[got], lat[c] * 1.02) << want;
   }
@@ -392,6 +394,98 @@ TEST(BenchSupport, OpObserverSeesEveryOpAfterItRan) {
   add(x, x);  // no observer any more
   EXPECT_EQ(names, (std::vector<std::string>{"add", "mul", "relu"}));
   EXPECT_EQ(first_values, (std::vector<double>{4.0, 16.0, 16.0}));
+}
+
+TEST(BenchSupport, BackwardObserverNamesTheForwardOpOfEachBackward) {
+  // Forward: add (0, no grad: constants only), mul (1), relu (2), sum (3); backward runs sum,
+  // relu, mul in reverse order and calls back with their forward indices; add has no node.
+  Tensor c = Tensor::full({4}, 1.0);
+  Tensor w = Tensor::full({4}, -2.0);
+  w.set_requires_grad(true);
+  std::vector<std::size_t> backward;
+  std::vector<std::string> names;
+  {
+    OpObserverScope observe(
+        [&](const char* name, const std::vector<Tensor>&, const Tensor&) { names.push_back(name); },
+        [&](std::size_t index) { backward.push_back(index); });
+    Tensor k = add(c, c);
+    Tensor loss = sum(relu(mul(k, w)));
+    ASSERT_EQ(names.size(), 4u);
+    loss.backward();  // the gradient ops it runs are observed too, after index 3
+  }
+  ASSERT_GE(names.size(), 4u);
+  EXPECT_EQ(names[1], "mul");
+  EXPECT_EQ(backward, (std::vector<std::size_t>{3, 2, 1}));
+  // A graph built outside a backward-observing scope calls nothing.
+  Tensor loss = sum(relu(mul(c, w)));
+  loss.backward();
+  EXPECT_EQ(backward.size(), 3u);
+}
+
+TEST(Timing, DeviceTimerReplacesTheHostClock) {
+  // The host clock never moves; the injected device timer reports 2 ms per call of workload a
+  // and 5 ms per call of b (as CUDA events would), so the medians are exactly those.
+  int calls = 0;
+  app::TimingOptions o;
+  o.warmup = 1;
+  o.min_samples = 4;
+  o.min_time_s = 0.05;
+  o.min_sample_s = 0.01;
+  double per_call = 0;
+  auto stats = app::time_interleaved(
+      {[&] { ++calls, per_call = 2.0; }, [&] { ++calls, per_call = 5.0; }}, o, nullptr,
+      [] { return 0.0; },
+      [&](const std::function<void()>& work) {
+        calls = 0;
+        work();
+        return calls * per_call;
+      });
+  ASSERT_EQ(stats.size(), 2u);
+  EXPECT_DOUBLE_EQ(stats[0].median_ms, 2.0);
+  EXPECT_DOUBLE_EQ(stats[1].median_ms, 5.0);
+  EXPECT_EQ(stats[0].iterations, 6);  // 2 ms calls: 1, then 6 (12 ms >= 10 ms)
+  EXPECT_EQ(stats[1].iterations, 2);  // 5 ms calls: 2 (10 ms)
+  EXPECT_GE(stats[0].total_s, 0.05);
+  EXPECT_EQ(app::device_timer(Device::cpu()), nullptr);
+}
+
+TEST(BenchSupport, TrainingProfileTimesForwardAndBackwardOfEveryLayer) {
+  std::vector<app::BenchNetwork> nets{app::network_from_spec("resnet20"),
+                                      app::network_from_spec("resnet20:keep=0.5")};
+  app::PeakRates rates;
+  rates.flops_per_s = 1e10;
+  rates.bytes_per_s = 1e10;
+  auto prof = app::profile_train_layers(nets, 2, rates, Device::cpu(), 2);
+  ASSERT_EQ(prof.size(), 2u);
+  for (const auto& p : prof) {
+    EXPECT_TRUE(p.train);
+    int convs = 0, bns = 0;
+    for (const auto& l : p.layers) {
+      if (l.kind != "conv" && l.kind != "bn") continue;
+      ++(l.kind == "conv" ? convs : bns);
+      EXPECT_GT(l.backward_ms, 0.0) << l.layer;
+    }
+    EXPECT_EQ(convs, 19);  // ResNet-20: the stem and 18 block convs (option A: no projection)
+    EXPECT_EQ(bns, 19);
+    EXPECT_GT(p.optimizer_ms, 0.0);
+    EXPECT_GT(p.loss_ms, 0.0);
+  }
+  // The pruned block convs do half the FLOPs of the dense ones, layer by layer.
+  for (std::size_t i = 0; i < prof[0].layers.size(); ++i) {
+    const auto& d = prof[0].layers[i];
+    const auto& q = prof[1].layers[i];
+    EXPECT_EQ(d.layer, q.layer);
+    if (d.layer == "layer1.0.conv1") {
+      EXPECT_DOUBLE_EQ(d.flops, 2 * q.flops);
+    }
+  }
+  // The bench table prints the training-step section.
+  app::BenchResult r;
+  r.profiles = prof;
+  app::BenchOptions o;
+  o.batches = {2};
+  r.rows.resize(2);
+  EXPECT_NE(app::bench_table(r, o).find("training-step profile"), std::string::npos);
 }
 
 TEST(BenchCompare, PrintsPerBenchmarkRatiosOfTwoBuilds) {

@@ -166,7 +166,7 @@ TEST(SfpFlops, AnalyticRejectsOtherNetworks) {
   EXPECT_THROW_MSG(pruning::analytic_sfp_flops(resnet56().dense, 0.0), ConfigError,
                    "keep ratio 0 is outside (0, 1]");
   pruning::CostReport odd;
-  odd.layers.push_back({"features.0.weight", "conv2d", {64, 3, 3, 3}, {64, 32, 32}, 1, 1});
+  odd.layers.push_back({"features.0.weight", "conv2d", {64, 3, 3, 3}, {64, 32, 32}, 1, 1, {}});
   EXPECT_THROW_MSG(pruning::analytic_sfp_flops(odd, 0.5), ConfigError,
                    "conv 'features.0.weight' is not a CIFAR ResNet layer");
 }
@@ -296,12 +296,12 @@ TEST(SfpFlops, TracedExtendedResidualGroup) {
 
 TEST(CostComparison, UnmatchedLayersAndDuplicates) {
   pruning::CostReport a, b;
-  a.layers.push_back({"x.weight", "conv2d", {4, 2, 1, 1}, {4, 2, 2}, 32, 8});
-  a.layers.push_back({"y.weight", "linear", {3, 4}, {3}, 12, 15});
+  a.layers.push_back({"x.weight", "conv2d", {4, 2, 1, 1}, {4, 2, 2}, 32, 8, {}});
+  a.layers.push_back({"y.weight", "linear", {3, 4}, {3}, 12, 15, {}});
   a.macs = 44;
   a.params = 23;
-  b.layers.push_back({"y.weight", "linear", {3, 2}, {3}, 6, 9});
-  b.layers.push_back({"z.weight", "linear", {1, 3}, {1}, 3, 3});
+  b.layers.push_back({"y.weight", "linear", {3, 2}, {3}, 6, 9, {}});
+  b.layers.push_back({"z.weight", "linear", {1, 3}, {1}, 3, 3, {}});
   b.macs = 9;
   b.params = 12;
   const pruning::CostComparison c = pruning::compare_costs(a, b);

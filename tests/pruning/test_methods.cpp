@@ -289,6 +289,88 @@ TEST(Selection, RoundToRoundsKeptWidths) {
   EXPECT_THROW(run_method(*f, "method: l1\nrate: 0.3\nround_to: 0\n"), ConfigError);
 }
 
+// round_to: auto through PruneContext::width_latency, with an injected table of known answer:
+// latency 1 + 0.01 c, plus 0.5 for widths that are not multiples of 4 (an odd-width penalty).
+double fake_latency(std::int64_t c) {
+  return 1.0 + 0.01 * static_cast<double>(c) + (c % 4 ? 0.5 : 0.0);
+}
+
+struct FakeWidthTable {
+  std::vector<pruning::WidthSite> sites;
+  pruning::WidthLatencyFn fn() {
+    return [this](const pruning::WidthSite& s, const std::vector<std::int64_t>& widths) {
+      sites.push_back(s);
+      std::map<std::int64_t, double> t;
+      for (std::int64_t c : widths) t[c] = fake_latency(c);
+      return t;
+    };
+  }
+};
+
+// Every kept width is one no larger candidate (up to auto_width_cap) beats by more than 2 %.
+void expect_never_slower_than_a_larger(std::int64_t kept, std::int64_t wanted, std::int64_t size) {
+  EXPECT_GE(kept, wanted);
+  for (std::int64_t c = kept + 1; c <= pruning::auto_width_cap(wanted, size); ++c)
+    EXPECT_LT(fake_latency(kept), fake_latency(c) * 1.02) << "kept " << kept << ", larger " << c;
+}
+
+TEST(Selection, RoundToAutoChoosesFromTheInjectedLatencyTable) {
+  auto f = make_fixture(0);
+  FakeWidthTable table;
+  f->ctx.width_latency = table.fn();
+  pruning::PruneResult r = run_method(*f, "method: l1\nrate: 0.3\nround_to: auto\n");
+  // int(16 * 0.7) = 11 -> 12 (11 pays the penalty, 16 is 3.6 % slower than 12);
+  // int(32 * 0.7) = 22 -> 24; int(64 * 0.7) = 44 stays (a multiple of 4 is the fastest).
+  for (int b = 0; b < 3; ++b) {
+    EXPECT_EQ(r.arch.width("layer1." + std::to_string(b) + ".conv1"), 12);
+    EXPECT_EQ(r.arch.width("layer2." + std::to_string(b) + ".conv1"), 24);
+    EXPECT_EQ(r.arch.width("layer3." + std::to_string(b) + ".conv1"), 44);
+  }
+  auto report = nlohmann::json::parse(r.report_json);
+  EXPECT_EQ(report["round_to"], "auto");
+  ASSERT_EQ(report["groups"].size(), 9u);
+  for (const auto& g : report["groups"]) {
+    expect_never_slower_than_a_larger(g["kept"].get<std::int64_t>(),
+                                      g["kept_before_rounding"].get<std::int64_t>(),
+                                      g["size"].get<std::int64_t>());
+  }
+  // The sites are the blocks' layers: layer2.0 is conv 16 -> c, stride 2 (8x8 -> 4x4), c -> 32.
+  bool stride2 = false;
+  for (const auto& s : table.sites) {
+    EXPECT_EQ(s.kernel, 3);
+    if (s.stride == 2) {
+      stride2 = true;
+      EXPECT_EQ(s.in_channels * 2, s.out_channels);
+      EXPECT_EQ(s.height, s.in_channels == 16 ? 4 : 2);
+    } else {
+      EXPECT_EQ(s.in_channels, s.out_channels);
+    }
+  }
+  EXPECT_TRUE(stride2);
+  // A pruned network that runs, and the same choice from SFP's masks (floor counts: 16 * 0.35
+  // -> 5 removed, 11 wanted -> 12; 32 -> 21 wanted -> 24; 64 -> 42 wanted -> 44).
+  r.model->forward(Tensor::zeros({1, 3, 8, 8}));
+  pruning::PruneResult s =
+      run_method(*f, "method: sfp\nrate: 0.35\nresidual: skip\nround_to: auto\n");
+  auto sr = nlohmann::json::parse(s.report_json);
+  ASSERT_EQ(sr["units"].size(), 9u);
+  for (const auto& u : sr["units"]) {
+    const std::int64_t size = u["size"].get<std::int64_t>();
+    const std::int64_t want = size == 16 ? 12 : size == 32 ? 24 : 44;
+    EXPECT_EQ(u["kept"].get<std::int64_t>(), want) << u.dump();
+    EXPECT_EQ(u["masked"].get<std::int64_t>(), size - want) << u.dump();
+  }
+}
+
+TEST(Selection, RoundToAutoErrorsNameTheKey) {
+  auto f = make_fixture(0);
+  // No table from the runner.
+  EXPECT_THROW_MSG(run_method(*f, "method: l1\nrate: 0.3\nround_to: auto\n"), ConfigError,
+                   "test.yaml:3");
+  EXPECT_THROW_MSG(run_method(*f, "method: l1\nrate: 0.3\nround_to: eight\n"), ConfigError,
+                   "round_to");
+}
+
 // Per-layer ratios are reported with the kept widths, not as "rate": 0.
 TEST(L1Method, ReportsPerGroupRatiosAndWidths) {
   auto f = make_fixture(0);
