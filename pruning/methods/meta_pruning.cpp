@@ -397,7 +397,7 @@ PruneResult MetaPruningMethod::run(PruneContext& ctx) {
     std::vector<double> fitness(batch.size(), 0.0), secs(batch.size(), 0.0);
     grow_pool(
         std::min<int>(parallel.parallel, static_cast<int>(std::max<std::size_t>(mine.size(), 1))));
-    run_parallel(static_cast<std::int64_t>(mine.size()), parallel, [&](std::int64_t k) {
+    run_parallel(static_cast<std::int64_t>(mine.size()), parallel, ctx.device, [&](std::int64_t k) {
       const auto i = static_cast<std::size_t>(mine[static_cast<std::size_t>(k)]);
       PruningNet* n = nullptr;
       {

@@ -99,9 +99,9 @@ TEST(Experiment, DeviceOptionsAreParsedCheckedAndApplied) {
   EXPECT_TRUE(spec.device_options.deterministic);
   EXPECT_EQ(spec.device_options.conv_algo, "heuristic");  // timing-based choice is not repeatable
   EXPECT_FALSE(spec.device_options.cuda_graphs);          // the default: eager steps
-  const std::string graphs = std::string(kTiny) + "device_options: {cuda_graphs: true}\n";
+  const std::string recorded = std::string(kTiny) + "device_options: {cuda_graphs: true}\n";
   EXPECT_TRUE(
-      app::parse_experiment(Config::parse(graphs, "graphs.yaml")).device_options.cuda_graphs);
+      app::parse_experiment(Config::parse(recorded, "graphs.yaml")).device_options.cuda_graphs);
   {
     app::Experiment e(spec, Config::parse(text, "opts.yaml"), app::RunOptions{});
     const CudaPolicy policy = cuda_policy();
