@@ -103,7 +103,8 @@ struct DeviceOptionsSpec {
   std::string conv_algo = "find";
   /// Record the training step into a CUDA graph per batch shape and replay it (StepGraph):
   /// off by default (eager steps, as PyTorch runs them) until a GPU run has measured it; results
-  /// equal the eager step's, and runs that cannot be recorded fall back to eager steps by themselves.
+  /// equal the eager step's, and runs that cannot be recorded fall back to eager steps by
+  /// themselves.
   bool cuda_graphs = false;
 };
 
