@@ -2,16 +2,8 @@
 # A distributed ABCPruner search (candidates spread over 2 ranks, results gathered in candidate
 # order) finds the same best code, fitness and candidate log as one process.
 # usage: abc_ranks.sh MPIRUN SHEARS CONFIG SCRATCH
-set -u
-mpirun=$1 shears=$2 config=$3 scratch=$4
-fail() { echo "FAIL: $*"; exit 1; }
-[ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
-  echo "SKIPPED: Fashion-MNIST (dataset-fashion-mnist) is not installed"; exit 77; }
-rm -rf "$scratch" && mkdir -p "$scratch" || fail "cannot create $scratch"
-"$shears" run "$config" --out "$scratch/one" --quiet >"$scratch/one.log" 2>&1 ||
-  { cat "$scratch/one.log"; fail "the one-process search failed"; }
-"$mpirun" -np 2 --oversubscribe "$shears" run "$config" --out "$scratch/two" --quiet \
-  >"$scratch/two.log" 2>&1 || { cat "$scratch/two.log"; fail "the 2-rank search failed"; }
+. "$(dirname "$0")/ranks_common.sh"
+run_one_and_two "search"
 field() { grep -o "\"$2\": *[^,}]*" "$1/summary.json" | head -1; }
 code() { tr -d ' \n' <"$1/summary.json" | grep -o '"best_code":\[[^]]*\]'; }
 [ -n "$(code "$scratch/one")" ] || fail "no best_code in the one-process summary"

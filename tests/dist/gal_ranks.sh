@@ -4,16 +4,8 @@
 # blocks as one process, give the same pruned architecture, and every mask value agrees to
 # float tolerance (|a - b| <= 1e-4 + 1e-3 |b|; measured: 5.3e-6 at most).
 # usage: gal_ranks.sh MPIRUN SHEARS CONFIG SCRATCH
-set -u
-mpirun=$1 shears=$2 config=$3 scratch=$4
-fail() { echo "FAIL: $*"; exit 1; }
-[ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
-  echo "SKIPPED: Fashion-MNIST (dataset-fashion-mnist) is not installed"; exit 77; }
-rm -rf "$scratch" && mkdir -p "$scratch" || fail "cannot create $scratch"
-"$shears" run "$config" --out "$scratch/one" --quiet >"$scratch/one.log" 2>&1 ||
-  { cat "$scratch/one.log"; fail "the one-process GAL run failed"; }
-"$mpirun" -np 2 --oversubscribe "$shears" run "$config" --out "$scratch/two" --quiet \
-  >"$scratch/two.log" 2>&1 || { cat "$scratch/two.log"; fail "the 2-rank GAL run failed"; }
+. "$(dirname "$0")/ranks_common.sh"
+run_one_and_two "GAL run"
 flat() { tr -d ' \n' <"$1/summary.json"; }
 removed() { flat "$1" | grep -o '"removed_structures":\[[^]]*\]'; }
 arch() { flat "$1" | grep -o '"pruned_arch":{[^}]*}[^}]*}'; }

@@ -6,12 +6,7 @@
 #     second run with the same --out resumes from it and finishes with the same per-epoch metrics
 #     as a run that was never interrupted.
 # usage: kill_one_rank.sh MPIRUN SHEARS CONFIG SCRATCH
-set -u
-mpirun=$1 shears=$2 config=$3 scratch=$4
-fail() { echo "FAIL: $*"; exit 1; }
-[ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || {
-  echo "SKIPPED: Fashion-MNIST (dataset-fashion-mnist) is not installed"; exit 77; }
-rm -rf "$scratch" && mkdir -p "$scratch" || fail "cannot create $scratch"
+. "$(dirname "$0")/ranks_common.sh"
 # launch OUT LOG: 2 ranks; rank 1 also gets the assignment in $ENV1 and the arguments in $EXTRA1
 # (the launched processes inherit mpirun's environment).
 launch() {
