@@ -546,6 +546,19 @@ bool has_algorithms(const LayerProfile& p) {
 
 /// A training-step profile against the base network's: forward + backward per kind and per conv,
 /// BN and linear layer, then the loss, gradient accumulation and SGD update.
+/// Calls fn(base layer, layer) for each conv, linear and BN layer of `p` that `base` has too (by
+/// name), in p's order: the per-layer rows of the profile tables.
+template <class Fn>
+void for_each_matched_layer(const LayerProfile& p, const LayerProfile& base, Fn fn) {
+  std::map<std::string, const LayerTime*> by_name;
+  for (const LayerTime& l : base.layers) by_name[l.layer] = &l;
+  for (const LayerTime& l : p.layers) {
+    if (l.kind != "conv" && l.kind != "linear" && l.kind != "bn") continue;
+    auto it = by_name.find(l.layer);
+    if (it != by_name.end()) fn(*it->second, l);
+  }
+}
+
 std::string train_profile_table(const LayerProfile& p, const LayerProfile& base) {
   std::ostringstream out;
   out << "\ntraining-step profile, batch " << p.batch << ": " << p.label << " vs " << base.label
@@ -600,19 +613,13 @@ std::string train_profile_table(const LayerProfile& p, const LayerProfile& base)
   std::snprintf(line, sizeof(line), "\n%-28s %-18s %9s %9s %9s %9s %7s %7s\n", "layer", "output",
                 "base fwd", "base bwd", "this fwd", "this bwd", "x meas", "x FLOPs");
   out << line;
-  std::map<std::string, const LayerTime*> by_name;
-  for (const LayerTime& l : base.layers) by_name[l.layer] = &l;
-  for (const LayerTime& l : p.layers) {
-    if (l.kind != "conv" && l.kind != "linear" && l.kind != "bn") continue;
-    auto it = by_name.find(l.layer);
-    if (it == by_name.end()) continue;
-    const LayerTime& b0 = *it->second;
+  for_each_matched_layer(p, base, [&](const LayerTime& b0, const LayerTime& l) {
     std::snprintf(line, sizeof(line), "%-28s %-18s %9.3f %9.3f %9.3f %9.3f %7.2f %7.2f\n",
                   l.layer.c_str(), shape_str(l.output).c_str(), b0.ms, b0.backward_ms, l.ms,
                   l.backward_ms, safe_ratio(b0.ms + b0.backward_ms, l.ms + l.backward_ms),
                   safe_ratio(b0.flops, l.flops));
     out << line;
-  }
+  });
   return out.str();
 }
 }  // namespace
@@ -708,13 +715,7 @@ std::string bench_table(const BenchResult& r, const BenchOptions& o) {
                     "output", "base ms", "this ms", "x meas", "x FLOPs", "pred ms", "GFLOP/s",
                     has_algorithms(p) ? "  algorithm (base -> this)" : "");
       out << line;
-      std::map<std::string, const LayerTime*> base_by_name;
-      for (const LayerTime& l : base.layers) base_by_name[l.layer] = &l;
-      for (const LayerTime& l : p.layers) {
-        if (l.kind != "conv" && l.kind != "linear" && l.kind != "bn") continue;
-        auto it = base_by_name.find(l.layer);
-        if (it == base_by_name.end()) continue;
-        const LayerTime& b0 = *it->second;
+      for_each_matched_layer(p, base, [&](const LayerTime& b0, const LayerTime& l) {
         std::snprintf(line, sizeof(line), "%-28s %-18s %9.3f %9.3f %7.2f %7.2f %8.3f %9.1f",
                       l.layer.c_str(), shape_str(l.output).c_str(), b0.ms, l.ms,
                       safe_ratio(b0.ms, l.ms), safe_ratio(b0.flops, l.flops), l.predicted_ms,
@@ -722,7 +723,7 @@ std::string bench_table(const BenchResult& r, const BenchOptions& o) {
         out << line;
         if (!l.algorithm.empty()) out << "  " << b0.algorithm << " -> " << l.algorithm;
         out << "\n";
-      }
+      });
     }
   }
   return out.str();

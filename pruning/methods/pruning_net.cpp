@@ -50,6 +50,25 @@ void copy_bn(nn::Module& model, const std::string& prefix, nn::BatchNormBank& ba
   model.tensor_at(prefix + ".bias").fill_(0.0);
 }
 
+/// The registry names of a three-conv block's convs and BNs, after the block's path.
+struct ChainNames {
+  const char *conv1, *bn1, *conv2, *bn2, *conv3, *bn3;
+};
+
+/// Exports a generated conv1 -> bn1 -> conv2 -> bn2 -> conv3 -> bn3 chain at widths in -> mid ->
+/// mid -> out (the selected BN of each bank) into the plain block at `path` of `model`.
+void export_chain(nn::Module& model, const std::string& path, const ChainNames& names,
+                  const Tensor& code, std::int64_t in, std::int64_t mid, std::int64_t out,
+                  nn::GeneratedConv2d& conv1, nn::BatchNormBank& bn1, nn::GeneratedConv2d& conv2,
+                  nn::BatchNormBank& bn2, nn::GeneratedConv2d& conv3, nn::BatchNormBank& bn3) {
+  copy_into(model, path + names.conv1, conv1.weight_for(code, mid, in));
+  copy_bn(model, path + names.bn1, bn1);
+  copy_into(model, path + names.conv2, conv2.weight_for(code, mid, mid));
+  copy_bn(model, path + names.bn2, bn2);
+  copy_into(model, path + names.conv3, conv3.weight_for(code, out, mid));
+  copy_bn(model, path + names.bn3, bn3);
+}
+
 class GenBlock : public nn::Module {
  public:
   GenBlock(std::int64_t in, std::int64_t mid, std::int64_t out, int stride,
@@ -250,12 +269,9 @@ class GenBottleneck : public nn::Module {
   void export_to(nn::Module& model, const std::string& path, std::int64_t in) {
     const std::int64_t mid = bn1->widths()[static_cast<std::size_t>(bn1->selected())];
     const std::int64_t out = out_width();
-    copy_into(model, path + ".conv1.weight", conv1->weight_for(code_, mid, in));
-    copy_bn(model, path + ".bn1", *bn1);
-    copy_into(model, path + ".conv2.weight", conv2->weight_for(code_, mid, mid));
-    copy_bn(model, path + ".bn2", *bn2);
-    copy_into(model, path + ".conv3.weight", conv3->weight_for(code_, out, mid));
-    copy_bn(model, path + ".bn3", *bn3);
+    export_chain(model, path,
+                 {".conv1.weight", ".bn1", ".conv2.weight", ".bn2", ".conv3.weight", ".bn3"}, code_,
+                 in, mid, out, *conv1, *bn1, *conv2, *bn2, *conv3, *bn3);
     if (ds) {
       copy_into(model, path + ".downsample.0.weight", ds->weight_for(code_, out, in));
       copy_bn(model, path + ".downsample.1", *ds_bn);
@@ -399,12 +415,10 @@ class GenInvertedResidual : public nn::Module {
   void export_to(nn::Module& model, const std::string& path, std::int64_t in) {
     const std::int64_t mid = bn1->widths()[static_cast<std::size_t>(bn1->selected())];
     const std::int64_t out = out_width();
-    copy_into(model, path + ".conv.0.0.weight", conv1->weight_for(code_, mid, in));
-    copy_bn(model, path + ".conv.0.1", *bn1);
-    copy_into(model, path + ".conv.1.0.weight", conv2->weight_for(code_, mid, mid));
-    copy_bn(model, path + ".conv.1.1", *bn2);
-    copy_into(model, path + ".conv.2.weight", conv3->weight_for(code_, out, mid));
-    copy_bn(model, path + ".conv.3", *bn3);
+    export_chain(model, path,
+                 {".conv.0.0.weight", ".conv.0.1", ".conv.1.0.weight", ".conv.1.1",
+                  ".conv.2.weight", ".conv.3"},
+                 code_, in, mid, out, *conv1, *bn1, *conv2, *bn2, *conv3, *bn3);
   }
 
   std::shared_ptr<nn::GeneratedConv2d> conv1, conv2, conv3;

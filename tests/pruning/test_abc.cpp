@@ -242,18 +242,7 @@ std::unique_ptr<Tiny> make_tiny(const std::string& run_dir, Device device = Devi
   t->ctx.device = device;
   Generator gen(2);
   t->x = rand_uniform({48, 3, 8, 8}, -1, 1, gen);
-  std::vector<std::int64_t> labels(48);
-  // Labels a function of the input (sign of the mean of two channels), so accuracy is learnable.
-  std::vector<float> xv = t->x.to_vector<float>();
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    double a = 0, b = 0;
-    for (std::size_t k = 0; k < 64; ++k) {
-      a += xv[i * 192 + k];
-      b += xv[i * 192 + 64 + k];
-    }
-    labels[i] = (a > 0 ? 1 : 0) + (b > 0 ? 2 : 0);
-  }
-  t->y = Tensor::from_vector(labels, {48});
+  t->y = two_channel_sign_labels(t->x);  // learnable from the input
   t->shared = std::make_unique<MemorySource>(t->x, t->y, 16, 4, true, 3);
   t->ctx.model = t->model;
   t->ctx.input = {3, 8, 8};

@@ -379,17 +379,7 @@ std::unique_ptr<Tiny> make_tiny(const std::string& run_dir) {
   t->model = models::build_model(models::default_arch("resnet20", 4, {3, 8, 8}));
   Generator gen(2);
   t->x = rand_uniform({48, 3, 8, 8}, -1, 1, gen);
-  std::vector<float> xv = t->x.to_vector<float>();
-  std::vector<std::int64_t> labels(48);
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    double a = 0, b = 0;
-    for (std::size_t k = 0; k < 64; ++k) {
-      a += xv[i * 192 + k];
-      b += xv[i * 192 + 64 + k];
-    }
-    labels[i] = (a > 0 ? 1 : 0) + (b > 0 ? 2 : 0);
-  }
-  t->y = Tensor::from_vector(labels, {48});
+  t->y = two_channel_sign_labels(t->x);  // learnable from the input
   t->shared = std::make_unique<MemorySource>(t->x, t->y, 16, 4, true, 3);
   t->ctx.model = t->model;
   t->ctx.input = {3, 8, 8};

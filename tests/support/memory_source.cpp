@@ -44,4 +44,21 @@ std::int64_t MemorySource::batches_per_epoch() const {
   return (images_.size(0) + batch_size_ - 1) / batch_size_;
 }
 
+Tensor two_channel_sign_labels(const Tensor& images) {
+  const std::int64_t n = images.size(0);
+  const auto plane = static_cast<std::size_t>(images.size(2) * images.size(3));
+  const auto image = static_cast<std::size_t>(images.size(1)) * plane;
+  const std::vector<float> v = images.to_vector<float>();
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    double a = 0, b = 0;
+    for (std::size_t k = 0; k < plane; ++k) {
+      a += v[i * image + k];
+      b += v[i * image + plane + k];
+    }
+    labels[i] = (a > 0 ? 1 : 0) + (b > 0 ? 2 : 0);
+  }
+  return Tensor::from_vector(labels, {n});
+}
+
 }  // namespace shears::testing

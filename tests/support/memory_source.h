@@ -29,4 +29,8 @@ class MemorySource : public BatchSource {
   std::int64_t cursor_ = 0;
 };
 
+/// Labels (N) of four classes that a network can learn from images (N, C, H, W) with C >= 2:
+/// (sum of channel 0 > 0) + 2 (sum of channel 1 > 0).
+Tensor two_channel_sign_labels(const Tensor& images);
+
 }  // namespace shears::testing
