@@ -379,7 +379,7 @@ std::unique_ptr<Tiny> make_tiny(const std::string& run_dir) {
   t->model = models::build_model(models::default_arch("resnet20", 4, {3, 8, 8}));
   Generator gen(2);
   t->x = rand_uniform({48, 3, 8, 8}, -1, 1, gen);
-  t->y = two_channel_sign_labels(t->x);  // learnable from the input
+  t->y = testing::two_channel_sign_labels(t->x);  // learnable from the input
   t->shared = std::make_unique<MemorySource>(t->x, t->y, 16, 4, true, 3);
   t->ctx.model = t->model;
   t->ctx.input = {3, 8, 8};
