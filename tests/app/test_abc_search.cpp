@@ -13,6 +13,7 @@
 #include "engine/io/safetensors.h"
 #include "pruning/search/driver.h"
 #include "tests/support/experiments.h"
+#include "tests/support/real_data.h"
 #include "tests/support/run_files.h"
 #include "tests/support/temp_dir.h"
 
@@ -67,9 +68,7 @@ void expect_search_improved(const TempDir& dir, const nlohmann::json& s) {
 }
 
 TEST(RealData, AbcSearchImprovesOnFashionMnist) {
-  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
-    GTEST_SKIP() << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)";
-  }
+  SKIP_WITHOUT_FASHION_MNIST();
   TempDir dir;
   nlohmann::json s = run_search(dir, R"(data:
   dataset: fashion_mnist
@@ -84,12 +83,8 @@ TEST(RealData, AbcSearchImprovesOnFashionMnist) {
 }
 
 TEST(RealData, AbcSearchImprovesOnTheCifar10Batch) {
-  const char* env = std::getenv("SHEARS_SHARED_DATA");
-  std::string root =
-      std::string(env ? env : SHEARS_SHARED_DATA_DEFAULT) + "/cifar10/cifar-10-batches-bin";
-  if (!std::filesystem::exists(root + "/data_batch_1.bin")) {
-    GTEST_SKIP() << "CIFAR-10 batch not found under " << root << " (set SHEARS_SHARED_DATA)";
-  }
+  const std::string root = testing::cifar10_batch_dir();
+  SKIP_WITHOUT_CIFAR10_BATCH(root);
   TempDir dir;
   nlohmann::json s = run_search(dir, "data:\n  dataset: cifar10\n  root: " + root + R"(
   train_files: [data_batch_1.bin]

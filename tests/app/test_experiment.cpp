@@ -11,6 +11,7 @@
 #include "app/schema.h"
 #include "engine/config/config.h"
 #include "kernels/common/registry.h"
+#include "tests/support/real_data.h"
 #include "tests/support/temp_dir.h"
 
 namespace shears::testing {
@@ -320,9 +321,7 @@ namespace {
 // End to end on a real dataset: ResNet-20 learns Fashion-MNIST (Debian's dataset-fashion-mnist)
 // from 1,000 training images well above chance (10 %) in three epochs.
 TEST(RealData, ResNet20LearnsFashionMnist) {
-  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
-    GTEST_SKIP() << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)";
-  }
+  SKIP_WITHOUT_FASHION_MNIST();
   TempDir dir;
   std::string cfg = write(dir, "fmnist.yaml", R"(name: fmnist
 seed: 2

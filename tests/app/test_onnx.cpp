@@ -31,15 +31,13 @@
 #include "models/registry.h"
 #include "pruning/methods/method.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/real_data.h"
 #include "tests/support/temp_dir.h"
 
 namespace shears::testing {
 namespace {
 
-std::string shared_dir() {
-  const char* env = std::getenv("SHEARS_SHARED_DATA");
-  return env != nullptr && *env != '\0' ? env : SHEARS_SHARED_DATA_DEFAULT;
-}
+std::string shared_dir() { return testing::shared_data_dir(); }
 
 #define SKIP_WITHOUT_ONNX() \
   if (!models::onnx_available()) GTEST_SKIP() << "shears was built without ONNX support"

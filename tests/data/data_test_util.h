@@ -1,21 +1,20 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
 #include "data/file_io.h"
 #include "kernels/common/counter_rng.h"
+#include "tests/support/real_data.h"
 
 namespace shears::data::testing {
 
 /// The shared real-data directory (SHEARS_SHARED_DATA, else the build's default), or "" when it
 /// does not exist on this machine.
 inline std::string shared_data_dir() {
-  const char* env = std::getenv("SHEARS_SHARED_DATA");
-  std::string dir = env != nullptr && *env != '\0' ? env : SHEARS_SHARED_DATA_DEFAULT;
+  std::string dir = ::shears::testing::shared_data_dir();
   return is_directory(dir) ? dir : std::string();
 }
 

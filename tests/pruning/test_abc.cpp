@@ -19,6 +19,7 @@
 #include "pruning/methods/method.h"
 #include "pruning/search/channel_space.h"
 #include "pruning/search/driver.h"
+#include "tests/pruning/tiny_search.h"
 #include "tests/support/cuda_test.h"
 #include "tests/support/memory_source.h"
 #include "tests/support/temp_dir.h"
@@ -227,44 +228,10 @@ TEST(AbcInherit, L1PretrainKeepsTheLargestFiltersAndRandomInitOnlyTheShape) {
 
 // ---- the method end to end on a tiny network -----------------------------------------------
 
-struct Tiny {
-  std::shared_ptr<nn::Module> model;
-  Tensor x, y;
-  pruning::PruneContext ctx;
-  std::unique_ptr<MemorySource> shared;
-};
+using Tiny = TinySearch;
 
 std::unique_ptr<Tiny> make_tiny(const std::string& run_dir, Device device = Device::cpu()) {
-  auto t = std::make_unique<Tiny>();
-  manual_seed(4);
-  t->model = models::build_model(models::default_arch("resnet20", 4, {3, 8, 8}));
-  t->model->to(device);
-  t->ctx.device = device;
-  Generator gen(2);
-  t->x = rand_uniform({48, 3, 8, 8}, -1, 1, gen);
-  t->y = two_channel_sign_labels(t->x);  // learnable from the input
-  t->shared = std::make_unique<MemorySource>(t->x, t->y, 16, 4, true, 3);
-  t->ctx.model = t->model;
-  t->ctx.input = {3, 8, 8};
-  t->ctx.train = t->shared.get();
-  t->ctx.val = t->shared.get();
-  t->ctx.seed = 17;
-  t->ctx.run_dir = run_dir;
-  t->ctx.recipe.epochs = 1;
-  t->ctx.recipe.sgd.lr = 0.05;
-  t->ctx.recipe.sgd.momentum = 0.9;
-  t->ctx.recipe.schedule = [](double base, std::int64_t) {
-    return std::make_unique<optim::ConstantLr>(base);
-  };
-  Tiny* raw = t.get();
-  t->ctx.make_source = [raw](const std::string& split) -> std::unique_ptr<BatchSource> {
-    return std::make_unique<MemorySource>(raw->x, raw->y, 16, 4, split == "train", 3);
-  };
-  t->ctx.train_model = [raw, device](nn::Module& m, const pruning::TrainRecipe& r, TrainerHooks*,
-                                     const std::string&, const std::function<void(optim::Sgd&)>&) {
-    return pruning::search::train_ephemeral(m, r, *raw->shared, device);
-  };
-  return t;
+  return make_tiny_search(run_dir, device, /*epochs=*/1, /*momentum=*/0.9);
 }
 
 pruning::PruneResult run_abc(Tiny& t, const std::string& extra) {

@@ -22,6 +22,7 @@
 #include "pruning/methods/method.h"
 #include "pruning/surgery.h"
 #include "tests/support/allclose.h"
+#include "tests/support/real_data.h"
 
 namespace shears::testing {
 namespace {
@@ -29,10 +30,8 @@ namespace {
 /// The first `n` CIFAR-10 test images as (n, 3, 32, 32), scaled to about [-2, 2]; undefined when
 /// the shared data is absent.
 Tensor real_images(std::int64_t n) {
-  const char* env = std::getenv("SHEARS_SHARED_DATA");
-  const std::string shared = env != nullptr && *env != '\0' ? env : SHEARS_SHARED_DATA_DEFAULT;
   data::CifarOptions o;
-  o.root = shared + "/cifar10/cifar-10-batches-bin";
+  o.root = testing::cifar10_batch_dir();
   o.files = {"test_batch.bin"};
   o.split = data::Split::Test;
   if (!std::filesystem::exists(o.root + "/test_batch.bin")) return {};

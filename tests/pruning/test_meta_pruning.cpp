@@ -20,6 +20,7 @@
 #include "pruning/search/driver.h"
 #include "pruning/search/evolution.h"
 #include "pruning/search/width_encoding.h"
+#include "tests/pruning/tiny_search.h"
 #include "tests/support/memory_source.h"
 #include "tests/support/run_files.h"
 #include "tests/support/temp_dir.h"
@@ -366,41 +367,10 @@ TEST(MetaPruning, SpearmanKnownValues) {
 using testing::MemorySource;
 using testing::TempDir;
 
-struct Tiny {
-  std::shared_ptr<nn::Module> model;
-  Tensor x, y;
-  PruneContext ctx;
-  std::unique_ptr<MemorySource> shared;
-};
+using Tiny = testing::TinySearch;
 
 std::unique_ptr<Tiny> make_tiny(const std::string& run_dir) {
-  auto t = std::make_unique<Tiny>();
-  manual_seed(4);
-  t->model = models::build_model(models::default_arch("resnet20", 4, {3, 8, 8}));
-  Generator gen(2);
-  t->x = rand_uniform({48, 3, 8, 8}, -1, 1, gen);
-  t->y = testing::two_channel_sign_labels(t->x);  // learnable from the input
-  t->shared = std::make_unique<MemorySource>(t->x, t->y, 16, 4, true, 3);
-  t->ctx.model = t->model;
-  t->ctx.input = {3, 8, 8};
-  t->ctx.train = t->shared.get();
-  t->ctx.val = t->shared.get();
-  t->ctx.seed = 17;
-  t->ctx.run_dir = run_dir;
-  t->ctx.recipe.epochs = 0;
-  t->ctx.recipe.sgd.lr = 0.05;
-  t->ctx.recipe.schedule = [](double base, std::int64_t) {
-    return std::make_unique<optim::ConstantLr>(base);
-  };
-  Tiny* raw = t.get();
-  t->ctx.make_source = [raw](const std::string& split) -> std::unique_ptr<BatchSource> {
-    return std::make_unique<MemorySource>(raw->x, raw->y, 16, 4, split == "train", 3);
-  };
-  t->ctx.train_model = [raw](nn::Module& m, const TrainRecipe& r, TrainerHooks*, const std::string&,
-                             const std::function<void(optim::Sgd&)>&) {
-    return search::train_ephemeral(m, r, *raw->shared, Device::cpu());
-  };
-  return t;
+  return testing::make_tiny_search(run_dir, Device::cpu(), /*epochs=*/0, /*momentum=*/0.0);
 }
 
 PruneResult run_meta(Tiny& t, const std::string& extra) {
