@@ -7,6 +7,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/dist/grad_reducer.h"
 #include "engine/log.h"
+#include "engine/nn/batch_norm2d.h"
 #include "engine/nn/linear.h"
 #include "engine/ops/activation.h"
 #include "engine/ops/elementwise.h"
@@ -76,6 +77,13 @@ GalHooks::GalHooks(nn::Module& teacher, SoftMasks& masks, const GalOptions& opti
   SHEARS_CHECK(options.mask_step >= 1, "GAL: mask_step must be >= 1");
 }
 
+void GalHooks::before_forward(Trainer& trainer, const Batch&) {
+  if (options_.batch_stats) return;
+  for (auto& [name, m] : trainer.model().named_modules()) {
+    if (dynamic_cast<nn::BatchNorm2d*>(m) != nullptr) m->eval();
+  }
+}
+
 Tensor GalHooks::d_out(const Tensor& logits) {
   Tensor d = disc_->forward(logits);
   // The reference applies a sigmoid and then a logits-BCE: a double sigmoid.
@@ -135,7 +143,7 @@ Tensor GalHooks::compute_loss(Trainer& trainer, const Batch& batch, const Tensor
 void GalHooks::after_step(Trainer& trainer) {
   ++iterations_;
   if (iterations_ % options_.mask_step == 0) {
-    fista_.set_lr(trainer.optimizer().lr());
+    fista_.set_lr(trainer.optimizer().lr() * options_.mask_lr_scale);
     fista_.step();
   }
   fista_.zero_grad();
@@ -279,6 +287,11 @@ GalMethod::GalMethod(const Config& section) {
   options_.mask_step = section.get<std::int64_t>("mask_step", 200);
   options_.mode = parse_gal_mode(section.get("mode", "corrected"), key_where(section, "mode"));
   options_.channels = section.get<bool>("channels", false);
+  bn_stats_ = section.get("bn_stats", options_.mode == GalMode::Corrected ? "auto" : "batch");
+  if (bn_stats_ != "auto" && bn_stats_ != "running" && bn_stats_ != "batch") {
+    throw ConfigError(key_where(section, "bn_stats") + ": '" + bn_stats_ +
+                      "' is not auto, running (the teacher's statistics, fixed) or batch");
+  }
   epochs_ = section.get<std::int64_t>("epochs", 100);
   lr_ = section.get<double>("lr", 0.01);
   lr_step_ = section.get<int>("lr_step", 30);
@@ -293,6 +306,9 @@ GalMethod::GalMethod(const Config& section) {
   positive(options_.mask_step >= 1, "mask_step", "must be >= 1");
   positive(epochs_ >= 0, "epochs", "must be >= 0");
   positive(lr_ > 0, "lr", "must be > 0");
+  const double mask_lr = section.get<double>("mask_lr", lr_);
+  positive(mask_lr > 0, "mask_lr", "must be > 0");
+  options_.mask_lr_scale = mask_lr / lr_;
   positive(lr_step_ >= 1, "lr_step", "must be >= 1");
   positive(lr_gamma_ > 0, "lr_gamma", "must be > 0");
   positive(momentum_ >= 0, "momentum", "must be >= 0");
@@ -345,7 +361,13 @@ PruneResult GalMethod::run(PruneContext& ctx) {
                                          : randn({s.size}, init_gen);
       },
       ctx.device);
-  GalHooks hooks(teacher, masks, options_, arch.num_classes, weight_decay_, ctx.device);
+  // auto: the teacher's running statistics where masks are per channel (a batch norm after them
+  // undoes their common scale), batch statistics where they are per block or branch.
+  bool channel_masks = false;
+  for (const MaskSite& s : sites) channel_masks = channel_masks || s.size > 1;
+  GalOptions options = options_;
+  options.batch_stats = bn_stats_ == "batch" || (bn_stats_ == "auto" && !channel_masks);
+  GalHooks hooks(teacher, masks, options, arch.num_classes, weight_decay_, ctx.device);
 
   TrainRecipe recipe;
   recipe.epochs = epochs_;
@@ -427,6 +449,8 @@ PruneResult GalMethod::run(PruneContext& ctx) {
                            {"lambda", options_.lambda},
                            {"mu", options_.mu},
                            {"mask_step", options_.mask_step},
+                           {"mask_lr", lr_ * options_.mask_lr_scale},
+                           {"bn_stats", options.batch_stats ? "batch" : "running"},
                            {"epochs", epochs_},
                            {"zero_masks", zero},
                            {"masks", total},

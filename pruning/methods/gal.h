@@ -22,7 +22,8 @@ enum class GalMode {
   /// The default: D(t) real and D(s) fake only, LeakyReLU(0.2) between the linear layers and one
   /// sigmoid (inside the BCE), lambda only as the proximal threshold, standard FISTA (gradient at
   /// the extrapolated point) restarted when the step size changes, masks starting at 1 (the
-  /// student starts as the teacher).
+  /// student starts as the teacher), running batch-norm statistics with channel masks
+  /// (GalOptions::batch_stats).
   Corrected,
 };
 
@@ -33,6 +34,16 @@ struct GalOptions {
   std::int64_t mask_step = 200;
   /// Channel masks in ImageNet ResNet blocks too (GAL-0.5-joint).
   bool channels = false;
+  /// The student's batch norms normalise with each batch's statistics (the reference, and
+  /// faithful mode) or, when false, with the teacher's running statistics, kept fixed (corrected
+  /// mode). With batch statistics a batch norm after a masked layer undoes any common scale of
+  /// that layer's masks, so the loss cannot resist the L1 term shrinking them all alike: they
+  /// reach zero together. Running statistics make every mask's scale reach the loss. (GalMethod's
+  /// key bn_stats: auto picks running statistics for channel masks only.)
+  bool batch_stats = false;
+  /// The masks' FISTA step size as a multiple of the trainer's current LR (1: the student's LR,
+  /// as the reference).
+  double mask_lr_scale = 1.0;
 };
 
 /// Per-epoch means of the loss parts and the zero count after the epoch (epoch 1-based).
@@ -55,6 +66,9 @@ class GalHooks : public TrainerHooks {
   GalHooks(nn::Module& teacher, SoftMasks& masks, const GalOptions& options,
            std::int64_t num_classes, double weight_decay, Device device);
 
+  /// With batch_stats false: the student's batch norms to evaluation mode (the trainer put the
+  /// whole student in training mode at the epoch's start).
+  void before_forward(Trainer& trainer, const Batch& batch) override;
   Tensor compute_loss(Trainer& trainer, const Batch& batch, const Tensor& logits) override;
   void after_step(Trainer& trainer) override;
   /// The masks: under data parallelism their gradients are averaged over ranks with the
@@ -107,8 +121,10 @@ class FrozenMaskHooks : public TrainerHooks {
 /// (prune.finetune) with the surviving mask values as frozen masks (FrozenMaskHooks), and those
 /// then folded into the batch norms before them.
 /// Keys: lambda (required), mu (1), mask_step (200), mode (corrected | faithful), channels
-/// (false), epochs (100), lr (0.01), lr_step (30), lr_gamma (0.1), momentum (0.9),
-/// weight_decay (2e-4).
+/// (false), bn_stats (auto in corrected mode: running with channel masks, batch with block and
+/// branch masks; batch in faithful mode; or running / batch), mask_lr (the masks'
+/// base LR on the student's schedule; lr), epochs (100), lr (0.01), lr_step (30), lr_gamma (0.1),
+/// momentum (0.9), weight_decay (2e-4).
 class GalMethod : public Method {
  public:
   explicit GalMethod(const Config& section);
@@ -117,6 +133,7 @@ class GalMethod : public Method {
 
  private:
   GalOptions options_;
+  std::string bn_stats_ = "auto";
   std::int64_t epochs_ = 100;
   double lr_ = 0.01, lr_gamma_ = 0.1, momentum_ = 0.9, weight_decay_ = 2e-4;
   int lr_step_ = 30;

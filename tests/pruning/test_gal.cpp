@@ -7,6 +7,7 @@
 #include <set>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/config/config.h"
 #include "engine/io/safetensors.h"
 #include "engine/nn/batch_norm2d.h"
 #include "engine/nn/conv2d.h"
@@ -515,7 +516,7 @@ struct GalRig {
   std::unique_ptr<optim::StepLr> schedule;
   std::unique_ptr<MemorySource> data;
 
-  explicit GalRig(pruning::GalMode mode, std::int64_t mask_step) {
+  GalRig(pruning::GalMode mode, std::int64_t mask_step, bool batch_stats = false) {
     teacher = make("resnet20", {3, 8, 8}, 0.25);
     manual_seed(21);
     student = models::build_model(models::arch_of(*teacher));
@@ -535,6 +536,7 @@ struct GalRig {
     o.lambda = 0.5;
     o.mu = 1.0;
     o.mask_step = mask_step;
+    o.batch_stats = batch_stats;
     hooks = std::make_unique<pruning::GalHooks>(*teacher, *masks, o, 10, 2e-4, Device::cpu());
     optim::SgdOptions so;
     so.lr = 0.05;
@@ -582,6 +584,73 @@ TEST(GalHooks, DiscriminatorAndStudentUpdateInTheirOwnSteps) {
       EXPECT_EQ(same(m0, rig.masks->named_masks()), it == 0) << it;
       for (const auto& [name, m] : rig.masks->named_masks()) EXPECT_FALSE(m.grad().defined());
     }
+  }
+}
+
+// Why corrected mode keeps the teacher's running statistics: a batch norm with batch statistics
+// after a masked layer undoes any common scale of that layer's channel masks (the loss cannot
+// resist L1 shrinking them all alike), running statistics pass it on.
+TEST(GalHooks, BatchStatisticsHideACommonScaleOfALayersMasks) {
+  manual_seed(7);
+  auto model = models::build_model(models::default_arch("vgg16", 10, {3, 32, 32}, 0.125));
+  Generator gen(5);
+  Tensor x = randn({8, 3, 32, 32}, gen);
+  auto sites = pruning::gal_mask_sites(*model);
+  SoftMasks masks(
+      *model, sites, [](const MaskSite& s) { return Tensor::ones({s.size}); }, Device::cpu());
+  for (bool training : {true, false}) {
+    model->train(training);
+    TensorList stats = snapshot_state(*model);
+    set_mask(masks, 3, std::vector<float>(static_cast<std::size_t>(sites[3].size), 1.0f));
+    Tensor base = logits_of(*model, x);
+    model->load_state_dict(stats);
+    set_mask(masks, 3, std::vector<float>(static_cast<std::size_t>(sites[3].size), 0.5f));
+    Tensor halved = logits_of(*model, x);
+    model->load_state_dict(stats);
+    if (training) {
+      EXPECT_TRUE(allclose(halved, base, 1e-4, 1e-4));
+    } else {
+      EXPECT_FALSE(allclose(halved, base, 1e-4, 1e-4));
+    }
+  }
+}
+
+TEST(GalMethod, BadKeysAreNamed) {
+  auto parse = [](const std::string& extra) {
+    Config c = Config::parse("method: gal\nlambda: 0.1\n" + extra, "gal.yaml");
+    return pruning::GalMethod(c);
+  };
+  EXPECT_NO_THROW(parse("bn_stats: batch\nmask_lr: 0.5\n"));
+  EXPECT_NO_THROW(parse("bn_stats: auto\n"));
+  EXPECT_NO_THROW(parse("bn_stats: running\n"));
+  EXPECT_THROW_MSG(parse("bn_stats: moving\n"), ConfigError, "key '.bn_stats': 'moving'");
+  EXPECT_THROW_MSG(parse("mask_lr: 0\n"), ConfigError, "mask_lr' must be > 0");
+  EXPECT_THROW_MSG(pruning::GalMethod(Config::parse("method: gal\n", "gal.yaml")), ConfigError,
+                   "lambda' is required");
+}
+
+TEST(GalHooks, RunningStatisticsStayFixedBatchStatisticsMove) {
+  for (bool batch_stats : {false, true}) {
+    GalRig rig(pruning::GalMode::Corrected, 1, batch_stats);
+    TrainerOptions to;
+    to.progress = false;
+    to.epochs = 1;
+    Trainer trainer(*rig.student, *rig.sgd, *rig.schedule, to);
+    trainer.add_hooks(rig.hooks.get());
+    trainer.fit(*rig.data, nullptr);
+    std::int64_t stats = 0, moved = 0;
+    const TensorList teacher = rig.teacher->state_dict();
+    for (const auto& [name, t] : rig.student->state_dict()) {
+      if (name.find("running_") == std::string::npos) continue;
+      ++stats;
+      for (const auto& [tname, tt] : teacher) {
+        if (tname == name) moved += !equal(t, tt);
+      }
+    }
+    ASSERT_GT(stats, 0);
+    EXPECT_EQ(moved, batch_stats ? stats : 0) << "batch_stats " << batch_stats;
+    // Weights and masks learned either way.
+    EXPECT_FALSE(same(snapshot(teacher), rig.student->state_dict()));
   }
 }
 
