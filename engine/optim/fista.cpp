@@ -11,8 +11,15 @@ namespace shears::optim {
 
 namespace {
 
-Tensor prox(const Tensor& z, double threshold, bool nonnegative) {
+// Clipped to the box [0 or -upper, upper] when upper is finite.
+Tensor box(const Tensor& x, bool nonnegative, double upper) {
+  if (!std::isfinite(upper)) return x;
+  return clamp(x, nonnegative ? 0.0 : -upper, upper);
+}
+
+Tensor prox(const Tensor& z, double threshold, bool nonnegative, double upper) {
   Tensor x = soft_threshold(z, threshold);
+  if (std::isfinite(upper)) return box(x, nonnegative, upper);
   return nonnegative ? relu(x) : x;
 }
 
@@ -21,6 +28,7 @@ Tensor prox(const Tensor& z, double threshold, bool nonnegative) {
 Fista::Fista(const TensorList& named_parameters, const FistaOptions& options) : options_(options) {
   SHEARS_CHECK(options.lr >= 0 && options.lambda >= 0, "FISTA: lr and lambda must be >= 0, got ",
                options.lr, " and ", options.lambda);
+  SHEARS_CHECK(options.upper > 0, "FISTA: upper must be > 0, got ", options.upper);
   NoGrad no_grad;
   for (const auto& [name, param] : named_parameters) {
     slots_.push_back(Slot{name, param, param.detach().clone(), param.detach().clone()});
@@ -50,14 +58,17 @@ void Fista::step() {
     Tensor x = s.param.detach();
     if (options_.lookahead_gradient) {
       // The parameter is y_k; the new iterate is the proximal step from it.
-      Tensor x_next = prox(sub(x, scale(grad, eta)), threshold, options_.nonnegative);
-      Tensor y_next = add(x_next, scale(sub(x_next, s.x), beta));
+      Tensor x_next =
+          prox(sub(x, scale(grad, eta)), threshold, options_.nonnegative, options_.upper);
+      Tensor y_next =
+          box(add(x_next, scale(sub(x_next, s.x), beta)), options_.nonnegative, options_.upper);
       s.prev = s.x;
       s.x = x_next;
       s.param.copy_(y_next);
     } else {
       Tensor y = add(x, scale(sub(x, s.prev), beta));
-      Tensor x_next = prox(sub(y, scale(grad, eta)), threshold, options_.nonnegative);
+      Tensor x_next =
+          prox(sub(y, scale(grad, eta)), threshold, options_.nonnegative, options_.upper);
       s.prev = x.clone();
       s.x = x_next;
       s.param.copy_(x_next);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "engine/nn/module.h"
@@ -15,6 +16,11 @@ struct FistaOptions {
   double lambda = 0.0;
   /// Clip the proximal result at 0 (masks are non-negative scales).
   bool nonnegative = true;
+  /// Upper bound of the iterates (infinity: none). When finite, the proximal result is clipped
+  /// to [0, upper] (to [-upper, upper] when not nonnegative), the proximal operator of
+  /// lambda |x|_1 on that box, and so is the extrapolated point the parameter holds, so the
+  /// network never sees a value outside the box.
+  double upper = std::numeric_limits<double>::infinity();
   /// Standard FISTA (Beck and Teboulle): the parameter holds the extrapolated point y where the
   /// gradient is taken, the iterate x is kept separately (`iterate`). When false, the update of
   /// GAL's reference code: the parameter is the iterate itself, the gradient is taken there and
@@ -31,7 +37,8 @@ struct FistaOptions {
 ///               (x_{k+1} - x_k); the parameter becomes y_{k+1}
 ///   reference:  y = x_k + ((t - 1) / t')(x_k - x_{k-1}); x_{k+1} = prox(y - lr * grad f(x_k));
 ///               the parameter becomes x_{k+1}
-/// with prox(z) = sign(z) max(|z| - lr * lambda, 0), then max(., 0) when nonnegative. Parameters
+/// with prox(z) = sign(z) max(|z| - lr * lambda, 0), then max(., 0) when nonnegative (and
+/// clipped to the box of `upper`, the extrapolated point too, when it is finite). Parameters
 /// without a gradient are skipped. State is keyed by parameter name.
 class Fista {
  public:

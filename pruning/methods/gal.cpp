@@ -1,5 +1,6 @@
 #include "pruning/methods/gal.h"
 
+#include <cmath>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -55,6 +56,7 @@ optim::FistaOptions fista_options(const GalOptions& g) {
   o.nonnegative = true;
   o.lookahead_gradient = g.mode == GalMode::Corrected;
   o.restart_on_lr_change = g.mode == GalMode::Corrected;
+  o.upper = g.mask_max;
   return o;
 }
 
@@ -287,6 +289,15 @@ GalMethod::GalMethod(const Config& section) {
   options_.mask_step = section.get<std::int64_t>("mask_step", 200);
   options_.mode = parse_gal_mode(section.get("mode", "corrected"), key_where(section, "mode"));
   options_.channels = section.get<bool>("channels", false);
+  {
+    const std::string text = section.get("mask_max", "none");
+    if (text != "none") {
+      options_.mask_max = section.get<double>("mask_max");
+      if (!(options_.mask_max > 0)) {
+        throw ConfigError(key_where(section, "mask_max") + " must be > 0 or none");
+      }
+    }
+  }
   bn_stats_ = section.get("bn_stats", options_.mode == GalMode::Corrected ? "auto" : "batch");
   if (bn_stats_ != "auto" && bn_stats_ != "running" && bn_stats_ != "batch") {
     throw ConfigError(key_where(section, "bn_stats") + ": '" + bn_stats_ +
@@ -445,29 +456,32 @@ PruneResult GalMethod::run(PruneContext& ctx) {
       site_values[sites[i].module] = {{"zero", z}, {"size", v.size()}};
     }
   }
-  nlohmann::json report = {{"mode", options_.mode == GalMode::Faithful ? "faithful" : "corrected"},
-                           {"lambda", options_.lambda},
-                           {"mu", options_.mu},
-                           {"mask_step", options_.mask_step},
-                           {"mask_lr", lr_ * options_.mask_lr_scale},
-                           {"bn_stats", options.batch_stats ? "batch" : "running"},
-                           {"epochs", epochs_},
-                           {"zero_masks", zero},
-                           {"masks", total},
-                           {"removed_structures", ex.removed_structures},
-                           {"removed_channels", ex.removed_channels},
-                           {"zero_masks_not_removed", ex.kept_zero},
-                           {"masked_student_val_top1", masked.val_top1},
-                           {"export_val_top1_before_finetune", exported.val_top1},
-                           {"finetune_epochs", ctx.recipe.epochs},
-                           {"finetune_frozen_mask_values", frozen_values},
-                           {"sites", site_values},
-                           {"log", log},
-                           {"flops",
-                            {{"traced_dense_macs", dense_cost.macs},
-                             {"traced_exported_macs", pruned_cost.macs},
-                             {"traced_exported_reduction_percent",
-                              reduction_percent(dense_cost.macs, pruned_cost.macs)}}}};
+  nlohmann::json report = {
+      {"mode", options_.mode == GalMode::Faithful ? "faithful" : "corrected"},
+      {"lambda", options_.lambda},
+      {"mu", options_.mu},
+      {"mask_step", options_.mask_step},
+      {"mask_lr", lr_ * options_.mask_lr_scale},
+      {"mask_max", std::isfinite(options_.mask_max) ? nlohmann::json(options_.mask_max)
+                                                    : nlohmann::json("none")},
+      {"bn_stats", options.batch_stats ? "batch" : "running"},
+      {"epochs", epochs_},
+      {"zero_masks", zero},
+      {"masks", total},
+      {"removed_structures", ex.removed_structures},
+      {"removed_channels", ex.removed_channels},
+      {"zero_masks_not_removed", ex.kept_zero},
+      {"masked_student_val_top1", masked.val_top1},
+      {"export_val_top1_before_finetune", exported.val_top1},
+      {"finetune_epochs", ctx.recipe.epochs},
+      {"finetune_frozen_mask_values", frozen_values},
+      {"sites", site_values},
+      {"log", log},
+      {"flops",
+       {{"traced_dense_macs", dense_cost.macs},
+        {"traced_exported_macs", pruned_cost.macs},
+        {"traced_exported_reduction_percent",
+         reduction_percent(dense_cost.macs, pruned_cost.macs)}}}};
   log_info("gal: " + std::to_string(zero) + "/" + std::to_string(total) + " masks at zero, " +
            std::to_string(ex.removed_structures.size()) + " structures and " +
            std::to_string(ex.removed_channels) + " channels removed");

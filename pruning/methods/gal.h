@@ -1,5 +1,6 @@
 #pragma once
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,8 @@ struct GalOptions {
   /// The masks' FISTA step size as a multiple of the trainer's current LR (1: the student's LR,
   /// as the reference).
   double mask_lr_scale = 1.0;
+  /// Masks are kept in [0, mask_max] (infinity: no upper bound, as the reference).
+  double mask_max = std::numeric_limits<double>::infinity();
 };
 
 /// Per-epoch means of the loss parts and the zero count after the epoch (epoch 1-based).
@@ -123,7 +126,8 @@ class FrozenMaskHooks : public TrainerHooks {
 /// Keys: lambda (required), mu (1), mask_step (200), mode (corrected | faithful), channels
 /// (false), bn_stats (auto in corrected mode: running with channel masks, batch with block and
 /// branch masks; batch in faithful mode; or running / batch), mask_lr (the masks'
-/// base LR on the student's schedule; lr), epochs (100), lr (0.01), lr_step (30), lr_gamma (0.1),
+/// base LR on the student's schedule; lr), mask_max (none: no upper bound on the masks; or a
+/// number), epochs (100), lr (0.01), lr_step (30), lr_gamma (0.1),
 /// momentum (0.9), weight_decay (2e-4).
 class GalMethod : public Method {
  public:

@@ -2,7 +2,9 @@
 // problems whose solutions are known.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "engine/ops.h"
@@ -138,7 +140,9 @@ std::vector<double> lasso_grad(const std::vector<double>& A, const std::vector<d
 }
 
 std::vector<double> run_fista(const std::vector<double>& A, const std::vector<double>& b, int m,
-                              int n, double lambda, bool nonnegative, int iters) {
+                              int n, double lambda, bool nonnegative, int iters,
+                              double upper = std::numeric_limits<double>::infinity(),
+                              double* param_min = nullptr, double* param_max = nullptr) {
   double frob = 0;
   for (double a : A) frob += a * a;  // >= the largest eigenvalue of A^T A
   Tensor x = param(std::vector<double>(static_cast<std::size_t>(n), 0.0));
@@ -146,10 +150,15 @@ std::vector<double> run_fista(const std::vector<double>& A, const std::vector<do
   o.lr = 1.0 / frob;
   o.lambda = lambda;
   o.nonnegative = nonnegative;
+  o.upper = upper;
   optim::Fista fista({{"x", x}}, o);
   for (int k = 0; k < iters; ++k) {
     set_grad(x, lasso_grad(A, b, x.to_vector<double>(), m, n));
     fista.step();
+    for (double v : x.to_vector<double>()) {
+      if (param_min != nullptr) *param_min = std::min(*param_min, v);
+      if (param_max != nullptr) *param_max = std::max(*param_max, v);
+    }
   }
   fista.finalize();
   return x.to_vector<double>();
@@ -171,6 +180,28 @@ TEST(Fista, DiagonalLassoReachesTheClosedForm) {
   }
   // b[1] = -0.2 with d = 1 is below the threshold: exactly zero.
   EXPECT_EQ(x[1], 0.0);
+}
+
+TEST(Fista, BoxConstrainedDiagonalLassoReachesTheClippedClosedForm) {
+  // min 0.5 |diag(d) x - b|^2 + lambda |x|_1 over 0 <= x <= 1: separable, so each x_j is the
+  // unconstrained non-negative solution clipped to [0, 1].
+  const std::vector<double> d = {2.0, 1.0, 0.5, 3.0, 1.0};
+  const std::vector<double> b = {1.0, -0.2, 3.0, -1.0, 0.7};
+  std::vector<double> A(25, 0.0);
+  for (int j = 0; j < 5; ++j) A[static_cast<std::size_t>(j * 6)] = d[static_cast<std::size_t>(j)];
+  const double lambda = 0.4;
+  double lo = 1e9, hi = -1e9;
+  auto x = run_fista(A, b, 5, 5, lambda, true, 3000, 1.0, &lo, &hi);
+  const std::vector<double> want = {0.4, 0.0, 1.0, 0.0, 0.3};  // z = d b, (z - lambda) / d^2
+  for (int j = 0; j < 5; ++j) EXPECT_NEAR(x[static_cast<std::size_t>(j)], want[j], 1e-6) << j;
+  EXPECT_EQ(x[2], 1.0);  // 6 / 0.25 unconstrained: the bound
+  EXPECT_EQ(x[1], 0.0);
+  // The extrapolated points the parameter held stayed in the box too.
+  EXPECT_GE(lo, 0.0);
+  EXPECT_LE(hi, 1.0);
+  // Without the bound, x_2 = (1.5 - 0.4) / 0.25 = 4.4.
+  auto free = run_fista(A, b, 5, 5, lambda, true, 3000);
+  EXPECT_NEAR(free[2], 4.4, 1e-6);
 }
 
 TEST(Fista, GeneralLassoSatisfiesTheOptimalityConditions) {

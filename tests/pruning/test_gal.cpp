@@ -625,6 +625,10 @@ TEST(GalMethod, BadKeysAreNamed) {
   EXPECT_NO_THROW(parse("bn_stats: running\n"));
   EXPECT_THROW_MSG(parse("bn_stats: moving\n"), ConfigError, "key '.bn_stats': 'moving'");
   EXPECT_THROW_MSG(parse("mask_lr: 0\n"), ConfigError, "mask_lr' must be > 0");
+  EXPECT_NO_THROW(parse("mask_max: none\n"));
+  EXPECT_NO_THROW(parse("mask_max: 2.5\n"));
+  EXPECT_THROW_MSG(parse("mask_max: 0\n"), ConfigError, "mask_max' must be > 0 or none");
+  EXPECT_THROW_MSG(parse("mask_max: big\n"), ConfigError, "mask_max");
   EXPECT_THROW_MSG(pruning::GalMethod(Config::parse("method: gal\n", "gal.yaml")), ConfigError,
                    "lambda' is required");
 }
