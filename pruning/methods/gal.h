@@ -60,7 +60,8 @@ struct GalEpochLog {
 /// soft masks placed): every iteration a discriminator step on the teacher's and the student's
 /// logits, then the student's loss mu * MSE(s, t) + BCE(D(s), 1) (+ lambda |m|_1 in faithful
 /// mode) which the trainer's optimiser steps for the student's weights; every mask_step
-/// iterations a FISTA step on the masks at the trainer's current LR (threshold LR * lambda).
+/// iterations a FISTA step on the masks at the trainer's current LR times mask_lr_scale
+/// (threshold that step * lambda).
 /// The discriminator has its own SGD (the trainer's LR, momentum 0.9, weight decay as given).
 /// Its weights and momentum, the masks and the FISTA state are in state_dict, the per-epoch log
 /// in state(), so a resumed run continues exactly.
