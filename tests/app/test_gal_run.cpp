@@ -37,6 +37,19 @@ nlohmann::json run_gal(const TempDir& dir, const std::string& data_yaml,
   return nlohmann::json::parse(in);
 }
 
+// 600 training images of the CIFAR-10 batch in `root`, 500 held out, 500 test.
+std::string cifar10_batch_data(const std::string& root) {
+  return "data:\n  dataset: cifar10\n  root: " + root + R"(
+  train_files: [data_batch_1.bin]
+  batch_size: 64
+  eval_batch_size: 250
+  workers: 1
+  subset: {mode: per_class, size: 60}
+  val_size: 500
+  test_size: 500
+)";
+}
+
 void expect_pruned(const nlohmann::json& s) {
   const nlohmann::json& r = s["method_report"];
   SCOPED_TRACE(r.dump());
@@ -86,17 +99,9 @@ TEST(RealData, GalRemovesVggChannelsOnTheCifar10Batch) {
   const std::string root = testing::cifar10_batch_dir();
   SKIP_WITHOUT_CIFAR10_BATCH(root);
   TempDir dir;
-  nlohmann::json s = run_gal(dir, "data:\n  dataset: cifar10\n  root: " + root + R"(
-  train_files: [data_batch_1.bin]
-  batch_size: 64
-  eval_batch_size: 250
-  workers: 1
-  subset: {mode: per_class, size: 60}
-  val_size: 500
-  test_size: 500
-)",
-                             "model:\n  arch: vgg16\n  width: 0.25\n",
-                             R"(prune:
+  nlohmann::json s =
+      run_gal(dir, cifar10_batch_data(root), "model:\n  arch: vgg16\n  width: 0.25\n",
+              R"(prune:
   method: gal
   mode: faithful
   lambda: 0.5
@@ -117,17 +122,9 @@ TEST(RealData, GalCorrectedRemovesVggChannelsWithRunningStatistics) {
   const std::string root = testing::cifar10_batch_dir();
   SKIP_WITHOUT_CIFAR10_BATCH(root);
   TempDir dir;
-  nlohmann::json s = run_gal(dir, "data:\n  dataset: cifar10\n  root: " + root + R"(
-  train_files: [data_batch_1.bin]
-  batch_size: 64
-  eval_batch_size: 250
-  workers: 1
-  subset: {mode: per_class, size: 60}
-  val_size: 500
-  test_size: 500
-)",
-                             "model:\n  arch: vgg16\n  width: 0.25\n",
-                             R"(prune:
+  nlohmann::json s =
+      run_gal(dir, cifar10_batch_data(root), "model:\n  arch: vgg16\n  width: 0.25\n",
+              R"(prune:
   method: gal
   lambda: 0.003
   mu: 0.1
