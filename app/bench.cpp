@@ -61,6 +61,16 @@ std::vector<std::string> inner_widths(const models::Arch& arch) {
   return out;
 }
 
+// A profile row for traced op `c`: its layer, op, kind and output shape.
+LayerTime layer_time_of(const OpCost& c) {
+  LayerTime lt;
+  lt.layer = c.layer;
+  lt.op = c.op;
+  lt.kind = c.kind;
+  lt.output = c.output;
+  return lt;
+}
+
 Tensor labels_for(std::int64_t batch, std::int64_t classes, const Device& device) {
   std::vector<std::int64_t> labels(static_cast<std::size_t>(batch));
   for (std::int64_t i = 0; i < batch; ++i) labels[static_cast<std::size_t>(i)] = i % classes;
@@ -247,11 +257,7 @@ std::vector<LayerProfile> profile_layers(std::vector<BenchNetwork>& networks, st
       std::vector<double> v;
       for (auto& pass : times[n]) v.push_back(pass[i]);
       const OpCost& c = costs[n][i];
-      LayerTime lt;
-      lt.layer = c.layer;
-      lt.op = c.op;
-      lt.kind = c.kind;
-      lt.output = c.output;
+      LayerTime lt = layer_time_of(c);
       lt.ms = stats_of(v).median_ms;
       lt.predicted_ms = 1e3 * predict_op_s(c, rates);
       lt.flops = c.flops;
@@ -395,11 +401,7 @@ std::vector<LayerProfile> profile_train_layers(std::vector<BenchNetwork>& networ
         b.push_back(st.bwd[i]);
       }
       const OpCost& c = costs[n][i];
-      LayerTime lt;
-      lt.layer = c.layer;
-      lt.op = c.op;
-      lt.kind = c.kind;
-      lt.output = c.output;
+      LayerTime lt = layer_time_of(c);
       lt.ms = median(f);
       lt.backward_ms = median(b);
       lt.predicted_ms = 1e3 * predict_op_s(c, rates);

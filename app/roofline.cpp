@@ -214,18 +214,32 @@ std::string peak_rates_cache_path() {
   return dir + "/peak_rates.json";
 }
 
-PeakRates cached_peak_rates(const Device& device, bool remeasure) {
-  const std::string path = peak_rates_cache_path();
-  const std::string key = peak_rates_key(device);
+nlohmann::json read_json_cache(const std::string& path) {
   nlohmann::json cache = nlohmann::json::object();
   if (std::ifstream in(path); in) {
     try {
       in >> cache;
     } catch (const nlohmann::json::exception&) {
-      cache = nlohmann::json::object();  // a damaged cache is remeasured
+      cache = nlohmann::json::object();
     }
     if (!cache.is_object()) cache = nlohmann::json::object();
   }
+  return cache;
+}
+
+void write_json_cache(const std::string& path, const nlohmann::json& cache, int indent) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  try {
+    write_file_atomic(path, [&](std::ostream& out) { out << cache.dump(indent) << "\n"; });
+  } catch (const Error&) {
+  }
+}
+
+PeakRates cached_peak_rates(const Device& device, bool remeasure) {
+  const std::string path = peak_rates_cache_path();
+  const std::string key = peak_rates_key(device);
+  nlohmann::json cache = read_json_cache(path);
   if (!remeasure && cache.contains(key)) {
     const auto& e = cache[key];
     try {
@@ -242,13 +256,7 @@ PeakRates cached_peak_rates(const Device& device, bool remeasure) {
   PeakRates r = measure_peak_rates(device);
   cache[key] = {
       {"flops_per_s", r.flops_per_s}, {"bytes_per_s", r.bytes_per_s}, {"overhead_s", r.overhead_s}};
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  try {
-    write_file_atomic(path, [&](std::ostream& out) { out << cache.dump(2) << "\n"; });
-  } catch (const Error&) {
-    // Unwritable cache: the rates are still valid for this run.
-  }
+  write_json_cache(path, cache, 2);
   return r;
 }
 

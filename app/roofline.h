@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/autograd/trace.h"
 #include "engine/nn/module.h"
 
@@ -50,6 +52,14 @@ PeakRates measure_peak_rates(const Device& device);
 /// The cache file: $SHEARS_CACHE_DIR, else $XDG_CACHE_HOME/shears, else $HOME/.cache/shears,
 /// then /peak_rates.json (one JSON object: key -> rates).
 std::string peak_rates_cache_path();
+
+/// The JSON object in the cache file `path` (peak rates, width and layer latency tables); an
+/// empty object when the file is missing, damaged or not an object, so the cache is measured
+/// afresh.
+nlohmann::json read_json_cache(const std::string& path);
+/// Writes `cache` to `path` atomically, creating its directory; an unwritable cache is skipped
+/// (what it holds is still valid for this run).
+void write_json_cache(const std::string& path, const nlohmann::json& cache, int indent);
 /// The cached rates for this key, measured and stored first when absent or when `remeasure`.
 PeakRates cached_peak_rates(const Device& device, bool remeasure);
 

@@ -2,14 +2,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 
 #include <nlohmann/json.hpp>
 
 #include "app/roofline.h"
 #include "engine/autograd/grad_mode.h"
-#include "engine/io/atomic_file.h"
 #include "engine/ops.h"
 #include "kernels/common/registry.h"
 #include "models/registry.h"
@@ -78,15 +76,7 @@ std::map<std::int64_t, double> cached_width_latency(const WidthProbe& probe,
                                                     const TimingOptions& timing, bool remeasure) {
   const std::string path = width_cache_path();
   const std::string key = peak_rates_key(device) + "|" + probe.key();
-  nlohmann::json cache = nlohmann::json::object();
-  if (std::ifstream in(path); in) {
-    try {
-      in >> cache;
-    } catch (const nlohmann::json::exception&) {
-      cache = nlohmann::json::object();
-    }
-    if (!cache.is_object()) cache = nlohmann::json::object();
-  }
+  nlohmann::json cache = read_json_cache(path);
   std::map<std::int64_t, double> out;
   std::vector<std::int64_t> missing;
   for (std::int64_t c : widths) {
@@ -106,12 +96,7 @@ std::map<std::int64_t, double> cached_width_latency(const WidthProbe& probe,
     out[c] = ms;
     cache[key][std::to_string(c)] = ms;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  try {
-    write_file_atomic(path, [&](std::ostream& o) { o << cache.dump(1) << "\n"; });
-  } catch (const Error&) {
-  }
+  write_json_cache(path, cache, 1);
   return out;
 }
 
@@ -217,17 +202,10 @@ LayerLatencyTable::LayerLatencyTable(Device device, TimingOptions timing, bool w
   path_ = (std::filesystem::path(peak_rates_cache_path()).parent_path() / "layer_latency.json")
               .string();
   device_key_ = peak_rates_key(device_);
-  if (std::ifstream in(path_); in) {
-    try {
-      nlohmann::json j;
-      in >> j;
-      if (j.is_object() && j.contains(device_key_) && j[device_key_].is_object())
-        for (auto& [k, v] : j[device_key_].items())
-          if (v.is_number()) cache_[k] = v.get<double>();
-    } catch (const nlohmann::json::exception&) {
-      cache_.clear();  // an unreadable cache is measured afresh
-    }
-  }
+  nlohmann::json j = read_json_cache(path_);
+  if (j.contains(device_key_) && j[device_key_].is_object())
+    for (auto& [k, v] : j[device_key_].items())
+      if (v.is_number()) cache_[k] = v.get<double>();
 }
 
 TimingOptions LayerLatencyTable::table_timing() {
@@ -251,24 +229,11 @@ double LayerLatencyTable::operator()(const pruning::LayerShape& shape) {
   ++measured_;
   if (!write_) return ms;
   // Merge with what another process may have added meanwhile, then replace the file.
-  nlohmann::json j = nlohmann::json::object();
-  if (std::ifstream in(path_); in) {
-    try {
-      in >> j;
-    } catch (const nlohmann::json::exception&) {
-      j = nlohmann::json::object();
-    }
-    if (!j.is_object()) j = nlohmann::json::object();
-  }
+  nlohmann::json j = read_json_cache(path_);
   if (!j.contains(device_key_) || !j[device_key_].is_object())
     j[device_key_] = nlohmann::json::object();
   for (const auto& [k, v] : cache_) j[device_key_][k] = v;
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
-  try {
-    write_file_atomic(path_, [&](std::ostream& o) { o << j.dump(1) << "\n"; });
-  } catch (const Error&) {
-  }
+  write_json_cache(path_, j, 1);
   return ms;
 }
 

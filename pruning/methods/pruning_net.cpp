@@ -50,6 +50,27 @@ void copy_bn(nn::Module& model, const std::string& prefix, nn::BatchNormBank& ba
   model.tensor_at(prefix + ".bias").fill_(0.0);
 }
 
+// Selects scale `gene` of a PruningNet's stem (its generated conv and BN bank); returns the
+// conv's code, which export_stem needs again.
+Tensor select_stem(nn::GeneratedConv2d& conv, nn::BatchNormBank& bn, int gene,
+                   const Device& device) {
+  Tensor code = code_tensor({static_cast<float>(meta_scale(gene))}, device);
+  conv.set_code(code, bn.widths()[static_cast<std::size_t>(gene)]);
+  bn.select(gene);
+  return code;
+}
+
+// Copies the stem's selected conv weight (`conv_weight`) and BN (`bn_prefix`) into `model`;
+// returns the stem's width.
+std::int64_t export_stem(nn::Module& model, const std::string& conv_weight,
+                         const std::string& bn_prefix, nn::GeneratedConv2d& conv,
+                         nn::BatchNormBank& bn, const Tensor& code, std::int64_t in_channels) {
+  const std::int64_t width = bn.widths()[static_cast<std::size_t>(bn.selected())];
+  copy_into(model, conv_weight, conv.weight_for(code, width, in_channels));
+  copy_bn(model, bn_prefix, bn);
+  return width;
+}
+
 /// The registry names of a three-conv block's convs and BNs, after the block's path.
 struct ChainNames {
   const char *conv1, *bn1, *conv2, *bn2, *conv3, *bn3;
@@ -160,9 +181,7 @@ class CifarPruningNet : public PruningNet {
     check_code(code, encoding_.genes.size());
     code_ = code;
     const Device device = fc->weight.device();
-    conv1->set_code(code_tensor({static_cast<float>(meta_scale(code[0]))}, device),
-                    bn1->widths()[static_cast<std::size_t>(code[0])]);
-    bn1->select(code[0]);
+    stem_code_ = select_stem(*conv1, *bn1, code[0], device);
     int in_index = code[0];
     for (int s = 0; s < 3; ++s)
       for (int b = 0; b < blocks_; ++b) {
@@ -185,11 +204,8 @@ class CifarPruningNet : public PruningNet {
 
   void export_weights(nn::Module& model) override {
     NoGrad no_grad;
-    const std::int64_t stem = bn1->widths()[static_cast<std::size_t>(bn1->selected())];
-    copy_into(model, "conv1.weight",
-              conv1->weight_for(conv1_code(), stem, encoding_.base.input[0]));
-    copy_bn(model, "bn1", *bn1);
-    std::int64_t in = stem;
+    std::int64_t in = export_stem(model, "conv1.weight", "bn1", *conv1, *bn1, stem_code_,
+                                  encoding_.base.input[0]);
     for (int s = 0; s < 3; ++s)
       for (int b = 0; b < blocks_; ++b) {
         GenBlock& blk = *blocks[static_cast<std::size_t>(s * blocks_ + b)];
@@ -208,9 +224,7 @@ class CifarPruningNet : public PruningNet {
   std::shared_ptr<nn::Linear> fc;
 
  private:
-  Tensor conv1_code() const {
-    return code_tensor({static_cast<float>(meta_scale(code_[0]))}, fc->weight.device());
-  }
+  Tensor stem_code_;
   int depth_ = 0, blocks_ = 0;
 };
 
@@ -317,9 +331,7 @@ class ResNet50PruningNet : public PruningNet {
     check_code(code, encoding_.genes.size());
     code_ = code;
     const Device device = fc->weight.device();
-    stem_code_ = code_tensor({static_cast<float>(meta_scale(code[0]))}, device);
-    conv1->set_code(stem_code_, bn1->widths()[static_cast<std::size_t>(code[0])]);
-    bn1->select(code[0]);
+    stem_code_ = select_stem(*conv1, *bn1, code[0], device);
     int in_index = code[0], mid = 4;
     std::size_t k = 0;
     for (int s = 0; s < 4; ++s) {
@@ -340,10 +352,8 @@ class ResNet50PruningNet : public PruningNet {
 
   void export_weights(nn::Module& model) override {
     NoGrad no_grad;
-    const std::int64_t stem = bn1->widths()[static_cast<std::size_t>(bn1->selected())];
-    copy_into(model, "conv1.weight", conv1->weight_for(stem_code_, stem, encoding_.base.input[0]));
-    copy_bn(model, "bn1", *bn1);
-    std::int64_t in = stem;
+    std::int64_t in = export_stem(model, "conv1.weight", "bn1", *conv1, *bn1, stem_code_,
+                                  encoding_.base.input[0]);
     std::size_t k = 0;
     for (int s = 0; s < 4; ++s)
       for (int b = 0; b < kBlocks[s]; ++b, ++k) {
@@ -473,9 +483,7 @@ class MobileNetV2PruningNet : public PruningNet {
     check_code(code, encoding_.genes.size());
     code_ = code;
     const Device device = fc->weight.device();
-    stem_code_ = code_tensor({static_cast<float>(meta_scale(code[0]))}, device);
-    conv1->set_code(stem_code_, bn1->widths()[static_cast<std::size_t>(code[0])]);
-    bn1->select(code[0]);
+    stem_code_ = select_stem(*conv1, *bn1, code[0], device);
     int in_index = code[0];
     std::size_t k = 0;
     for (int s = 0; s < search::kMobileNetV2Stages; ++s) {
@@ -500,11 +508,8 @@ class MobileNetV2PruningNet : public PruningNet {
 
   void export_weights(nn::Module& model) override {
     NoGrad no_grad;
-    const std::int64_t stem = bn1->widths()[static_cast<std::size_t>(bn1->selected())];
-    copy_into(model, "features.0.0.weight",
-              conv1->weight_for(stem_code_, stem, encoding_.base.input[0]));
-    copy_bn(model, "features.0.1", *bn1);
-    std::int64_t in = stem;
+    std::int64_t in = export_stem(model, "features.0.0.weight", "features.0.1", *conv1, *bn1,
+                                  stem_code_, encoding_.base.input[0]);
     for (std::size_t k = 0; k < blocks.size(); ++k) {
       blocks[k]->export_to(model, "features." + std::to_string(k + 1), in);
       in = blocks[k]->out_width();

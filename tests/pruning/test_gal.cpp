@@ -60,6 +60,13 @@ std::shared_ptr<nn::Module> make(const std::string& name, const Shape& input, do
   return model;
 }
 
+// Mask values of a site of `size`: about a third zeros, the rest scales in [0.2, 1.5].
+Tensor sparse_scales(std::int64_t size, Generator& gen) {
+  std::vector<float> v = rand_uniform({size}, -0.5, 1.5, gen).to_vector<float>();
+  for (float& e : v) e = e < 0.2f ? 0.0f : e;
+  return Tensor::from_vector(v, {size});
+}
+
 Tensor logits_of(nn::Module& model, const Tensor& x) {
   NoGrad no_grad;
   return model.forward(x);
@@ -177,13 +184,7 @@ TEST(GalExport, ZeroChannelMasksRemoveVggChannels) {
   EXPECT_EQ(sites.back().module, "classifier.2");
   Generator mask_gen(6);
   SoftMasks masks(
-      *model, sites,
-      [&](const MaskSite& s) {
-        // About a third zeros, the rest scales in [0.2, 1.5].
-        std::vector<float> v = rand_uniform({s.size}, -0.5, 1.5, mask_gen).to_vector<float>();
-        for (float& e : v) e = e < 0.2f ? 0.0f : e;
-        return Tensor::from_vector(v, {s.size});
-      },
+      *model, sites, [&](const MaskSite& s) { return sparse_scales(s.size, mask_gen); },
       Device::cpu());
   const std::int64_t zeros = masks.zeros();
   ASSERT_GT(zeros, 10);
@@ -314,12 +315,7 @@ TEST(GalExport, ZeroChannelMasksRemoveDenseNetChannelsThroughTheConcats) {
   EXPECT_EQ(sites[0].size, 6);
   Generator mask_gen(13);
   SoftMasks masks(
-      *model, sites,
-      [&](const MaskSite& s) {
-        std::vector<float> v = rand_uniform({s.size}, -0.5, 1.5, mask_gen).to_vector<float>();
-        for (float& e : v) e = e < 0.2f ? 0.0f : e;
-        return Tensor::from_vector(v, {s.size});
-      },
+      *model, sites, [&](const MaskSite& s) { return sparse_scales(s.size, mask_gen); },
       Device::cpu());
   ASSERT_GT(masks.zeros(), 10);
   Tensor masked = logits_of(*model, x);
@@ -425,12 +421,7 @@ TEST(GalFinetune, FrozenMasksDoNotChangeAndFoldExactly) {
   auto sites = pruning::gal_mask_sites(*model);
   Generator mask_gen(32);
   SoftMasks masks(
-      *model, sites,
-      [&](const MaskSite& s) {
-        std::vector<float> v = rand_uniform({s.size}, -0.5, 1.5, mask_gen).to_vector<float>();
-        for (float& e : v) e = e < 0.2f ? 0.0f : e;
-        return Tensor::from_vector(v, {s.size});
-      },
+      *model, sites, [&](const MaskSite& s) { return sparse_scales(s.size, mask_gen); },
       Device::cpu());
   ASSERT_GT(masks.zeros(), 10);
   Tensor masked = logits_of(*model, x);
